@@ -1,0 +1,46 @@
+# One task runner, used the same way locally and in CI.
+# Every target that needs Python creates .venv and installs the project first, so
+# `make conformance` and `make test` work on a fresh machine with only python3 and make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+ARGS   ?=
+
+.PHONY: help venv conformance test lint typecheck unit replay benchmark clean
+
+help:
+	@echo "make conformance  run the conformance suite against the embedded reference server"
+	@echo "make test         lint, type-check and run the project's own tests"
+	@echo "make benchmark    measure the server and the suite (numbers for docs/benchmarks.md)"
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade "pip==26.3"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+conformance: $(STAMP)
+	$(BIN)/masivo-conformance run $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+# pytest exits 5 when it collected nothing: for this project that means a broken
+# test tree, so it is reported and counted as a failure rather than passed through.
+test: lint typecheck
+	@$(BIN)/pytest $(ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (the test tree is broken)"; exit 1; fi; \
+	exit $$rc
+
+benchmark: $(STAMP)
+	$(BIN)/python scripts/benchmark.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis reports

@@ -1,0 +1,132 @@
+"""One observed request/response pair, independent of the HTTP library that made it.
+
+Checks judge `Call`s, so the same check runs on our client's traffic (httpx) and on
+schemathesis's (requests-based) without knowing either.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from masivo_conformance.client import curl_for
+
+__all__ = ["NOT_JSON", "Call", "operation_for"]
+
+
+class _NotJson:
+    def __repr__(self) -> str:
+        return "<not JSON>"
+
+
+NOT_JSON: Any = _NotJson()
+
+# (method, path pattern relative to the base URL, operation id); longest paths first.
+_OPERATIONS = [
+    ("PATCH", r"/behavior/events/(?P<eventId>[^/]+)/fulfill", "fulfill_event"),
+    ("POST", r"/behavior/events/(?P<eventId>[^/]+)/reverse", "reverse_event"),
+    ("POST", r"/behavior/events", "emit_event"),
+    ("PUT", r"/events/redeem/preview", "preview_order"),
+    ("GET", r"/auth/authorize", "authorize"),
+    ("GET", r"/customers/(?P<id>[^/]+)", "get_customer"),
+    ("POST", r"/customers", "create_customer"),
+    ("GET", r"/rewards", "list_rewards"),
+    ("GET", r"/transactions", "list_transactions"),
+]
+
+
+def operation_for(method: str, path: str) -> tuple[str, dict[str, str]] | None:
+    """The operation id and path parameters of a request, from the path's tail."""
+    for op_method, pattern, operation in _OPERATIONS:
+        if method.upper() != op_method:
+            continue
+        match = re.search(pattern + r"/?$", path)
+        if match:
+            return operation, match.groupdict()
+    return None
+
+
+def _parse(text: str, content_type: str) -> Any:
+    if "json" not in content_type:
+        return NOT_JSON
+    try:
+        return json.loads(text)
+    except ValueError:
+        return NOT_JSON
+
+
+@dataclass(frozen=True)
+class Call:
+    operation: str
+    method: str
+    url: str
+    request_json: Any
+    status: int
+    headers: dict[str, str]  # lower-cased names
+    body: Any  # parsed JSON, or NOT_JSON
+    text: str
+    reproducer: str = ""
+    path_params: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def content_type(self) -> str:
+        return self.headers.get("content-type", "")
+
+    @property
+    def data(self) -> Any:
+        return self.body.get("data") if isinstance(self.body, dict) else None
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        url: str,
+        request_body: bytes | None,
+        status: int,
+        headers: dict[str, str],
+        text: str,
+        reproducer: str,
+    ) -> Call | None:
+        found = operation_for(method, urlsplit(url).path)
+        if found is None:
+            return None
+        lowered = {k.lower(): v for k, v in headers.items()}
+        request_json: Any = None
+        if request_body:
+            try:
+                request_json = json.loads(request_body)
+            except ValueError:
+                request_json = NOT_JSON
+        return cls(
+            operation=found[0],
+            method=method.upper(),
+            url=url,
+            request_json=request_json,
+            status=status,
+            headers=lowered,
+            body=_parse(text, lowered.get("content-type", "")),
+            text=text,
+            reproducer=reproducer,
+            path_params=found[1],
+        )
+
+    @classmethod
+    def from_httpx(cls, response: httpx.Response) -> Call:
+        request = response.request
+        call = cls.build(
+            request.method,
+            str(request.url),
+            request.content,
+            response.status_code,
+            dict(response.headers),
+            response.text,
+            curl_for(request),
+        )
+        if call is None:
+            raise ValueError(f"{request.method} {request.url} is not a storefront operation")
+        return call

@@ -1,0 +1,212 @@
+"""HTTP transport to a target: bearer auth with refresh, 429 back-off, a request budget,
+and a curl reproducer for every exchange (with the token left out).
+
+Connection problems become `TargetError`s that say what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+
+from masivo_conformance.errors import MasivoError, TargetError
+
+__all__ = ["ApiClient", "BudgetSpent", "RequestBudget", "curl_for"]
+
+REFRESH_MARGIN_S = 300  # the Masivo guide refreshes five minutes before exp
+MAX_RETRY_AFTER_S = 60.0
+MAX_429_RETRIES = 3
+
+
+class BudgetSpent(MasivoError):
+    """The run's request budget (--max-requests) is spent; the rest is not run."""
+
+
+@dataclass
+class RequestBudget:
+    """Counts requests of one process and refuses one past the limit (thread-safe)."""
+
+    limit: int | None = None
+    spent: int = 0
+    lowest_remaining: int | None = None  # lowest X-RateLimit-Remaining seen
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def take(self) -> None:
+        with self._lock:
+            if self.limit is not None and self.spent >= self.limit:
+                raise BudgetSpent(
+                    f"request budget of {self.limit} spent", "raise --max-requests to run the rest"
+                )
+            self.spent += 1
+
+    def observe_remaining(self, value: str | None) -> None:
+        if value is None or not value.strip().isdigit():
+            return
+        with self._lock:
+            remaining = int(value)
+            if self.lowest_remaining is None or remaining < self.lowest_remaining:
+                self.lowest_remaining = remaining
+
+
+def curl_for(request: httpx.Request) -> str:
+    """A shell line that repeats `request`; credentials come from environment variables."""
+    parts = ["curl", "-sS", "-X", request.method, shlex.quote(str(request.url))]
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered == "authorization":
+            parts += ["-H", '"Authorization: Bearer $MASIVO_TOKEN"']
+        elif lowered == "x-api-key":
+            parts += ["-H", '"x-api-key: $MASIVO_API_KEY"']
+        elif lowered == "content-type":
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
+    body = request.content
+    if body:
+        parts += ["--data-raw", shlex.quote(body.decode("utf-8", errors="replace"))]
+    return " ".join(parts)
+
+
+def _token_expiry(token: str) -> float | None:
+    """The `exp` of a JWT, read without verifying it (we are its holder, not its judge)."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    exp = claims.get("exp")
+    return float(exp) if isinstance(exp, int | float) else None
+
+
+def _connection_error(base_url: str, exc: Exception) -> TargetError:
+    text = str(exc)
+    if isinstance(exc, httpx.TimeoutException):
+        what = f"{base_url} did not answer in time ({type(exc).__name__})"
+        todo = "check the host is up, or raise the timeout with --timeout"
+    elif isinstance(exc.__context__, ssl.SSLError) or "SSL" in text or "certificate" in text:
+        what = f"TLS handshake with {base_url} failed ({text[:120]})"
+        todo = "check the URL's scheme and the server's certificate"
+    elif (
+        "Name or service not known" in text
+        or "nodename nor servname" in text
+        or "getaddrinfo" in text
+        or "Temporary failure in name resolution" in text
+    ):
+        what = f"cannot resolve the host of {base_url}"
+        todo = "check the spelling of MASIVO_BASE_URL / --base-url"
+    elif "refused" in text.lower():
+        what = f"cannot reach {base_url} (connection refused)"
+        todo = "is the server running? set MASIVO_BASE_URL, or omit it to use the embedded server"
+    else:
+        what = f"cannot reach {base_url} ({type(exc).__name__}: {text[:120]})"
+        todo = "check the URL and the network"
+    return TargetError(what, todo)
+
+
+class ApiClient:
+    """Requests against one base URL, authenticated as the Masivo guide describes."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        token: str | None = None,
+        timeout: float = 10.0,
+        budget: RequestBudget | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._api_key = api_key
+        self._token = token
+        self._token_exp = _token_expiry(token) if token else None
+        self._lock = threading.Lock()
+        self.budget = budget or RequestBudget()
+        self._http = httpx.Client(timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- authentication -------------------------------------------------------------------
+
+    def authorize(self, api_key: str | None = None) -> httpx.Response:
+        """Call `authorize` with an API key (ours unless given); no bearer token is sent."""
+        key = api_key if api_key is not None else self._api_key
+        headers = {} if key is None else {"x-api-key": key}
+        return self.request("GET", "/auth/authorize", headers=headers, auth=False)
+
+    def token(self) -> str:
+        """A bearer token valid for a while yet: the given one, or a fresh exchange."""
+        with self._lock:
+            fresh_enough = (
+                self._token_exp is None or self._token_exp - time.time() > REFRESH_MARGIN_S
+            )
+            if self._token and (fresh_enough or not self._api_key):
+                return self._token
+            if not self._api_key:
+                raise TargetError("no credentials", "set MASIVO_API_KEY or MASIVO_TOKEN")
+            response = self.authorize()
+            body = _json_or_none(response)
+            token = body.get("data") if isinstance(body, dict) else None
+            if response.status_code != 200 or not isinstance(token, str):
+                raise TargetError(
+                    f"authorize refused the API key (HTTP {response.status_code})",
+                    "check MASIVO_API_KEY / --api-key for this target",
+                )
+            self._token, self._token_exp = token, _token_expiry(token)
+            return token
+
+    # -- requests ---------------------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        content: bytes | None = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        """Send one request (retrying a 429 after its Retry-After) and return the response."""
+        all_headers = dict(headers or {})
+        if auth and "Authorization" not in all_headers:
+            all_headers["Authorization"] = f"Bearer {self.token()}"
+        if json_body is not None:
+            content = json.dumps(json_body).encode()
+            all_headers.setdefault("Content-Type", "application/json")
+        url = self.base_url + path
+        for attempt in range(MAX_429_RETRIES + 1):
+            self.budget.take()
+            try:
+                response = self._http.request(
+                    method, url, content=content, params=params, headers=all_headers
+                )
+            except httpx.TransportError as exc:
+                raise _connection_error(self.base_url, exc) from None
+            self.budget.observe_remaining(response.headers.get("X-RateLimit-Remaining"))
+            if response.status_code != 429 or attempt == MAX_429_RETRIES:
+                return response
+            time.sleep(_retry_after(response))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _retry_after(response: httpx.Response) -> float:
+    value = response.headers.get("Retry-After", "1")
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER_S)
+    except ValueError:
+        return 1.0
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

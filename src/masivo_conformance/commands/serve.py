@@ -1,0 +1,73 @@
+"""Run the reference server: a stateful stand-in for the Masivo storefront API.
+
+It serves every operation of the contract under /api/storefront/v1, keeps its state in
+SQLite (in memory, or in the file given with --db, which survives restarts), and can
+be started with named faults that each break one requirement, to see the suite fail.
+Ctrl-C or SIGTERM stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+from masivo_conformance.server.config import ServerConfig
+from masivo_conformance.server.embedded import EmbeddedServer
+from masivo_conformance.server.faults import FAULTS, check_fault_names
+
+HELP = "run the reference server (a Masivo stand-in with switchable faults)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=8000, help="port (0 = any free port)")
+    parser.add_argument("--db", metavar="PATH", help="SQLite file to keep state in "
+                        "(default: in memory, lost at exit)")
+    parser.add_argument("--seed", metavar="FILE", type=Path,
+                        help="YAML seed (brand, API key, rewards, campaigns); "
+                        "default: the packaged seed")
+    parser.add_argument("--api-key", metavar="KEY", help="API key to accept instead of the seed's")
+    parser.add_argument("--processing-delay", metavar="SECONDS", type=float, default=0.0,
+                        help="answer fulfilled emits PENDING and settle them this much later")
+    parser.add_argument("--fault", metavar="NAME", action="append", default=[],
+                        help="switch on a fault (repeatable); see --list-faults")
+    parser.add_argument("--list-faults", action="store_true",
+                        help="print each fault with the requirement it breaks, and exit")
+
+
+def execute(args: argparse.Namespace) -> int:
+    if args.list_faults:
+        for fault in FAULTS.values():
+            print(f"{fault.name} {fault.requirement}")
+        return 0
+    config = ServerConfig(
+        host=args.host, port=args.port, db_path=args.db, seed_path=args.seed,
+        api_key=args.api_key, processing_delay=max(0.0, args.processing_delay),
+        faults=check_fault_names(args.fault),
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with EmbeddedServer(config) as server:
+            # The API key is the user's own (or the seed's demo key); it is printed on
+            # purpose so a local user can point the suite at this server.
+            print(f"base URL: {server.base_url}", flush=True)
+            print(f"API key:  {server.api_key}", flush=True)
+            print(f"brand id: {server.brand_id}", flush=True)
+            if config.faults:
+                print(f"faults:   {', '.join(sorted(config.faults))}", flush=True)
+            print("press Ctrl-C to stop", flush=True)
+            while not stop.wait(0.5):
+                pass
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    print("stopped", flush=True)
+    return 0

@@ -1,0 +1,117 @@
+"""Loading of the contract data: the JSON Schemas and the OpenAPI document in `schemas/`.
+
+This is the lowest layer of the package: it imports nothing else of ours but `errors`.
+Every schema file carries a `$id` equal to its file name and refers to the others by
+relative `$ref`, so one `referencing.Registry` of the folder resolves everything.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT202012
+
+from masivo_conformance.errors import ContractDataError
+
+__all__ = [
+    "SchemaViolation",
+    "openapi_path",
+    "registry",
+    "schema",
+    "schemas_dir",
+    "validate",
+    "validator",
+]
+
+_PACKAGED = Path(__file__).parent / "_data" / "schemas"
+_CHECKOUT = Path(__file__).resolve().parents[2] / "schemas"
+
+
+@dataclass(frozen=True)
+class SchemaViolation:
+    """One reason an instance does not match a schema, with the JSON path that fails."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+def schemas_dir() -> Path:
+    """The folder of contract data: inside an installed wheel, else the checkout's."""
+    for candidate in (_PACKAGED, _CHECKOUT):
+        if candidate.is_dir():
+            return candidate
+    raise ContractDataError(
+        f"contract data folder not found (looked in {_PACKAGED} and {_CHECKOUT})",
+        "reinstall masivo-conformance or run it from a complete checkout",
+    )
+
+
+def openapi_path() -> Path:
+    path = schemas_dir() / "openapi.yaml"
+    if not path.is_file():
+        raise ContractDataError(f"missing schema file {path}", "restore it from the repository")
+    return path
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ContractDataError(
+            f"cannot read schema file {path} ({exc.strerror})", "restore it from the repository"
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ContractDataError(
+            f"schema file {path} is not valid JSON (line {exc.lineno})", "fix or restore it"
+        ) from exc
+
+
+@cache
+def registry() -> Registry[Any]:
+    """All `*.schema.json` files of the contract, keyed by their `$id` (the file name)."""
+    resources = []
+    for path in sorted(schemas_dir().glob("*.schema.json")):
+        contents = _read_json(path)
+        if contents.get("$id") != path.name:
+            raise ContractDataError(
+                f"schema file {path} has $id {contents.get('$id')!r}",
+                f"set its $id to {path.name!r}",
+            )
+        resources.append((path.name, Resource.from_contents(contents, DRAFT202012)))
+    return Registry().with_resources(resources)
+
+
+def schema(name: str) -> dict[str, Any]:
+    """The contents of one schema file, e.g. `schema("event.schema.json")`."""
+    try:
+        contents: dict[str, Any] = registry().contents(name)
+    except LookupError as exc:
+        raise ContractDataError(
+            f"missing schema file {schemas_dir() / name}", "restore it from the repository"
+        ) from exc
+    return contents
+
+
+@cache
+def validator(name: str) -> Draft202012Validator:
+    """A validator for one schema file that really checks `date-time` and `uuid` formats."""
+    return Draft202012Validator(
+        schema(name),
+        registry=registry(),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+
+
+def validate(name: str, instance: Any) -> list[SchemaViolation]:
+    """Every way `instance` breaks schema `name`, deepest paths first; empty when valid."""
+    errors = sorted(validator(name).iter_errors(instance), key=lambda e: -len(e.absolute_path))
+    return [SchemaViolation(e.json_path, e.message) for e in errors]

@@ -1,0 +1,65 @@
+"""Request bodies the suite sends, built in one place so tests read as the rule they check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["preview_request", "purchase"]
+
+
+def purchase(
+    customer_id: str,
+    brand_id: str,
+    *,
+    value: float = 120.0,
+    fulfilled: bool | None = None,
+    redeem: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A PURCHASE event; `fulfilled` is left out unless given (it defaults to true)."""
+    body: dict[str, Any] = {
+        "customer_id": customer_id,
+        "brand_id": brand_id,
+        "type": "PURCHASE",
+        "order": {
+            "purchase_id": f"order-{customer_id}",
+            "value": value,
+            "products": [{"sku": "SKU-1", "amount": 1, "value": value}],
+            "payment_method": "CREDIT",
+        },
+    }
+    if fulfilled is not None:
+        body["fulfilled"] = fulfilled
+    if redeem:
+        body["redeem"] = redeem
+    body.update(extra)
+    return body
+
+
+def preview_request(
+    customer_id: str,
+    brand_id: str,
+    *,
+    order_redeem: list[dict[str, Any]] | None = None,
+    product_redeem: list[dict[str, Any]] | None = None,
+    shipping_redeem: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A preview of a two-product order with shipping, redeeming at the levels given."""
+    products: list[dict[str, Any]] = [
+        {"sku": "SKU-A", "amount": 1, "value": 40.0},
+        {"sku": "SKU-B", "amount": 2, "value": 60.0},
+    ]
+    if product_redeem:
+        products[0]["redeem"] = product_redeem
+    order: dict[str, Any] = {
+        "purchase_id": f"preview-{customer_id}",
+        "value": 100.0,
+        "products": products,
+        "shipping": {"value": 5.0},
+        "payment_method": "CREDIT",
+    }
+    if order_redeem:
+        order["redeem"] = order_redeem
+    if shipping_redeem:
+        order["shipping"]["redeem"] = shipping_redeem
+    return {"customer_id": customer_id, "brand_id": brand_id, "order": order}

@@ -1,0 +1,347 @@
+"""pytest plugin of the conformance suite (loaded from the root conftest.py).
+
+It owns the target settings (flags, environment, targets file), starts the embedded
+reference server when no base URL is given, hands tests a checked `Storefront`, selects
+tests by requirement id, applies the Hypothesis profile, and writes what every test
+found (requirement ids, outcome, first violation, reproducer) for `masivo-conformance run`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Generator, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from masivo_conformance import profiles
+from masivo_conformance.client import ApiClient, BudgetSpent, RequestBudget
+from masivo_conformance.requirements import catalogue
+from masivo_conformance.results import TestOutcome
+from masivo_conformance.settings import Settings, resolve
+from masivo_conformance.storefront import EventLog, IdFactory, Storefront
+from masivo_conformance.target import Target, open_target
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("masivo", "Masivo conformance target")
+    group.addoption(
+        "--base-url",
+        help="target base URL (env MASIVO_BASE_URL); default: the embedded reference server",
+    )
+    group.addoption("--api-key", help="API key exchanged for a JWT (env MASIVO_API_KEY)")
+    group.addoption("--token", help="ready bearer token (env MASIVO_TOKEN)")
+    group.addoption("--brand-id", help="brand of emitted events and previews (env MASIVO_BRAND_ID)")
+    group.addoption(
+        "--allow-writes",
+        action="store_true",
+        default=None,
+        help="allow operations that write against a non-loopback host",
+    )
+    group.addoption("--targets-file", type=Path, help="YAML file of named targets")
+    group.addoption("--target", help="name of a target in the targets file")
+    group.addoption(
+        "--profile",
+        choices=profiles.NAMES,
+        default="ci",
+        help="how hard to explore: quick, ci (default, derandomised) or deep",
+    )
+    group.addoption("--seed", type=int, help="seed that makes a run reproducible")
+    group.addoption("--max-requests", type=int, help="cap the run's requests")
+    group.addoption(
+        "--timeout-s",
+        dest="masivo_timeout",
+        type=float,
+        help="seconds per HTTP request (default 10)",
+    )
+    group.addoption(
+        "--settle-time",
+        type=float,
+        help="seconds after which an event with no transaction counts as settled",
+    )
+    group.addoption(
+        "--requirement",
+        action="append",
+        default=[],
+        metavar="ID",
+        help="run only tests covering this requirement id (repeatable)",
+    )
+    group.addoption("--masivo-results", type=Path, help="write per-test outcomes as JSON here")
+
+
+def settings_from(config: pytest.Config) -> Settings:
+    option = config.getoption
+    flags = {
+        "base_url": option("--base-url"),
+        "api_key": option("--api-key"),
+        "token": option("--token"),
+        "brand_id": option("--brand-id"),
+        "allow_writes": option("--allow-writes"),
+        "seed": option("--seed"),
+        "max_requests": option("--max-requests"),
+        "timeout": option("masivo_timeout"),
+        "settle_time": option("--settle-time"),
+    }
+    return resolve(flags, targets_file=option("--targets-file"), target=option("--target"))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requirement(*ids): ties a test to requirement ids of the catalogue"
+    )
+    config.addinivalue_line("markers", "writes: the test changes state on the target")
+    profiles.load(config.getoption("--profile"), config.getoption("--seed"))
+    config.pluginmanager.register(_Recorder(config), "masivo-recorder")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse unknown requirement ids (a typo would leave a requirement uncovered) and
+    keep only the tests of the requirements asked for with --requirement."""
+    known = catalogue()
+    wanted = set(config.getoption("--requirement"))
+    for requirement_id in wanted:
+        known[requirement_id]  # raises a clear error for an unknown id
+    kept: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
+    for item in items:
+        ids = requirement_ids(item)
+        unknown = [i for i in ids if i not in known]
+        if unknown or any(not m.args for m in item.iter_markers("requirement")):
+            raise pytest.UsageError(
+                f"{item.nodeid}: @pytest.mark.requirement needs catalogue ids, got {unknown}"
+            )
+        (kept if not wanted or wanted & set(ids) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
+    ids: list[str] = []
+    for marker in item.iter_markers("requirement"):
+        ids.extend(marker.args)
+    return tuple(dict.fromkeys(ids))
+
+
+# -- fixtures -------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def masivo_settings(pytestconfig: pytest.Config) -> Settings:
+    return settings_from(pytestconfig)
+
+
+@pytest.fixture(scope="session")
+def masivo_target(masivo_settings: Settings) -> Iterator[Target]:
+    """The target of this session: the given base URL, or the embedded server, started here."""
+    with open_target(masivo_settings) as target:
+        yield target
+
+
+@pytest.fixture(scope="session")
+def masivo_budget(masivo_settings: Settings) -> RequestBudget:
+    limit = masivo_settings.max_requests
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    # Each xdist worker is a process of its own: split the run's budget between them.
+    return RequestBudget(limit=None if limit is None else max(1, limit // workers))
+
+
+@pytest.fixture(scope="session")
+def masivo_client(
+    masivo_target: Target,
+    masivo_settings: Settings,
+    masivo_budget: RequestBudget,
+    masivo_events: EventLog,
+    pytestconfig: pytest.Config,
+) -> Iterator[ApiClient]:
+    client = ApiClient(
+        masivo_target.base_url,
+        api_key=masivo_target.api_key,
+        token=masivo_target.token,
+        timeout=masivo_settings.timeout,
+        budget=masivo_budget,
+    )
+    yield client
+    if not masivo_target.embedded and masivo_events.statuses:
+        _clean_up(client, masivo_target, masivo_settings, masivo_events, pytestconfig)
+    client.close()
+
+
+def _clean_up(
+    client: ApiClient, target: Target, settings: Settings, events: EventLog, config: pytest.Config
+) -> None:
+    """On a real target, reverse the events the run left live and say what stays behind."""
+    storefront = Storefront(
+        client,
+        brand_id=target.brand_id,
+        ids=IdFactory("cleanup"),
+        writes_allowed=settings.writes_allowed,
+        settle_time=0.0,
+        events=events,
+        host=target.base_url,
+    )
+    live = events.live()
+    left = storefront.cleanup()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(
+            f"masivo: created {len(events.statuses)} events, reversed {len(live) - len(left)} "
+            f"still live at the end; left behind: {', '.join(left) or 'nothing'}"
+        )
+
+
+@pytest.fixture(scope="session")
+def masivo_events() -> EventLog:
+    return EventLog()
+
+
+@pytest.fixture(scope="session")
+def run_salt(masivo_settings: Settings) -> str:
+    seed = masivo_settings.seed
+    return secrets.token_hex(4) if seed is None else f"s{seed}"
+
+
+@pytest.fixture
+def storefront(
+    request: pytest.FixtureRequest,
+    masivo_client: ApiClient,
+    masivo_target: Target,
+    masivo_settings: Settings,
+    masivo_events: EventLog,
+    run_salt: str,
+) -> Storefront:
+    """A checked view of the target for one test, with its own customer ids."""
+    return Storefront(
+        masivo_client,
+        brand_id=masivo_target.brand_id,
+        ids=IdFactory.for_test(run_salt, request.node.nodeid),
+        writes_allowed=masivo_settings.writes_allowed,
+        settle_time=masivo_settings.settle_time,
+        events=masivo_events,
+        host=masivo_target.base_url,
+    )
+
+
+@pytest.fixture(scope="session")
+def points_reward(
+    masivo_client: ApiClient, masivo_target: Target, masivo_settings: Settings, run_salt: str
+) -> dict[str, Any]:
+    """A POINTS reward of the brand, discovered through list_rewards."""
+    storefront = Storefront(
+        masivo_client,
+        brand_id=masivo_target.brand_id,
+        ids=IdFactory.for_test(run_salt, "session"),
+        writes_allowed=False,
+        settle_time=0.0,
+        host=masivo_target.base_url,
+    )
+    for reward in storefront.rewards():
+        if reward.get("type") == "POINTS" and isinstance(reward.get("id"), str):
+            return reward
+    pytest.skip(
+        f"brand {masivo_target.brand_id} lists no POINTS reward: "
+        "requirements that need points are not run"
+    )
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("writes") is None:
+        return
+    settings = settings_from(item.config)
+    if not settings.writes_allowed:
+        pytest.skip(f"writes to {settings.base_url} are not allowed (pass --allow-writes)")
+
+
+# -- outcomes -------------------------------------------------------------------------------
+
+_BUDGET_AT_START = pytest.StashKey[int]()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Tag each report with its requirement ids, reproducer and request count."""
+    report = yield
+    report.user_properties.append(("requirements", " ".join(requirement_ids(item))))
+    if call.excinfo is not None:
+        if call.excinfo.errisinstance(BudgetSpent):
+            # The budget is not the test's fault: its requirements are "not run".
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), 0, f"not run: {call.excinfo.value}")
+            item.session.shouldstop = str(call.excinfo.value)
+        reproducer = getattr(call.excinfo.value, "reproducer", "")
+        if reproducer:
+            report.user_properties.append(("reproducer", reproducer))
+    budget = _budget_of(item)
+    if call.when == "setup":
+        item.stash[_BUDGET_AT_START] = 0 if budget is None else budget.spent
+    elif call.when == "teardown" and budget is not None:
+        report.user_properties.append(
+            ("requests", budget.spent - item.stash.get(_BUDGET_AT_START, 0))
+        )
+    return report
+
+
+def _budget_of(item: pytest.Item) -> RequestBudget | None:
+    funcargs = getattr(item, "funcargs", {})
+    budget = funcargs.get("masivo_budget")
+    if budget is None and "masivo_client" in funcargs:
+        budget = funcargs["masivo_client"].budget
+    return budget if isinstance(budget, RequestBudget) else None
+
+
+class _Recorder:
+    """Collects one outcome per test (on the xdist controller too, where reports arrive)."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.outcomes: dict[str, TestOutcome] = {}
+        self.requests = 0
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        props = dict(report.user_properties)
+        requests = props.get("requests", 0)
+        self.requests += requests if isinstance(requests, int) else 0
+        ids = tuple(str(props.get("requirements", "")).split())
+        if not ids or (report.when != "call" and report.outcome == "passed"):
+            return
+        previous = self.outcomes.get(report.nodeid)
+        if previous is not None and previous.outcome == "failed":
+            return  # the first failure of a test is the one worth showing
+        message = ""
+        if report.outcome == "failed":
+            crash = getattr(report.longrepr, "reprcrash", None)
+            message = (crash.message if crash is not None else str(report.longrepr))[:4000]
+        elif report.outcome == "skipped" and isinstance(report.longrepr, tuple):
+            message = str(report.longrepr[2])
+        self.outcomes[report.nodeid] = TestOutcome(
+            report.nodeid,
+            ids,
+            report.outcome,
+            message,
+            str(props.get("reproducer", "")),
+        )
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        path = self.config.getoption("--masivo-results")
+        if path is None or hasattr(self.config, "workerinput"):
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        document = {
+            "requests": self.requests,
+            "outcomes": [o.__dict__ for o in self.outcomes.values()],
+        }
+        path.write_text(json.dumps(document, indent=1), encoding="utf-8")
+
+
+def load_outcomes(path: Path) -> tuple[list[TestOutcome], int]:
+    """The outcomes and request count a session wrote with --masivo-results."""
+    raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    outcomes = [
+        TestOutcome(**{**o, "requirements": tuple(o["requirements"])}) for o in raw["outcomes"]
+    ]
+    return outcomes, int(raw["requests"])

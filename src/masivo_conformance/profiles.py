@@ -1,0 +1,40 @@
+"""Exploration profiles (quick, ci, deep) as Hypothesis settings profiles, registered once.
+
+`ci` is derandomised so that a green run means the same thing twice; a `--seed` turns
+randomisation on with that seed, so any run can be reproduced.
+"""
+
+from __future__ import annotations
+
+from hypothesis import HealthCheck, core, settings
+
+__all__ = ["NAMES", "load"]
+
+NAMES = ("quick", "ci", "deep")
+
+_COMMON = {
+    "deadline": None,  # network latency is not a property of the code under test
+    "database": None,  # no state carried between runs: a run means the same thing each time
+    "print_blob": True,
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+}
+_PROFILES = {
+    "quick": {"max_examples": 6, "stateful_step_count": 8, "derandomize": False},
+    "ci": {"max_examples": 20, "stateful_step_count": 15, "derandomize": True},
+    "deep": {"max_examples": 150, "stateful_step_count": 40, "derandomize": False},
+}
+
+
+def load(name: str, seed: int | None = None) -> None:
+    """Make profile `name` the active Hypothesis settings, optionally seeded."""
+    values = dict(_COMMON, **_PROFILES[name])
+    if seed is not None:
+        values["derandomize"] = False
+        # What hypothesis's own --hypothesis-seed does: one seed for every test.
+        core.global_force_seed = seed  # type: ignore[assignment]
+    settings.register_profile(f"masivo-{name}", **values)  # type: ignore[arg-type]
+    settings.load_profile(f"masivo-{name}")

@@ -1,0 +1,51 @@
+"""API key -> JWT exchange and bearer-token checks (HS256, one hour)."""
+
+from __future__ import annotations
+
+import hmac
+import time
+
+import jwt
+
+__all__ = ["TOKEN_LIFETIME", "Authenticator"]
+
+TOKEN_LIFETIME = 3600
+_LONG_LIFETIME = 24 * 3600  # the long_lived_token regression
+_ISSUER = "masivo-conformance-reference-server"
+
+
+class Authenticator:
+    def __init__(self, secret: str, api_key: str, brand_id: str,
+                 faults: frozenset[str] = frozenset()) -> None:
+        self._secret = secret
+        self._api_key = api_key
+        self._brand_id = brand_id
+        self._faults = faults
+
+    def key_is_valid(self, key: str | None) -> bool:
+        if "authorize_accepts_any_key" in self._faults:
+            return True
+        return key is not None and hmac.compare_digest(key.encode(), self._api_key.encode())
+
+    def issue(self, now: float | None = None) -> str:
+        issued = int(time.time() if now is None else now)
+        lifetime = _LONG_LIFETIME if "long_lived_token" in self._faults else TOKEN_LIFETIME
+        claims = {"iss": _ISSUER, "sub": self._brand_id, "iat": issued, "exp": issued + lifetime}
+        return jwt.encode(claims, self._secret, algorithm="HS256")
+
+    def token_problem(self, authorization: str | None) -> str | None:
+        """Why a request's Authorization header is refused, or None when it is good."""
+        if not authorization:
+            return "the Authorization header is missing: send 'Bearer <token from /auth/authorize>'"
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return "the Authorization header must be 'Bearer <token>'"
+        verify_exp = "expired_token_accepted" not in self._faults
+        try:
+            jwt.decode(token.strip(), self._secret, algorithms=["HS256"], issuer=_ISSUER,
+                       options={"require": ["exp", "iat"], "verify_exp": verify_exp})
+        except jwt.ExpiredSignatureError:
+            return "the token has expired: get a new one from /auth/authorize"
+        except jwt.InvalidTokenError:
+            return "the token is not valid here: get one from /auth/authorize"
+        return None

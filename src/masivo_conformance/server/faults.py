@@ -1,0 +1,117 @@
+"""Named regressions the reference server can be started with, to prove the suite sees them.
+
+Each fault is a small, realistic bug that breaks exactly one requirement of the
+catalogue (its `requirement`) and nothing else; the code path it breaks asks
+`faults.on("name")`. With no fault switched on the server is conformant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from masivo_conformance.errors import SettingsError
+
+__all__ = ["FAULTS", "Fault", "check_fault_names"]
+
+
+@dataclass(frozen=True)
+class Fault:
+    name: str
+    requirement: str
+    description: str
+
+
+_ALL = (
+    Fault("emit_bare_event", "GEN-1", "emit answers the Event at the top level, without `data`"),
+    Fault("text_plain_success", "GEN-1", "fulfil answers its JSON as text/plain"),
+    Fault("error_body_message_only", "GEN-2", '4xx bodies are {"message": ...}'),
+    Fault("crash_on_long_customer_id", "GEN-3", "emit with a customer_id over 200 chars: 500"),
+    Fault("lowercase_status", "GEN-4", "event status in lower case"),
+    Fault("epoch_timestamps", "GEN-4", "event timestamps as epoch seconds"),
+    Fault("wallet_totals_object", "GEN-4", "wallet.totals is an object keyed by reward id"),
+    Fault("amount_as_string", "GEN-4", "transaction amounts are strings"),
+    Fault("transaction_missing_type", "GEN-4", "transactions lose their `type`"),
+    Fault("non_uuid_event_id", "GEN-4", "event ids look like evt_123 instead of uuids"),
+    Fault("no_rate_limit_headers", "GEN-5", "no X-RateLimit-* headers"),
+    Fault("expired_token_accepted", "AUTH-1", "an expired bearer token is accepted"),
+    Fault("authorize_accepts_any_key", "AUTH-2", "authorize gives a token for any or no key"),
+    Fault("long_lived_token", "AUTH-3", "tokens live 24 hours"),
+    Fault(
+        "emit_ignores_fulfilled_flag",
+        "EMIT-1",
+        "fulfilled: false is ignored: the event is fulfilled at once",
+    ),
+    Fault("emit_accepts_missing_brand", "EMIT-2", "emit without brand_id is accepted"),
+    Fault(
+        "emit_accepts_stale_issued_at",
+        "EMIT-3",
+        "issued_at older than 72 h or in the future is accepted",
+    ),
+    Fault(
+        "fulfilled_event_never_settles",
+        "EMIT-4",
+        "a fulfilled emit stays PENDING forever and is never processed",
+    ),
+    Fault("fulfil_answers_unfulfilled", "FUL-1", "the fulfil answer shows fulfilled: false"),
+    Fault("deferred_fulfil_double_credit", "FUL-2", "fulfil credits the accumulations twice"),
+    Fault("fulfil_unknown_event_ok", "FUL-3", "fulfil of an unknown id answers 200"),
+    Fault(
+        "fulfil_after_reverse_credits",
+        "FUL-4",
+        "fulfil of a reversed or cancelled event answers 200 and credits it",
+    ),
+    Fault(
+        "refulfil_credits_again",
+        "FUL-5",
+        "fulfil of a fulfilled event answers 200 and credits it again",
+    ),
+    Fault("reverse_forgets_reversed_at", "REV-1", "a reversed event has reversed_at null"),
+    Fault(
+        "reverse_keeps_points",
+        "REV-2",
+        "reverse marks the event REVERSED but leaves the wallet as it was",
+    ),
+    Fault("cancel_keeps_reservation", "REV-3", "cancelling keeps the reserved points away"),
+    Fault(
+        "double_reverse_accepted",
+        "REV-4",
+        "a second reverse answers 200 and restores the wallet again",
+    ),
+    Fault("reverse_unknown_event_ok", "REV-5", "reverse of an unknown id answers 200"),
+    Fault(
+        "reverse_not_atomic",
+        "REV-6",
+        "reverse reads and writes in separate transactions: concurrent calls all succeed",
+    ),
+    Fault("reverse_without_reason_accepted", "REV-7", "reverse without a reason is accepted"),
+    Fault("preview_drops_brand_id", "PRV-1", "preview answers brand_id as an empty string"),
+    Fault("preview_consumes_points", "PRV-2", "preview redeems the points it previews"),
+    Fault("preview_skips_shipping_result", "PRV-3", "no redemptions_result on the shipping"),
+    Fault("preview_reorders_products", "PRV-4", "preview answers the products reversed"),
+    Fault(
+        "preview_rejects_unknown_reward",
+        "PRV-5",
+        "an unknown reward id in a preview answers 422 instead of an error entry",
+    ),
+    Fault("preview_accepts_missing_order", "PRV-6", "preview without order answers 200"),
+    Fault(
+        "preview_percent_of_order_total",
+        "PRV-7",
+        "discount_percent of a product or shipping is taken of the order's value",
+    ),
+)
+
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}
+
+
+def check_fault_names(names: Iterable[str]) -> frozenset[str]:
+    """The names as a set, or a SettingsError naming the unknown ones."""
+    chosen = frozenset(names)
+    unknown = sorted(chosen - FAULTS.keys())
+    if unknown:
+        raise SettingsError(
+            f"unknown fault(s): {', '.join(unknown)}",
+            "run `masivo-conformance serve --list-faults` for the names",
+        )
+    return chosen

@@ -1,0 +1,118 @@
+"""SQLite storage of the reference server: customers, events, wallet lines, transactions.
+
+One connection, guarded by a lock; every state change runs inside `transaction()`
+(BEGIN IMMEDIATE ... COMMIT), so two requests can never interleave inside one change
+and a crash mid-change leaves nothing half written. A file database survives restarts.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+__all__ = ["Row", "Store", "dumps", "insert", "update"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS customers (
+    id TEXT PRIMARY KEY, internal_id TEXT NOT NULL, wallet_id TEXT NOT NULL,
+    body TEXT NOT NULL, registration_date TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, customer_id TEXT NOT NULL,
+    brand_id TEXT NOT NULL, type TEXT NOT NULL, body TEXT NOT NULL,
+    fulfilled INTEGER NOT NULL, reserve REAL NOT NULL, status TEXT NOT NULL,
+    queue_message_id TEXT NOT NULL, failure TEXT, due_at REAL,
+    issued_at TEXT NOT NULL, processing_at TEXT, resolved_at TEXT,
+    cancelled_at TEXT, expired_at TEXT, reversed_at TEXT);
+CREATE INDEX IF NOT EXISTS events_due ON events (due_at) WHERE due_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS lines (
+    seq INTEGER PRIMARY KEY, customer_id TEXT NOT NULL, event_id TEXT,
+    kind TEXT NOT NULL, active INTEGER NOT NULL, amount REAL NOT NULL,
+    reward_id TEXT NOT NULL, campaign_id TEXT, brand_id TEXT,
+    issued_at TEXT, expiration_date TEXT, reservation_expires_at TEXT);
+CREATE INDEX IF NOT EXISTS lines_customer ON lines (customer_id, active);
+CREATE INDEX IF NOT EXISTS lines_event ON lines (event_id);
+CREATE TABLE IF NOT EXISTS transactions (
+    seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, customer_id TEXT NOT NULL,
+    event_id TEXT, brand_id TEXT, campaign_id TEXT, campaign_name TEXT,
+    reward_id TEXT, reward_type TEXT, amount REAL NOT NULL, type TEXT NOT NULL,
+    event_type TEXT, details TEXT, line TEXT, channel_id TEXT, store_id TEXT,
+    created_at TEXT NOT NULL, issued_at TEXT);
+CREATE INDEX IF NOT EXISTS transactions_event ON transactions (event_id);
+"""
+
+Row = dict[str, Any]
+
+
+def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
+    return {col[0]: value for col, value in zip(cursor.description, values, strict=True)}
+
+
+class Store:
+    def __init__(self, db_path: str | None = None) -> None:
+        self._conn = sqlite3.connect(
+            db_path or ":memory:", check_same_thread=False, isolation_level=None
+        )
+        self._conn.row_factory = _row
+        self._lock = threading.RLock()
+        if db_path:
+            # WAL + NORMAL: a commit survives the process dying; only an OS crash can
+            # lose the last commits, which is fine for a test double.
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+        self._conn.execute("PRAGMA busy_timeout=5000")
+        with self.transaction() as db:
+            for statement in filter(str.strip, _SCHEMA.split(";")):
+                db.execute(statement)
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One atomic state change; rolled back if the body raises."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def secret(self) -> str:
+        """The JWT signing secret, made once and kept in the database (survives restarts)."""
+        with self.transaction() as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'jwt_secret'").fetchone()
+            if row:
+                return str(row["value"])
+            value = secrets.token_urlsafe(32)
+            db.execute("INSERT INTO meta VALUES ('jwt_secret', ?)", (value,))
+            return value
+
+
+def insert(db: sqlite3.Connection, table: str, row: Row) -> None:
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    db.execute(
+        f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608 (own names)
+        tuple(row.values()),
+    )
+
+
+def update(db: sqlite3.Connection, table: str, key: str, key_value: Any, changes: Row) -> None:
+    sets = ", ".join(f"{column} = ?" for column in changes)
+    db.execute(
+        f"UPDATE {table} SET {sets} WHERE {key} = ?",  # noqa: S608 (own names)
+        (*changes.values(), key_value),
+    )
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))

@@ -1,0 +1,195 @@
+"""Target settings: flags, then environment variables, then a targets file (CONTRACT section 4).
+
+The environment variable names are part of the interface: MASIVO_BASE_URL,
+MASIVO_API_KEY, MASIVO_TOKEN, MASIVO_BRAND_ID. A targets file (YAML) names targets:
+
+    targets:
+      dev:
+        base_url: https://app.masivo.ai/api/storefront/v1
+        brand_id: 1f0c...            # optional
+        api_key_env: MASIVO_DEV_KEY  # which variable holds the key (never the key itself)
+        allow_writes: true
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from masivo_conformance.errors import SettingsError
+
+__all__ = ["DEFAULT_TARGETS_FILE", "ENV", "Settings", "is_loopback", "load_targets", "resolve"]
+
+DEFAULT_TARGETS_FILE = Path("masivo-targets.yaml")
+
+#: setting name -> environment variable
+ENV = {
+    "base_url": "MASIVO_BASE_URL",
+    "api_key": "MASIVO_API_KEY",
+    "token": "MASIVO_TOKEN",
+    "brand_id": "MASIVO_BRAND_ID",
+}
+
+_TARGET_KEYS = {"base_url", "brand_id", "api_key_env", "token_env", "allow_writes"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where the suite points and how it behaves there."""
+
+    base_url: str | None = None  # None: start the embedded reference server
+    api_key: str | None = None
+    token: str | None = None
+    brand_id: str | None = None
+    allow_writes: bool = False
+    timeout: float = 10.0  # seconds per HTTP request
+    max_requests: int | None = None  # request budget of the whole run
+    settle_timeout: float = 10.0  # longest wait for an event's transactions to appear
+    settle_time: float = 1.0  # after this, an event that made no transaction counts as settled
+    seed: int | None = None
+
+    @property
+    def embedded(self) -> bool:
+        return self.base_url is None
+
+    @property
+    def writes_allowed(self) -> bool:
+        return self.embedded or self.allow_writes or is_loopback(self.base_url or "")
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a report may show them: secrets replaced by whether they are set."""
+        return {
+            "base_url": self.base_url or "embedded reference server",
+            "api_key": "set" if self.api_key else "not set",
+            "token": "set" if self.token else "not set",
+            "brand_id": self.brand_id,
+            "allow_writes": self.writes_allowed,
+        }
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"base URL {url!r} is not an http(s) URL",
+            "use e.g. https://app.masivo.ai/api/storefront/v1, or omit it for the embedded server",
+        )
+    return url.rstrip("/")
+
+
+def load_targets(path: Path) -> dict[str, dict[str, Any]]:
+    """Read a targets file; any problem is one SettingsError naming the file and the fix."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(
+            f"targets file {path} not found", "create it or pass --targets-file with the right path"
+        ) from None
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot read targets file {path} ({exc.strerror})", "check its permissions"
+        ) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SettingsError(
+            f"targets file {path} is not valid YAML{where}", "fix the YAML syntax"
+        ) from None
+    targets = document.get("targets") if isinstance(document, dict) else None
+    if not isinstance(targets, dict) or not targets:
+        raise SettingsError(
+            f"targets file {path} has no 'targets' mapping",
+            "write 'targets:' followed by one entry per named target",
+        )
+    for name, entry in targets.items():
+        if not isinstance(entry, dict):
+            raise SettingsError(
+                f"target {name!r} in {path} is not a mapping",
+                "give it keys such as base_url and api_key_env",
+            )
+        unknown = sorted(set(entry) - _TARGET_KEYS)
+        if unknown:
+            raise SettingsError(
+                f"target {name!r} in {path} has unknown keys {unknown}",
+                f"use only {sorted(_TARGET_KEYS)}",
+            )
+        if "allow_writes" in entry and not isinstance(entry["allow_writes"], bool):
+            raise SettingsError(
+                f"target {name!r} in {path}: allow_writes must be true or false",
+                "write allow_writes: true or allow_writes: false",
+            )
+    return targets
+
+
+def _from_target(entry: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        k: entry[k] for k in ("base_url", "brand_id", "allow_writes") if k in entry
+    }
+    for key, setting in (("api_key_env", "api_key"), ("token_env", "token")):
+        if key in entry:
+            variable = str(entry[key])
+            if not env.get(variable):
+                raise SettingsError(
+                    f"environment variable {variable} (named by {key}) is not set",
+                    f"export {variable} with the credential",
+                )
+            values[setting] = env[variable]
+    return values
+
+
+def resolve(
+    flags: Mapping[str, Any],
+    env: Mapping[str, str] | None = None,
+    targets_file: Path | None = None,
+    target: str | None = None,
+) -> Settings:
+    """Merge settings: flags win over environment variables, which win over the target entry.
+
+    `flags` holds the command-line values (None when a flag was not given) under the
+    field names of `Settings`.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    if target:
+        path = targets_file or DEFAULT_TARGETS_FILE
+        targets = load_targets(path)
+        if target not in targets:
+            raise SettingsError(
+                f"target {target!r} is not in {path}", f"use one of {', '.join(map(str, targets))}"
+            )
+        values.update(_from_target(targets[target], env))
+    for name, variable in ENV.items():
+        if env.get(variable):
+            values[name] = env[variable]
+    values.update({k: v for k, v in flags.items() if v is not None})
+    unknown = sorted(set(values) - set(Settings.__dataclass_fields__))
+    if unknown:
+        raise SettingsError(f"unknown settings {unknown}", "check the flag names")
+    settings = replace(Settings(), **values)
+    if settings.base_url is not None:
+        settings = replace(settings, base_url=_check_url(settings.base_url))
+        if not (settings.api_key or settings.token):
+            raise SettingsError(
+                f"no credentials for {settings.base_url}",
+                "set MASIVO_API_KEY (or --api-key), or MASIVO_TOKEN (or --token)",
+            )
+    if settings.max_requests is not None and settings.max_requests < 1:
+        raise SettingsError("--max-requests must be at least 1", "give a positive number")
+    return settings

@@ -1,0 +1,70 @@
+"""The target of a run: a base URL with credentials and a brand, or the embedded server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from masivo_conformance.client import ApiClient
+from masivo_conformance.errors import SettingsError, TargetError
+from masivo_conformance.settings import Settings
+
+__all__ = ["Target", "open_target", "preflight"]
+
+
+@dataclass(frozen=True)
+class Target:
+    base_url: str
+    brand_id: str
+    api_key: str | None = None
+    token: str | None = None
+    embedded: bool = False
+
+
+@contextmanager
+def open_target(settings: Settings) -> Iterator[Target]:
+    """Yield the target; with no base URL, the embedded reference server runs meanwhile."""
+    if settings.embedded:
+        # Imported here: only the embedded mode needs the server's dependencies loaded.
+        from masivo_conformance.server.embedded import EmbeddedServer  # noqa: PLC0415
+
+        with EmbeddedServer() as server:
+            yield Target(server.base_url, server.brand_id, api_key=server.api_key, embedded=True)
+        return
+    if not settings.brand_id:
+        raise SettingsError(
+            f"no brand for {settings.base_url}",
+            "set MASIVO_BRAND_ID (or --brand-id) to a brand of that account",
+        )
+    assert settings.base_url is not None  # settings.embedded is False
+    yield Target(
+        settings.base_url, settings.brand_id, api_key=settings.api_key, token=settings.token
+    )
+
+
+def preflight(target: Target, timeout: float = 10.0) -> None:
+    """Fail fast, with one clear line, when the target cannot be used at all."""
+    client = ApiClient(target.base_url, api_key=target.api_key, token=target.token, timeout=timeout)
+    try:
+        client.token()  # exchanges the API key; raises TargetError when refused or unreachable
+        response = client.request(
+            "GET", "/rewards", params={"from": 0, "to": 1, "brand_id": target.brand_id}
+        )
+    finally:
+        client.close()
+    if response.status_code in (401, 403):
+        raise TargetError(
+            f"{target.base_url} refused our credentials (HTTP {response.status_code})",
+            "check MASIVO_API_KEY or MASIVO_TOKEN for this target",
+        )
+    if response.status_code == 404 and "json" not in response.headers.get("content-type", ""):
+        raise TargetError(
+            f"{target.base_url} has no storefront API (GET /rewards answered 404)",
+            "the base URL should end in /api/storefront/v1",
+        )
+    if 400 <= response.status_code < 500:
+        raise TargetError(
+            f"{target.base_url} refused brand {target.brand_id!r} (HTTP {response.status_code})",
+            "check MASIVO_BRAND_ID (or --brand-id)",
+        )

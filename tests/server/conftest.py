@@ -1,0 +1,126 @@
+"""Fixtures of the reference server's own tests: servers on loopback and a tiny client."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from masivo_conformance.server import EmbeddedServer, ServerConfig
+from masivo_conformance.server.seed import load_seed
+from masivo_conformance.server.store import Store
+
+SEED = load_seed()
+POINTS = next(r.id for r in SEED.rewards if r.type == "POINTS")
+DISCOUNT = next(r.id for r in SEED.rewards if r.type == "DISCOUNT")
+_ids = itertools.count()
+
+
+class Api:
+    """Plain HTTP calls to one server, with the few helpers every test needs."""
+
+    def __init__(self, server: EmbeddedServer) -> None:
+        self.server = server
+        self.brand_id = server.brand_id
+        self.http = httpx.Client(base_url=server.base_url, timeout=10)
+        token = self.http.get("/auth/authorize", headers={"x-api-key": server.api_key})
+        self.http.headers["Authorization"] = f"Bearer {token.json()['data']}"
+
+    def close(self) -> None:
+        self.http.close()
+
+    def secret(self) -> str:
+        """The server's JWT secret (only for a server started with a db file)."""
+        assert self.server.config.db_path, "start the server with db_path to read its secret"
+        store = Store(self.server.config.db_path)
+        try:
+            return store.secret()
+        finally:
+            store.close()
+
+    def customer(self, prefix: str = "test") -> str:
+        customer_id = f"{prefix}-{next(_ids)}-{uuid.uuid4().hex[:8]}"
+        response = self.http.post("/customers", json={"id": customer_id, "name": "Test",
+                                                      "email": "test@example.com"})
+        assert response.status_code == 201, response.text
+        return customer_id
+
+    def emit_body(self, customer_id: str, value: float | None = None, **extra: Any
+                  ) -> dict[str, Any]:
+        body: dict[str, Any] = {"customer_id": customer_id, "brand_id": self.brand_id,
+                                "type": "PURCHASE", **extra}
+        if value is not None:
+            body["order"] = {"purchase_id": uuid.uuid4().hex, "value": value,
+                             **body.get("order", {})}
+        return body
+
+    def emit(self, customer_id: str, value: float | None = None, **extra: Any) -> httpx.Response:
+        return self.http.post("/behavior/events", json=self.emit_body(customer_id, value, **extra))
+
+    def event(self, customer_id: str, value: float | None = None, **extra: Any) -> dict[str, Any]:
+        response = self.emit(customer_id, value, **extra)
+        assert response.status_code == 201, response.text
+        data: dict[str, Any] = response.json()["data"]
+        return data
+
+    def fulfil(self, event_id: str) -> httpx.Response:
+        return self.http.patch(f"/behavior/events/{event_id}/fulfill")
+
+    def reverse(self, event_id: str, reason: str | None = "test") -> httpx.Response:
+        body = {} if reason is None else {"reason": reason}
+        return self.http.post(f"/behavior/events/{event_id}/reverse", json=body)
+
+    def wallet(self, customer_id: str) -> dict[str, Any]:
+        response = self.http.get(f"/customers/{customer_id}")
+        assert response.status_code == 200, response.text
+        wallet: dict[str, Any] = response.json()["data"]["wallet"]
+        return wallet
+
+    def total(self, customer_id: str, reward_id: str = POINTS) -> float:
+        return sum(t["total"] for t in self.wallet(customer_id)["totals"]
+                   if t["reward_id"] == reward_id)
+
+    def transactions(self, event_id: str) -> list[dict[str, Any]]:
+        response = self.http.get("/transactions", params={"event_id": event_id})
+        assert response.status_code == 200, response.text
+        found: list[dict[str, Any]] = response.json()["data"]
+        return found
+
+    def preview(self, customer_id: str, order: dict[str, Any]) -> httpx.Response:
+        return self.http.put("/events/redeem/preview", json={
+            "customer_id": customer_id, "brand_id": self.brand_id, "order": order})
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[EmbeddedServer]:
+    with EmbeddedServer() as running:
+        yield running
+
+
+@pytest.fixture
+def api(server: EmbeddedServer) -> Iterator[Api]:
+    client = Api(server)
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def make_api(tmp_path: Any) -> Iterator[Callable[..., Api]]:
+    """Start a server with the given ServerConfig fields (a db file in tmp_path)."""
+    started: list[tuple[EmbeddedServer, Api]] = []
+
+    def start(**fields: Any) -> Api:
+        fields.setdefault("db_path", str(tmp_path / f"db-{len(started)}.sqlite"))
+        running = EmbeddedServer(ServerConfig(**fields)).start()
+        client = Api(running)
+        started.append((running, client))
+        return client
+
+    yield start
+    for running, client in started:
+        client.close()
+        running.stop()

@@ -1,0 +1,214 @@
+"""Scrubbing: secrets and personal data never reach what vcrpy writes to a cassette."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import jwt
+import pytest
+import yaml
+from vcr.request import Request
+
+from masivo_conformance import scrub
+
+# The patterns the project's before-stop check greps cassettes for.
+LEAK_PATTERNS = (
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    re.compile(r"Bearer [A-Za-z0-9._-]{8,}"),
+)
+CANARY_KEY = "canary-key-4f1c9a77d2"  # not JWT-shaped: only registration can catch it
+
+
+def canary_jwt() -> str:
+    return jwt.encode({"sub": "canary", "exp": int(time.time()) + 3600}, "k" * 32, "HS256")
+
+
+def assert_clean(text: str, *secrets: str) -> None:
+    for secret in secrets:
+        assert secret not in text
+    for pattern in LEAK_PATTERNS:
+        assert not pattern.search(text), pattern.pattern
+
+
+@pytest.fixture(autouse=True)
+def no_registered_secrets() -> Iterator[None]:
+    scrub.clear_secrets()
+    yield
+    scrub.clear_secrets()
+
+
+def test_redact_text_replaces_a_jwt_inside_other_text() -> None:
+    token = canary_jwt()
+    text = scrub.redact_text(f'{{"data":"{token}","next":1}}')
+    assert text == '{"data":"<redacted>","next":1}'
+    assert_clean(text, token)
+
+
+def test_redact_text_replaces_a_jwt_cut_to_two_segments() -> None:
+    header, payload, _ = canary_jwt().split(".")
+    assert_clean(scrub.redact_text(f"token {header}.{payload}"), payload)
+
+
+def test_redact_text_replaces_any_bearer_credential() -> None:
+    text = scrub.redact_text("Authorization: bearer opaque.Token-123456 rest")
+    assert text == f"Authorization: bearer {scrub.REDACTED} rest"
+    assert_clean(text)
+
+
+def test_redact_text_keeps_json_quotes_after_a_bearer_credential() -> None:
+    text = scrub.redact_text('{"h": "Bearer abcdefghijkl"}')
+    assert json.loads(text) == {"h": "Bearer <redacted>"}
+
+
+def test_redact_text_replaces_registered_secret_that_is_not_a_jwt() -> None:
+    assert scrub.redact_text(f"key={CANARY_KEY}") == f"key={CANARY_KEY}"
+    scrub.register_secret(CANARY_KEY)
+    assert scrub.redact_text(f"key={CANARY_KEY};again {CANARY_KEY}") == (
+        "key=<redacted>;again <redacted>"
+    )
+
+
+def test_register_secret_ignores_empty_and_short_values() -> None:
+    scrub.register_secret("")
+    scrub.register_secret(None)
+    scrub.register_secret("abc")
+    assert scrub.redact_text("abc data") == "abc data"
+
+
+def test_redact_text_is_idempotent_and_its_placeholder_is_not_jwt_shaped() -> None:
+    once = scrub.redact_text(f"Bearer {canary_jwt()} and {canary_jwt()}")
+    assert scrub.redact_text(once) == once
+    assert not scrub.REDACTED.startswith("eyJ")
+    assert_clean(once)
+
+
+def test_scrub_headers_redacts_credentials_whatever_their_case() -> None:
+    token = canary_jwt()
+    headers = {
+        "AUTHORIZATION": f"Bearer {token}",
+        "X-Api-Key": CANARY_KEY,
+        "Cookie": "session=abc",
+        "set-cookie": ["a=1", "b=2"],
+        "Content-Type": "application/json",
+    }
+    scrubbed = scrub.scrub_headers(headers)
+    assert scrubbed == {
+        "AUTHORIZATION": "<redacted>",
+        "X-Api-Key": "<redacted>",
+        "Cookie": "<redacted>",
+        "set-cookie": ["<redacted>", "<redacted>"],
+        "Content-Type": "application/json",
+    }
+    assert headers["X-Api-Key"] == CANARY_KEY  # the caller's mapping is left alone
+
+
+def test_scrub_headers_redacts_a_registered_secret_in_any_header() -> None:
+    scrub.register_secret(CANARY_KEY)
+    assert scrub.scrub_headers({"X-Echo": [f"k {CANARY_KEY}"]}) == {"X-Echo": ["k <redacted>"]}
+
+
+def test_scrub_json_masks_configured_fields_keeping_their_json_type() -> None:
+    document = {
+        "data": {
+            "customer": {
+                "id": "c-1",
+                "Email": "ana@example.com",
+                "document_number": 12345678,
+                "phone": None,
+                "contacts": [{"email": "b@example.com", "note": f"Bearer {canary_jwt()}"}],
+            }
+        }
+    }
+    customer = scrub.scrub_json(document)["data"]["customer"]
+    assert customer["id"] == "c-1"
+    assert customer["Email"] == "<redacted>"
+    assert customer["document_number"] == 0
+    assert customer["phone"] is None
+    assert customer["contacts"] == [{"email": "<redacted>", "note": "Bearer <redacted>"}]
+
+
+def test_scrub_json_uses_the_given_field_list() -> None:
+    document = {"email": "a@b.c", "tax_id": "X-1"}
+    assert scrub.scrub_json(document, fields=["tax_id"]) == {"email": "a@b.c", "tax_id": "<redacted>"}
+
+
+def test_scrub_body_keeps_untouched_json_bytes_and_redacts_plain_text() -> None:
+    raw = b'{ "data" : [1, 2] }'
+    assert scrub.scrub_body(raw) is raw
+    assert scrub.scrub_body("token=Bearer abcdefghij") == b"token=Bearer <redacted>"
+    assert scrub.scrub_body(b"\xff\xfe\x00") == b"\xff\xfe\x00"
+    assert scrub.scrub_body(None) is None
+
+
+def vcr_yaml(value: Any) -> str:
+    """What vcrpy's YAML serializer would write for a value."""
+    from vcr.serializers import compat, yamlserializer  # noqa: PLC0415
+
+    return str(yamlserializer.serialize(compat.convert_to_unicode(value)))
+
+
+def test_request_hook_removes_canary_key_token_and_personal_data() -> None:
+    token = canary_jwt()
+    scrub.register_secret(CANARY_KEY)
+    request = Request(
+        "POST",
+        "http://api.test/v1/customers?email=ana%40example.com&from=0",
+        json.dumps({"id": "c-1", "email": "ana@example.com", "echo": CANARY_KEY}).encode(),
+        {"Authorization": f"Bearer {token}", "x-api-key": CANARY_KEY},
+    )
+    scrubbed = scrub.before_record_request()(request)
+    written = vcr_yaml(scrubbed._to_dict())
+    assert_clean(written, token, CANARY_KEY, "ana@example.com", "ana%40example.com")
+    assert json.loads(scrubbed.body) == {"id": "c-1", "email": "<redacted>", "echo": "<redacted>"}
+    assert scrubbed.path == "/v1/customers"
+    assert dict(scrubbed.query) == {"email": "<redacted>", "from": "0"}
+
+
+def test_request_hook_keeps_an_innocent_query_as_sent() -> None:
+    request = Request("GET", "http://api.test/rewards?to=10&from=0", None, {})
+    assert scrub.before_record_request()(request).uri == "http://api.test/rewards?to=10&from=0"
+
+
+def test_response_hook_removes_the_authorize_jwt_and_fixes_content_length() -> None:
+    token = canary_jwt()
+    body = json.dumps({"data": token}).encode()
+    response = {
+        "status": {"code": 200, "message": "OK"},
+        "headers": {"Content-Type": ["application/json"], "Content-Length": [str(len(body))]},
+        "body": {"string": body},
+    }
+    scrubbed = scrub.before_record_response()(response)
+    assert json.loads(scrubbed["body"]["string"]) == {"data": "<redacted>"}
+    assert scrubbed["headers"]["Content-Length"] == [str(len(scrubbed["body"]["string"]))]
+    assert_clean(vcr_yaml(scrubbed), token)
+    assert response["body"]["string"] == body  # the client's own response is untouched
+
+
+def test_response_hook_accepts_text_bodies_and_missing_bodies() -> None:
+    hook = scrub.before_record_response()
+    text = hook({"status": {"code": 200}, "headers": {}, "body": {"string": "Bearer abcdefghij"}})
+    assert text["body"]["string"] == b"Bearer <redacted>"
+    empty = hook({"status": {"code": 204}, "headers": {}, "body": {"string": None}})
+    assert empty["body"]["string"] is None
+
+
+def test_hooks_leave_a_loaded_cassette_unchanged_when_run_again() -> None:
+    """vcrpy re-applies the hooks to every interaction it loads for replay."""
+    request_hook, response_hook = scrub.before_record_request(), scrub.before_record_response()
+    response = {
+        "status": {"code": 200},
+        "headers": {"Set-Cookie": ["s=1"]},
+        "body": {"string": json.dumps({"data": canary_jwt(), "email": "a@b.c"}).encode()},
+    }
+    once = response_hook(response)
+    assert response_hook(once) == once
+    request = Request("GET", "http://h/x", None, {"Authorization": "Bearer abcdefghijk"})
+    first = request_hook(request)
+    assert first is not request
+    assert request.headers["Authorization"] == "Bearer abcdefghijk"
+    assert request_hook(first)._to_dict() == first._to_dict()
+    assert yaml.safe_load(vcr_yaml(once))["headers"] == {"Set-Cookie": ["<redacted>"]}
