@@ -155,7 +155,7 @@ class _Comparison:
             )
         declared = self.hints.enums.get(name or "", frozenset())
         for value in sorted(new.values - old.values):
-            note = "" if value in declared else " and not one the contract declares"
+            note = "" if value in declared else ", not one the contract declares"
             self.add(
                 where,
                 "enum-value-added",

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import jwt
 
+from masivo_conformance import scrub
 from masivo_conformance.errors import MasivoError, TargetError
 
 __all__ = ["ApiClient", "BudgetSpent", "RequestBudget", "curl_for"]
@@ -122,6 +123,9 @@ class ApiClient:
         transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Known before any request: no recording, report or log may show them.
+        scrub.register_secret(api_key)
+        scrub.register_secret(token)
         self._api_key = api_key
         self._token = token
         self._token_exp = _token_expiry(token) if token else None
@@ -158,6 +162,7 @@ class ApiClient:
                     f"authorize refused the API key (HTTP {response.status_code})",
                     "check MASIVO_API_KEY / --api-key for this target",
                 )
+            scrub.register_secret(token)
             self._token, self._token_exp = token, _token_expiry(token)
             return token
 

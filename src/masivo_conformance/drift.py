@@ -104,6 +104,27 @@ def _by_step(cassette: Cassette) -> dict[str, list[Interaction]]:
     return steps
 
 
+def _pair(
+    old: list[Interaction], new: list[Interaction]
+) -> list[tuple[Interaction, Interaction]]:
+    """Pair answers to the same request, same status first, else in recorded order.
+
+    Concurrent requests (REV-6 sends several reverses at once) finish in any order, so
+    pairing strictly by position would report a status change that is only a reordering.
+    """
+    pairs, free = [], list(new)
+    unmatched = []
+    for before in old:
+        twin = next((after for after in free if after.status == before.status), None)
+        if twin is None:
+            unmatched.append(before)
+        else:
+            free.remove(twin)
+            pairs.append((before, twin))
+    pairs += list(zip(unmatched, free, strict=False))
+    return pairs
+
+
 def compare_cassettes(
     recorded: Cassette, live: Cassette, hints: Hints | None = None
 ) -> list[Difference]:
@@ -112,7 +133,7 @@ def compare_cassettes(
     old_steps, new_steps = _by_step(recorded), _by_step(live)
     for request in dict.fromkeys([*old_steps, *new_steps]):
         old, new = old_steps.get(request, []), new_steps.get(request, [])
-        for before, after in zip(old, new, strict=False):
+        for before, after in _pair(old, new):
             found += compare_interactions(before, after, test=test, hints=hints)
         for extra in old[len(new) :]:
             found.append(

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from masivo_conformance import profiles
+from masivo_conformance import cassettes, profiles
 from masivo_conformance.client import ApiClient, BudgetSpent, RequestBudget
 from masivo_conformance.requirements import catalogue
 from masivo_conformance.results import TestOutcome
@@ -70,6 +70,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only tests covering this requirement id (repeatable)",
     )
     group.addoption("--masivo-results", type=Path, help="write per-test outcomes as JSON here")
+    group.addoption("--masivo-cassettes", type=Path,
+                    help="record or replay the deterministic tests with cassettes under DIR "
+                         "(used by the record, replay and drift commands)")
 
 
 def settings_from(config: pytest.Config) -> Settings:
@@ -117,6 +120,22 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+    if config.getoption("--masivo-cassettes") is not None:
+        for item in items:
+            item.add_marker(pytest.mark.vcr)
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict[str, Any]:
+    """pytest-recording's configuration: scrubbing and matching from `cassettes`."""
+    return cassettes.vcr_config()
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """Cassettes live under --masivo-cassettes as <module>/<test>.yaml."""
+    root = request.config.getoption("--masivo-cassettes") or Path("cassettes")
+    return str(root / request.module.__name__.rsplit(".", 1)[-1])
 
 
 def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
@@ -165,7 +184,9 @@ def masivo_client(
         budget=masivo_budget,
     )
     yield client
-    if not masivo_target.embedded and masivo_events.statuses:
+    replaying = pytestconfig.getoption("--masivo-cassettes") is not None and (
+        pytestconfig.getoption("--record-mode", None) == "none")
+    if not masivo_target.embedded and masivo_events.statuses and not replaying:
         _clean_up(client, masivo_target, masivo_settings, masivo_events, pytestconfig)
     client.close()
 
@@ -225,11 +246,14 @@ def storefront(
     )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def points_reward(
     masivo_client: ApiClient, masivo_target: Target, masivo_settings: Settings, run_salt: str
 ) -> dict[str, Any]:
-    """A POINTS reward of the brand, discovered through list_rewards."""
+    """A POINTS reward of the brand, discovered through list_rewards.
+
+    Function-scoped on purpose: a recorded test must hold every request it depends on.
+    """
     storefront = Storefront(
         masivo_client,
         brand_id=masivo_target.brand_id,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import time
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,6 +54,11 @@ class IdFactory:
 
     def customer_id(self) -> str:
         return f"{self.prefix}{self.salt}-{next(self._counter):03d}"
+
+    def uuid(self) -> str:
+        """A uuid no target knows, the same on every run with the same seed (for replay)."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"masivo-conformance:{self.salt}:"
+                                                   f"{next(self._counter)}"))
 
 
 @dataclass

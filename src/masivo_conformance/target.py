@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from masivo_conformance.client import ApiClient
 from masivo_conformance.errors import SettingsError, TargetError
 from masivo_conformance.settings import Settings
 
-__all__ = ["Target", "open_target", "preflight"]
+__all__ = ["LiveTarget", "Target", "live_target", "open_target", "preflight"]
 
 
 @dataclass(frozen=True)
@@ -41,6 +41,26 @@ def open_target(settings: Settings) -> Iterator[Target]:
     yield Target(
         settings.base_url, settings.brand_id, api_key=settings.api_key, token=settings.token
     )
+
+
+@dataclass(frozen=True)
+class LiveTarget:
+    """A target that a command (not the pytest plugin) started or resolved itself."""
+
+    settings: Settings  # with base URL, key and brand filled in
+    base_url: str
+    brand_id: str
+
+
+@contextmanager
+def live_target(settings: Settings) -> Iterator[LiveTarget]:
+    """Like `open_target`, but for commands that hand the target on to pytest by flags."""
+    with open_target(settings) as target:
+        if not target.embedded:
+            preflight(target, timeout=settings.timeout)
+        filled = replace(settings, base_url=target.base_url, brand_id=target.brand_id,
+                         api_key=target.api_key, token=target.token)
+        yield LiveTarget(filled, target.base_url, target.brand_id)
 
 
 def preflight(target: Target, timeout: float = 10.0) -> None:

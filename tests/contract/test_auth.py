@@ -6,7 +6,6 @@ import base64
 import json
 import secrets
 import time
-import uuid
 from typing import Any
 
 import jwt
@@ -49,8 +48,7 @@ def _bad_tokens(real: str) -> dict[str, str | None]:
     }
 
 
-def _operations(customer: str, brand: str) -> list[tuple[str, str, Any]]:
-    event = str(uuid.uuid4())
+def _operations(customer: str, brand: str, event: str) -> list[tuple[str, str, Any]]:
     return [
         ("POST", "/customers", {"id": f"{customer}-x", "name": "n", "email": "a@example.invalid"}),
         ("GET", f"/customers/{customer}", None),
@@ -69,9 +67,10 @@ def _operations(customer: str, brand: str) -> list[tuple[str, str, Any]]:
 def test_bad_bearer_tokens_are_refused_everywhere(storefront: Storefront) -> None:
     customer = storefront.create_customer()
     real = storefront.client.token()
+    unknown_event = storefront.ids.uuid()
     for label, authorization in _bad_tokens(real).items():
         headers = {} if authorization is None else {"Authorization": authorization}
-        for method, path, body in _operations(customer, storefront.brand_id):
+        for method, path, body in _operations(customer, storefront.brand_id, unknown_event):
             call = storefront.call(method, path, json_body=body, headers=headers,
                                    auth=authorization is not None)
             expect_status(call, 401, 403, "AUTH-1", f"{method} {path} with a {label} token")

@@ -6,7 +6,6 @@ MUST check on each answer; the asserts here name the rule each test is about.
 
 from __future__ import annotations
 
-import uuid
 from urllib.parse import quote
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -63,7 +62,7 @@ def test_answers_carry_rate_limit_headers(storefront: Storefront,
 @pytest.mark.requirement("GEN-2")
 def test_client_errors_have_error_and_details(storefront: Storefront) -> None:
     customer = storefront.create_customer()
-    unknown = str(uuid.uuid4())
+    unknown = storefront.ids.uuid()
     refused = [
         storefront.fulfil(unknown),
         storefront.reverse(unknown),
@@ -82,7 +81,7 @@ _HUGE = "x" * 10_000
 _ODD = "\u0000\ud7ff\ufffd'\"<>{}%00../\u202e" * 20
 
 
-def _malformed_requests(customer: str, brand: str) -> list[tuple[str, str, Any]]:
+def _malformed_requests(customer: str, brand: str, unknown: str) -> list[tuple[str, str, Any]]:
     """(method, path, body) of requests no server may answer with a 5xx."""
     emit = purchase(customer, brand)
     return [
@@ -98,8 +97,8 @@ def _malformed_requests(customer: str, brand: str) -> list[tuple[str, str, Any]]
         ("POST", "/behavior/events", {**emit, "metadata": {"a": [[[[[[[[[[1]]]]]]]]]]}}),
         ("PATCH", f"/behavior/events/{_HUGE[:2000]}/fulfill", None),
         ("PATCH", "/behavior/events/%00%FF/fulfill", None),
-        ("POST", f"/behavior/events/{uuid.uuid4()}/reverse", b"{"),
-        ("POST", f"/behavior/events/{uuid.uuid4()}/reverse", {"reason": _HUGE}),
+        ("POST", f"/behavior/events/{unknown}/reverse", b"{"),
+        ("POST", f"/behavior/events/{unknown}/reverse", {"reason": _HUGE}),
         ("PUT", "/events/redeem/preview", b"null"),
         ("PUT", "/events/redeem/preview", {"customer_id": _ODD, "brand_id": 7, "order": []}),
         ("PUT", "/events/redeem/preview", {"customer_id": customer, "brand_id": brand,
@@ -115,7 +114,7 @@ def _malformed_requests(customer: str, brand: str) -> list[tuple[str, str, Any]]
 @pytest.mark.requirement("GEN-3")
 def test_malformed_requests_never_get_a_server_error(storefront: Storefront) -> None:
     customer = storefront.create_customer()
-    for method, path, body in _malformed_requests(customer, storefront.brand_id):
+    for method, path, body in _malformed_requests(customer, storefront.brand_id, storefront.ids.uuid()):
         raw = body if isinstance(body, bytes) else None
         call = storefront.call(method, path, json_body=None if raw else body, content=raw,
                                headers={"Content-Type": "application/json"} if raw else None)
@@ -196,12 +195,12 @@ def test_emit_issued_at_outside_the_window_is_refused(storefront: Storefront,
 
 @pytest.mark.requirement("FUL-3")
 def test_fulfil_of_an_unknown_event_is_refused(storefront: Storefront) -> None:
-    expect_4xx(storefront.fulfil(str(uuid.uuid4())), "FUL-3", "fulfil of an unknown event id")
+    expect_4xx(storefront.fulfil(storefront.ids.uuid()), "FUL-3", "fulfil of an unknown event id")
 
 
 @pytest.mark.requirement("REV-5")
 def test_reverse_of_an_unknown_event_is_refused(storefront: Storefront) -> None:
-    expect_4xx(storefront.reverse(str(uuid.uuid4())), "REV-5", "reverse of an unknown event id")
+    expect_4xx(storefront.reverse(storefront.ids.uuid()), "REV-5", "reverse of an unknown event id")
 
 
 @pytest.mark.requirement("REV-7")
@@ -257,7 +256,7 @@ def test_preview_percent_is_discount_over_value(storefront: Storefront,
 def test_preview_reports_unredeemable_rewards_as_errors(
         storefront: Storefront, points_reward: dict[str, Any], case: str) -> None:
     customer = storefront.create_customer()
-    reward = str(uuid.uuid4()) if case == "unknown reward" else points_reward["id"]
+    reward = storefront.ids.uuid() if case == "unknown reward" else points_reward["id"]
     call = storefront.preview(preview_request(
         customer, storefront.brand_id, order_redeem=[{"id": reward, "amount": 10**9}]))
     expect_status(call, 200, 200, "PRV-5", f"a preview redeeming a reward it cannot ({case})")

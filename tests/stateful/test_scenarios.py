@@ -79,7 +79,8 @@ def test_a_second_reverse_is_refused_and_changes_nothing(storefront: Storefront,
         storefront.settle(emitted)
     event_id = emitted.data["id"]
     expect_2xx(storefront.reverse(event_id), "REV-1" if fulfilled else "REV-3", "first reverse")
-    storefront.wait_transactions(event_id, "REVERSAL")
+    if fulfilled:
+        storefront.wait_transactions(event_id, "REVERSAL")
     after_first = storefront.wallet(customer)
     second = storefront.reverse(event_id)
     expect_4xx(second, "REV-4", "a second reverse of the same event")
@@ -142,7 +143,8 @@ def test_fulfilling_a_reversed_or_cancelled_event_is_refused(storefront: Storefr
         storefront.settle(emitted)
     event_id = emitted.data["id"]
     expect_2xx(storefront.reverse(event_id), "REV-1" if fulfilled else "REV-3", "reverse")
-    storefront.wait_transactions(event_id, "REVERSAL")
+    if fulfilled:
+        storefront.wait_transactions(event_id, "REVERSAL")
     before = storefront.wallet(customer)
     refused = storefront.fulfil(event_id)
     expect_4xx(refused, "FUL-4", "fulfil of a reversed or cancelled event")

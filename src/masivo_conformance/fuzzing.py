@@ -1,0 +1,257 @@
+"""Schemathesis glue: the contract's OpenAPI document as a schemathesis schema for one
+target, generated requests pointed at the suite's own data, and every answer judged in
+requirement ids (schemathesis's built-in checks, translated, plus our single-call checks).
+
+Only the built-in checks that enforce something the contract says are switched on, each
+tuned to the contract's own strictness; `BUILTIN_CHECKS` maps each to its requirement.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import schemathesis
+from schemathesis.checks import CHECKS as SCHEMATHESIS_CHECKS
+from schemathesis.checks import load_all_checks
+from schemathesis.core.failures import Failure, FailureGroup
+
+from masivo_conformance import checks, contract
+from masivo_conformance.calls import NOT_JSON, Call, operation_for
+from masivo_conformance.checks import ConformanceViolation, ViolationGroup
+from masivo_conformance.requirements import catalogue
+from masivo_conformance.storefront import CUSTOMER_PREFIX
+
+__all__ = [
+    "BUILTIN_CHECKS",
+    "REQUIREMENTS",
+    "Tailor",
+    "judge",
+    "must_refuse",
+    "observed",
+    "requirement_for",
+    "schema_for",
+]
+
+# Built-in check -> the requirement it enforces. Left out on purpose:
+# * positive_data_acceptance: a schema-valid request may be refused by a business rule
+#   (unknown customer, reward or event, issued_at outside the 72 h window, a state
+#   conflict, a brand the key does not own); no MUST asks a target to accept those.
+# * unsupported_method: a 404 instead of a 405 for an undocumented method breaks nothing
+#   the contract says.
+# * status_code_conformance: the contract is strict on the class, not the number
+#   (section 1); 5xx is GEN-3 and the 2xx/4xx bodies are judged by GEN-1/GEN-2/GEN-4.
+# * response_headers_conformance: the rate-limit headers are a SHOULD (GEN-5), judged by
+#   the suite's own check, never a fuzzing failure.
+# * use_after_free, ensure_resource_availability, object_level_authorization,
+#   allow_header_conformance, max_response_time: no requirement says these things.
+BUILTIN_CHECKS: dict[str, str] = {
+    "not_a_server_error": "GEN-3",
+    "response_schema_conformance": "GEN-4",  # on a 4xx body: GEN-2
+    "content_type_conformance": "GEN-1",  # on a 4xx: GEN-2
+    "ignored_auth": "AUTH-1",
+    "missing_required_header": "AUTH-2",  # authorize without x-api-key: 401 or 403
+    "negative_data_rejection": "EMIT-2",  # on preview: PRV-6; only refusals a MUST requires
+}
+
+_CHECK_SETTINGS: dict[str, dict[str, Any]] = {
+    # Any 4xx is a refusal (section 1); a 5xx is GEN-3's, not this check's.
+    "negative_data_rejection": {"expected-statuses": ["4XX"]},
+    # AUTH-2: a missing API key is answered 401 or 403, nothing else.
+    "missing_required_header": {"expected-statuses": ["401", "403"]},
+}
+
+# Our single-call checks of MUST requirements (SHOULDs never fail a fuzz run).
+_MUST_CHECKS = tuple(
+    name
+    for name, entry in checks.CHECKS.items()
+    if all(catalogue()[i].is_must for i in entry.requirements)
+)
+
+# Every requirement a fuzz run can find broken: tests carry these in their marker.
+REQUIREMENTS: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        ["GEN-1", "GEN-2", "GEN-3", "GEN-4", "AUTH-1", "AUTH-2", "EMIT-2", "PRV-6"]
+        + [i for name in _MUST_CHECKS for i in checks.CHECKS[name].requirements]
+    )
+)
+
+# Members whose absence obliges a refusal (EMIT-2, PRV-6).
+_REQUIRED = {
+    "emit_event": ("EMIT-2", ("customer_id", "brand_id", "type")),
+    "preview_order": ("PRV-6", ("customer_id", "brand_id", "order")),
+}
+_LONG_ID = 300  # GEN-3 names huge strings; Hypothesis rarely draws them at small budgets
+_MESSAGE_LIMIT = 600
+
+
+def schema_for(base_url: str, token: str) -> Any:
+    """The contract's OpenAPI document as a schemathesis schema aimed at one target."""
+    settings: dict[str, Any] = {"enabled": False}  # every check off, then the kept ones on
+    for name in BUILTIN_CHECKS:
+        settings[name] = {"enabled": True, **_CHECK_SETTINGS.get(name, {})}
+    config = schemathesis.Config.from_dict(
+        {
+            "base-url": base_url,
+            "auth": {"openapi": {"bearerAuth": {"bearer": token}}},
+            "generation": {"mode": "all"},  # positive and negative
+            "checks": settings,
+        }
+    )
+    return schemathesis.openapi.from_path(contract.openapi_path(), config=config)
+
+
+@dataclass(frozen=True)
+class Tailor:
+    """Points generated requests at the suite's own data on the target.
+
+    Customer ids get the suite's prefix (the suite never touches customers it did not
+    create); half of them become a customer this run created, so that emits and previews
+    also reach their success paths, and some are stretched to huge strings (GEN-3).
+    String brand ids become the target's brand for the same reason. Values already
+    carrying the prefix (created by an earlier step, passed on by a link) are kept.
+    """
+
+    brand_id: str
+    customer_id: str
+
+    def apply(self, case: Any) -> None:
+        found = operation_for(case.method, case.path)
+        operation = found[0] if found is not None else ""
+        body = case.body if isinstance(case.body, dict) else None
+        if operation == "create_customer" and body is not None:
+            body["id"] = self._own(body.get("id"))
+        elif operation == "get_customer" and case.path_parameters:
+            case.path_parameters["id"] = self._pick(case.path_parameters.get("id"))
+        elif operation in _REQUIRED and body is not None:
+            body["customer_id"] = self._pick(body.get("customer_id"))
+            if isinstance(body.get("brand_id"), str) and body["brand_id"]:
+                body["brand_id"] = self.brand_id
+
+    @staticmethod
+    def _own(value: Any) -> Any:
+        if not isinstance(value, str) or not value or value.startswith(CUSTOMER_PREFIX):
+            return value  # not a usable id (maybe the negation under test): as generated
+        return f"{CUSTOMER_PREFIX}fz-{value}"
+
+    def _pick(self, value: Any) -> Any:
+        own = self._own(value)
+        if own is value:
+            return value
+        choice = zlib.crc32(value.encode("utf-8", "surrogatepass")) % 4
+        if choice < 2:
+            return self.customer_id
+        return own if choice == 2 else own.ljust(_LONG_ID, "x")
+
+
+def must_refuse(operation: str, request_json: Any) -> str | None:
+    """The requirement that obliges a 4xx for this request body, or None.
+
+    EMIT-2: emit without customer_id, brand_id or type, or with a documented field of the
+    wrong JSON type. PRV-6: preview without customer_id, brand_id or order. Other schema
+    violations (an empty string, a negative value, an unknown enum) oblige nothing.
+    """
+    if operation not in _REQUIRED or request_json is NOT_JSON:
+        return None
+    requirement, members = _REQUIRED[operation]
+    if not isinstance(request_json, dict) or any(m not in request_json for m in members):
+        return requirement
+    if operation == "emit_event":
+        name = "emit-event.request.schema.json"
+        if any(e.validator == "type" for e in contract.validator(name).iter_errors(request_json)):
+            return requirement
+    return None
+
+
+def requirement_for(check: str, failure: Failure, call: Call) -> str | None:
+    """The requirement a schemathesis failure breaks, or None when it breaks none."""
+    success, refusal = 200 <= call.status < 300, 400 <= call.status < 500 and call.status != 429
+    if check == "not_a_server_error":
+        return "GEN-3"
+    if check in ("response_schema_conformance", "content_type_conformance"):
+        if call.status >= 500:
+            return None  # GEN-3 already says it
+        if refusal and check == "content_type_conformance" and "json" in call.content_type:
+            return None  # GEN-2 asks for JSON, not for exactly application/json
+        return ("GEN-4" if check == "response_schema_conformance" else "GEN-1") if success else (
+            "GEN-2" if refusal else None
+        )
+    if check == "negative_data_rejection":
+        return None if call.status >= 500 else must_refuse(call.operation, call.request_json)
+    if check in BUILTIN_CHECKS:
+        return BUILTIN_CHECKS[check]
+    raise LookupError(
+        f"schemathesis check {check!r} ({type(failure).__name__}) has no requirement: "
+        "map it in fuzzing.BUILTIN_CHECKS or leave it switched off"
+    )
+
+
+def observed(case: Any, response: Any) -> Call | None:
+    """A schemathesis exchange as a `Call` (None for a path outside the contract)."""
+    request = response.request
+    body = request.body.encode() if isinstance(request.body, str) else request.body
+    headers = {name: ", ".join(values) for name, values in response.headers.items()}
+    text = response.content.decode("utf-8", errors="replace")
+    return Call.build(
+        str(request.method),
+        str(request.url),
+        body,
+        response.status_code,
+        headers,
+        text,
+        _curl(case, response),
+    )
+
+
+def _curl(case: Any, response: Any) -> str:
+    """schemathesis's curl line, with the filtered token as an environment variable."""
+    line = str(case.as_curl_command(headers=dict(response.request.headers), verify=True))
+    return re.sub(
+        r"-H '[Aa]uthorization: \[Filtered\]'", '-H "Authorization: Bearer $MASIVO_TOKEN"', line
+    )
+
+
+def _builtin_failures(case: Any, response: Any, kwargs: dict[str, Any]) -> Iterator[tuple[str, Failure]]:
+    """(check name, failure) for each kept built-in check that fails on this exchange."""
+    load_all_checks()
+    for name in BUILTIN_CHECKS:
+        try:
+            case.validate_response(
+                response, checks=SCHEMATHESIS_CHECKS.get_by_names([name]), **kwargs
+            )
+        except FailureGroup as group:
+            for failure in group.exceptions:
+                yield name, failure
+
+
+def judge(case: Any, response: Any, **kwargs: Any) -> Call | None:
+    """Judge one exchange; raise every violation found, each naming its requirement.
+
+    `kwargs` go to schemathesis's `validate_response` (`transport_kwargs`, `recorder`).
+    """
+    call = observed(case, response)
+    if call is None:
+        return None
+    found: dict[str, ConformanceViolation] = {}
+    where = f"{call.method} {call.url} answered {call.status}"
+    for name, failure in _builtin_failures(case, response, kwargs):
+        requirement = requirement_for(name, failure, call)
+        if requirement is not None:
+            detail = failure.message.strip().replace("\n", " ")[:_MESSAGE_LIMIT]
+            text = f"{where}: schemathesis {name}: {failure.title}: {detail}"
+            found.setdefault(text, ConformanceViolation(requirement, text, call.reproducer))
+    try:
+        checks.run_checks(call, _MUST_CHECKS)
+    except ViolationGroup as group:
+        found.update((str(v), v) for v in group.violations)
+    except ConformanceViolation as violation:
+        found[str(violation)] = violation
+    violations = list(found.values())
+    if len(violations) == 1:
+        raise violations[0]
+    if violations:
+        raise ViolationGroup(violations)
+    return call

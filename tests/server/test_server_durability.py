@@ -1,0 +1,88 @@
+"""State written with a db file survives a restart; concurrent calls never double-apply."""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import pytest
+
+from masivo_conformance.server import EmbeddedServer, ServerConfig
+
+from .conftest import POINTS, Api
+
+
+def test_events_wallets_transactions_and_tokens_survive_a_restart(tmp_path):
+    config = ServerConfig(db_path=str(tmp_path / "state.sqlite"))
+    with EmbeddedServer(config) as first:
+        api = Api(first)
+        customer_id = api.customer()
+        kept = api.event(customer_id, 70)
+        gone = api.event(customer_id, 20, redeem=[{"id": POINTS, "amount": 30}])
+        assert api.reverse(gone["id"]).status_code == 200
+        standby = api.event(customer_id, 5, fulfilled=False)
+        wallet = api.wallet(customer_id)
+        transactions = {e: api.transactions(e) for e in (kept["id"], gone["id"])}
+        token = api.http.headers["Authorization"]
+        api.close()
+    with EmbeddedServer(config) as second:
+        again = httpx.Client(base_url=second.base_url, headers={"Authorization": token})
+        assert again.get(f"/customers/{customer_id}").json()["data"]["wallet"] == wallet
+        for event_id, before in transactions.items():
+            listed = again.get("/transactions", params={"event_id": event_id})
+            assert listed.json()["data"] == before
+        assert again.post(f"/behavior/events/{gone['id']}/reverse",
+                          json={"reason": "again"}).status_code == 409
+        fulfilled = again.patch(f"/behavior/events/{standby['id']}/fulfill")
+        assert fulfilled.json()["data"]["status"] == "RESOLVED"
+        again.close()
+
+
+def _race(api: Api, calls: int, request: str, event_id: str) -> list[int]:
+    """`calls` real concurrent requests over loopback, released together by a barrier."""
+    barrier = threading.Barrier(calls)
+    codes: list[int] = []
+    headers = {"Authorization": api.http.headers["Authorization"]}
+
+    def one() -> None:
+        with httpx.Client(base_url=api.server.base_url, headers=headers, timeout=30) as client:
+            client.get("/rewards", params={"from": 0, "to": 0})  # connect before the race
+            barrier.wait()
+            if request == "reverse":
+                response = client.post(f"/behavior/events/{event_id}/reverse",
+                                       json={"reason": "race"})
+            else:
+                response = client.patch(f"/behavior/events/{event_id}/fulfill")
+            codes.append(response.status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes
+
+
+@pytest.mark.parametrize("db", ["memory", "file"])
+def test_twenty_concurrent_reverses_apply_exactly_once(make_api, db):
+    api = make_api(**({"db_path": None} if db == "memory" else {}))
+    customer_id = api.customer()
+    api.event(customer_id, 50)
+    event = api.event(customer_id, 40, redeem=[{"id": POINTS, "amount": 25}])
+    assert api.total(customer_id) == 65
+    codes = _race(api, 20, "reverse", event["id"])
+    assert sorted(codes) == [200] + [409] * 19
+    assert api.total(customer_id) == 50
+    kinds = [t["type"] for t in api.transactions(event["id"])]
+    assert kinds.count("REVERSAL") == 2  # one per transaction of the event
+
+
+def test_twenty_concurrent_fulfils_apply_exactly_once(make_api):
+    api = make_api()
+    customer_id = api.customer()
+    api.event(customer_id, 50)
+    standby = api.event(customer_id, 40, fulfilled=False, redeem=[{"id": POINTS, "amount": 25}])
+    codes = _race(api, 20, "fulfil", standby["id"])
+    assert sorted(codes) == [200] + [409] * 19
+    assert api.total(customer_id) == 65
+    assert [t["type"] for t in api.transactions(standby["id"])] == ["REDEMPTION", "ACCUMULATION"]

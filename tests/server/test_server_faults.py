@@ -1,0 +1,369 @@
+"""Every fault shows its violation through plain HTTP when on, and is invisible when off.
+
+A probe drives the few calls that expose one fault and answers "is the violation
+there?". Each probe runs twice: on a server with only that fault (must be True) and on
+a correct server (must be False).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import jwt
+import pytest
+
+from masivo_conformance import contract
+from masivo_conformance.requirements import catalogue
+from masivo_conformance.server import FAULTS, EmbeddedServer, ServerConfig
+
+from .conftest import POINTS, Api
+
+UNKNOWN_EVENT = "1f0e2d3c-0000-4000-8000-000000000000"
+UNKNOWN_REWARD = "2e1d0c9b-0000-4000-8000-000000000000"
+Probe = Callable[[Api], bool]
+PROBES: dict[str, Probe] = {}
+
+
+def probe(name: str) -> Callable[[Probe], Probe]:
+    def register(function: Probe) -> Probe:
+        PROBES[name] = function
+        return function
+    return register
+
+
+def is_uuid(value: object) -> bool:
+    try:
+        return str(uuid.UUID(str(value))) == value
+    except ValueError:
+        return False
+
+
+def funded(api: Api, points: float = 100) -> str:
+    customer_id = api.customer()
+    api.event(customer_id, points)
+    return customer_id
+
+
+def standby_of(api: Api, customer_id: str, **extra: object) -> str:
+    body = api.emit_body(customer_id, 10, fulfilled=False, **extra)
+    event_id: str = api.http.post("/behavior/events", json=body).json()["data"]["id"]
+    return event_id
+
+
+@probe("emit_bare_event")
+def _(api: Api) -> bool:
+    return "status" in api.emit(api.customer(), 5).json()
+
+
+@probe("text_plain_success")
+def _(api: Api) -> bool:
+    response = api.fulfil(standby_of(api, api.customer()))
+    return response.headers["content-type"].startswith("text/plain")
+
+
+@probe("error_body_message_only")
+def _(api: Api) -> bool:
+    return "error" not in api.http.get("/customers/nobody").json()
+
+
+@probe("crash_on_long_customer_id")
+def _(api: Api) -> bool:
+    customer_id = "c" * 201
+    api.http.post("/customers", json={"id": customer_id})
+    return api.emit(customer_id, 5).status_code >= 500
+
+
+@probe("lowercase_status")
+def _(api: Api) -> bool:
+    return api.emit(api.customer(), 5).json()["data"]["status"] == "resolved"
+
+
+@probe("epoch_timestamps")
+def _(api: Api) -> bool:
+    return isinstance(api.emit(api.customer(), 5).json()["data"]["issued_at"], float)
+
+
+@probe("wallet_totals_object")
+def _(api: Api) -> bool:
+    return isinstance(api.wallet(funded(api))["totals"], dict)
+
+
+@probe("amount_as_string")
+def _(api: Api) -> bool:
+    event_id = api.emit(api.customer(), 5).json()["data"]["id"]
+    return isinstance(api.transactions(event_id)[0]["amount"], str)
+
+
+@probe("transaction_missing_type")
+def _(api: Api) -> bool:
+    event_id = api.emit(api.customer(), 5).json()["data"]["id"]
+    return "type" not in api.transactions(event_id)[0]
+
+
+@probe("non_uuid_event_id")
+def _(api: Api) -> bool:
+    event_id = standby_of(api, api.customer())
+    assert api.fulfil(event_id).status_code == 200  # the odd id still works
+    return not is_uuid(event_id)
+
+
+@probe("no_rate_limit_headers")
+def _(api: Api) -> bool:
+    return "x-ratelimit-limit" not in api.http.get("/customers/nobody").headers
+
+
+@probe("expired_token_accepted")
+def _(api: Api) -> bool:
+    now = int(time.time())
+    claims = {"iss": "masivo-conformance-reference-server", "iat": now - 7200, "exp": now - 3600}
+    token = jwt.encode(claims, api.secret(), algorithm="HS256")
+    response = api.http.get("/rewards?from=0&to=1", headers={"authorization": f"Bearer {token}"})
+    return response.status_code == 200
+
+
+@probe("authorize_accepts_any_key")
+def _(api: Api) -> bool:
+    return api.http.get("/auth/authorize", headers={"x-api-key": "guess"}).status_code == 200
+
+
+@probe("long_lived_token")
+def _(api: Api) -> bool:
+    token = api.http.get("/auth/authorize", headers={"x-api-key": api.server.api_key})
+    claims = jwt.decode(token.json()["data"], options={"verify_signature": False})
+    return bool(claims["exp"] - claims["iat"] > 3600)
+
+
+@probe("emit_ignores_fulfilled_flag")
+def _(api: Api) -> bool:
+    return bool(api.emit(api.customer(), 5, fulfilled=False).json()["data"]["fulfilled"])
+
+
+@probe("emit_accepts_missing_brand")
+def _(api: Api) -> bool:
+    body = api.emit_body(api.customer(), 5)
+    del body["brand_id"]
+    return api.http.post("/behavior/events", json=body).status_code < 400
+
+
+@probe("emit_accepts_stale_issued_at")
+def _(api: Api) -> bool:
+    stale = (datetime.now(UTC) - timedelta(hours=80)).isoformat()
+    return api.emit(api.customer(), 5, issued_at=stale).status_code < 400
+
+
+@probe("fulfilled_event_never_settles")
+def _(api: Api) -> bool:
+    event = api.emit(api.customer(), 5).json()["data"]
+    time.sleep(0.2)
+    return (event["status"], event["resolved_at"]) == ("PENDING", None) and \
+        api.transactions(event["id"]) == []
+
+
+@probe("fulfil_answers_unfulfilled")
+def _(api: Api) -> bool:
+    return api.fulfil(standby_of(api, api.customer())).json()["data"]["fulfilled"] is False
+
+
+@probe("deferred_fulfil_double_credit")
+def _(api: Api) -> bool:
+    now, later = api.customer(), api.customer()
+    api.emit(now, 10)
+    api.fulfil(standby_of(api, later))
+    return api.total(now) != api.total(later)
+
+
+@probe("fulfil_unknown_event_ok")
+def _(api: Api) -> bool:
+    return api.fulfil(UNKNOWN_EVENT).status_code == 200
+
+
+@probe("fulfil_after_reverse_credits")
+def _(api: Api) -> bool:
+    customer_id = api.customer()
+    event_id = api.emit(customer_id, 10).json()["data"]["id"]
+    api.reverse(event_id)
+    return api.fulfil(event_id).status_code < 400 or api.total(customer_id) != 0
+
+
+@probe("refulfil_credits_again")
+def _(api: Api) -> bool:
+    customer_id = api.customer()
+    event_id = api.emit(customer_id, 10).json()["data"]["id"]
+    api.fulfil(event_id)
+    return api.total(customer_id) != 10
+
+
+@probe("reverse_forgets_reversed_at")
+def _(api: Api) -> bool:
+    event_id = api.emit(api.customer(), 10).json()["data"]["id"]
+    return api.reverse(event_id).json()["data"]["reversed_at"] is None
+
+
+@probe("reverse_keeps_points")
+def _(api: Api) -> bool:
+    customer_id = api.customer()
+    event_id = api.emit(customer_id, 10).json()["data"]["id"]
+    api.reverse(event_id)
+    return api.total(customer_id) != 0
+
+
+@probe("cancel_keeps_reservation")
+def _(api: Api) -> bool:
+    customer_id = funded(api, 50)
+    api.reverse(standby_of(api, customer_id, redeem=[{"id": POINTS, "amount": 20}]))
+    return api.total(customer_id) != 50
+
+
+@probe("double_reverse_accepted")
+def _(api: Api) -> bool:
+    event_id = api.emit(api.customer(), 10).json()["data"]["id"]
+    api.reverse(event_id)
+    return api.reverse(event_id).status_code < 400
+
+
+@probe("reverse_unknown_event_ok")
+def _(api: Api) -> bool:
+    return api.reverse(UNKNOWN_EVENT).status_code == 200
+
+
+@probe("reverse_not_atomic")
+def _(api: Api) -> bool:
+    event_id = api.emit(api.customer(), 10).json()["data"]["id"]
+    headers = {"Authorization": api.http.headers["Authorization"]}
+    barrier, codes = threading.Barrier(6), []
+
+    def one() -> None:
+        with httpx.Client(base_url=api.server.base_url, headers=headers) as client:
+            barrier.wait()
+            codes.append(client.post(f"/behavior/events/{event_id}/reverse",
+                                     json={"reason": "race"}).status_code)
+
+    threads = [threading.Thread(target=one) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return codes.count(200) > 1
+
+
+@probe("reverse_without_reason_accepted")
+def _(api: Api) -> bool:
+    event_id = api.emit(api.customer(), 10).json()["data"]["id"]
+    return api.reverse(event_id, reason=None).status_code < 400
+
+
+@probe("preview_drops_brand_id")
+def _(api: Api) -> bool:
+    return api.preview(api.customer(), {"value": 1}).json()["data"]["brand_id"] != api.brand_id
+
+
+@probe("preview_consumes_points")
+def _(api: Api) -> bool:
+    customer_id = funded(api, 50)
+    api.preview(customer_id, {"value": 10, "redeem": [{"id": POINTS, "amount": 20}]})
+    return api.total(customer_id) != 50
+
+
+@probe("preview_skips_shipping_result")
+def _(api: Api) -> bool:
+    order = {"value": 10, "shipping": {"value": 2, "redeem": [{"id": POINTS, "amount": 1}]}}
+    shipping = api.preview(funded(api), order).json()["data"]["order"]["shipping"]
+    return "redemptions_result" not in shipping
+
+
+@probe("preview_reorders_products")
+def _(api: Api) -> bool:
+    order = {"value": 10, "products": [{"sku": "a", "value": 1}, {"sku": "b", "value": 2}]}
+    products = api.preview(funded(api), order).json()["data"]["order"]["products"]
+    return [p["sku"] for p in products] != ["a", "b"]
+
+
+@probe("preview_rejects_unknown_reward")
+def _(api: Api) -> bool:
+    order = {"value": 10, "redeem": [{"id": UNKNOWN_REWARD, "amount": 1}]}
+    return api.preview(funded(api), order).status_code != 200
+
+
+@probe("preview_accepts_missing_order")
+def _(api: Api) -> bool:
+    body = {"customer_id": api.customer(), "brand_id": api.brand_id}
+    return api.http.put("/events/redeem/preview", json=body).status_code < 400
+
+
+@probe("preview_percent_of_order_total")
+def _(api: Api) -> bool:
+    order = {"value": 100, "products": [{"sku": "a", "value": 10, "redeem": [
+        {"id": POINTS, "amount": 10}]}]}
+    result = api.preview(funded(api), order).json()["data"]["order"]["products"][0]
+    return abs(result["redemptions_result"]["discount_percent"] - 0.1) > 0.005
+
+
+def test_every_fault_has_a_probe_and_every_requirement_a_fault():
+    assert set(PROBES) == set(FAULTS)
+    broken = {f.requirement for f in FAULTS.values()}
+    assert broken <= set(catalogue().ids)
+    assert {r.id for r in catalogue() if r.is_must} <= broken
+
+
+@pytest.fixture(scope="module")
+def correct_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
+    db_path = str(tmp_path_factory.mktemp("correct") / "db.sqlite")
+    with EmbeddedServer(ServerConfig(db_path=db_path)) as server:
+        api = Api(server)
+        yield api
+        api.close()
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_fault_shows_its_violation_when_on(make_api, name):
+    assert PROBES[name](make_api(faults=frozenset({name}))), f"{name} on: no violation seen"
+
+
+@pytest.mark.parametrize("name", sorted(FAULTS))
+def test_fault_is_invisible_when_off(correct_api, name):
+    assert not PROBES[name](correct_api), f"{name} off: violation seen anyway"
+
+
+def _shape(response: httpx.Response, schema: str) -> None:
+    """A 2xx matches the operation's schema, a 4xx (not 429) the error schema, no 5xx."""
+    assert response.status_code < 500, response.text
+    if response.status_code < 300:
+        assert contract.validate(schema, response.json()) == [], response.text
+    elif response.status_code != 429:
+        assert contract.validate("error.schema.json", response.json()) == [], response.text
+
+
+_ENVELOPE_OR_SCHEMA = {"GEN-1", "GEN-2", "GEN-4"}  # faults that break exactly these shapes
+
+
+@pytest.mark.parametrize("name", sorted(n for n, f in FAULTS.items()
+                                        if f.requirement not in _ENVELOPE_OR_SCHEMA))
+def test_fault_keeps_every_answer_well_formed(make_api, name):
+    api = make_api(faults=frozenset({name}))
+    customer_id = api.customer()
+    _shape(api.http.get(f"/customers/{customer_id}"), "get-customer.response.schema.json")
+    _shape(api.http.get("/rewards", params={"from": 0, "to": 5}),
+           "list-rewards.response.schema.json")
+    emitted = api.emit(customer_id, 100)
+    _shape(emitted, "emit-event.response.schema.json")
+    standby = api.emit(customer_id, 10, fulfilled=False, redeem=[{"id": POINTS, "amount": 10}])
+    _shape(standby, "emit-event.response.schema.json")
+    _shape(api.fulfil(standby.json()["data"]["id"]), "fulfill-event.response.schema.json")
+    cancelled = api.emit(customer_id, 10, fulfilled=False)
+    _shape(api.reverse(cancelled.json()["data"]["id"]), "reverse-event.response.schema.json")
+    _shape(api.reverse(emitted.json()["data"]["id"]), "reverse-event.response.schema.json")
+    listed = api.http.get("/transactions", params={"event_id": emitted.json()["data"]["id"]})
+    _shape(listed, "list-transactions.response.schema.json")
+    order = {"value": 30, "redeem": [{"id": POINTS, "amount": 5}],
+             "products": [{"sku": "a", "value": 10, "redeem": [{"id": POINTS, "amount": 1}]},
+                          {"sku": "b", "value": 5}],
+             "shipping": {"value": 3, "redeem": [{"id": UNKNOWN_REWARD, "amount": 1}]}}
+    _shape(api.preview(customer_id, order), "preview-order.response.schema.json")
+    _shape(api.fulfil(UNKNOWN_EVENT), "fulfill-event.response.schema.json")
+    _shape(api.reverse(UNKNOWN_EVENT), "reverse-event.response.schema.json")
+    _shape(api.http.post("/behavior/events", json={"type": 1}), "emit-event.response.schema.json")

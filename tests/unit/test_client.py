@@ -1,0 +1,343 @@
+"""The HTTP client against tiny local servers: failures, 429s, the budget, tokens, curl."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import httpx
+import jwt
+import pytest
+
+from masivo_conformance.client import ApiClient, BudgetSpent, RequestBudget, curl_for
+from masivo_conformance.errors import TargetError
+
+API_KEY = "mk_test_key_abcdef123456"
+SIGNING_KEY = "fake-masivo-signing-key-0123456789"  # 32+ bytes, as PyJWT wants for HS256
+HOUR = 3600
+
+
+def mint(lifetime: float) -> str:
+    now = int(time.time())
+    claims = {"sub": "store", "iat": now, "exp": now + int(lifetime)}
+    return jwt.encode(claims, SIGNING_KEY, algorithm="HS256")
+
+
+@dataclass
+class FakeMasivo:
+    """What the fake server knows and saw; handlers read and write it under `lock`."""
+
+    token_lifetimes: list[float] = field(default_factory=lambda: [HOUR])
+    limited_429s: int = 0  # how many 429s /limited answers before it succeeds
+    slow_s: float = 1.0
+    authorizations: int = 0
+    seen: list[tuple[str, str, str]] = field(default_factory=list)  # method, path, bearer
+    issued: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answer(self, method: str, path: str, headers: Any) -> tuple[int, dict[str, str], Any]:
+        bearer = str(headers.get("Authorization", "")).removeprefix("Bearer ")
+        with self.lock:
+            self.seen.append((method, path, bearer))
+            if path == "/auth/authorize":
+                if headers.get("x-api-key") != API_KEY:
+                    return 401, {}, {"error": "unauthorized", "details": "bad api key"}
+                self.authorizations += 1
+                lifetime = self.token_lifetimes[
+                    min(self.authorizations, len(self.token_lifetimes)) - 1
+                ]
+                token = mint(lifetime)
+                self.issued.add(token)
+                return 200, {}, {"data": token}
+            if bearer not in self.issued:
+                return 401, {}, {"error": "unauthorized", "details": "bad token"}
+            if path == "/limited" and self.limited_429s > 0:
+                self.limited_429s -= 1
+                return 429, {"Retry-After": "0.1", "X-RateLimit-Remaining": "0"}, {"error": "slow"}
+        if path == "/slow":
+            time.sleep(self.slow_s)
+        return 200, {"X-RateLimit-Remaining": "41"}, {"data": {"path": path}}
+
+    def requests_to(self, path: str) -> int:
+        return sum(1 for _, p, _ in self.seen if p == path)
+
+
+def handler_for(fake: FakeMasivo) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def _serve(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            status, headers, body = fake.answer(self.command, self.path, self.headers)
+            payload = json.dumps(body).encode()
+            try:
+                self.send_response(status)
+                for name, value in {**headers, "Content-Type": "application/json"}.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+            except OSError:
+                pass  # the client gave up (the timeout test): nothing to answer to
+
+        do_GET = do_POST = _serve
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib's name
+            """Keep the test output clean."""
+
+    return Handler
+
+
+@contextmanager
+def fake_server(fake: FakeMasivo) -> Iterator[str]:
+    """The fake on a free loopback port for the duration of the block; yields its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler_for(fake))
+    server.daemon_threads = True  # a sleeping handler must not hold up the shutdown
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def fake() -> FakeMasivo:
+    return FakeMasivo()
+
+
+@pytest.fixture
+def base_url(fake: FakeMasivo) -> Iterator[str]:
+    with fake_server(fake) as url:
+        yield url
+
+
+@contextmanager
+def client(base_url: str, **options: Any) -> Iterator[ApiClient]:
+    api = ApiClient(base_url, **options)
+    try:
+        yield api
+    finally:
+        api.close()
+
+
+def target_error(call: Callable[[], object]) -> str:
+    with pytest.raises(TargetError) as caught:
+        call()
+    message = str(caught.value)
+    assert "\n" not in message, "connection errors are one line"
+    assert caught.value.todo, "connection errors say what to do"
+    return message
+
+
+# -- connection failures ----------------------------------------------------------------------
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port  # closed again: nothing listens there now
+
+
+def test_connection_refused_says_so() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    with client(url, token="tok_given_123456") as api:
+        message = target_error(lambda: api.request("GET", "/customers/c1"))
+    assert "connection refused" in message
+    assert url in message
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[Errno -2] Name or service not known",
+        "[Errno 11001] getaddrinfo failed",
+        "[Errno -3] Temporary failure in name resolution",
+    ],
+)
+def test_dns_failure_says_the_host_cannot_be_resolved(text: str) -> None:
+    def no_dns(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError(text, request=request)
+
+    url = "https://app.masivo.invalid/api/storefront/v1"
+    with client(url, token="tok_given_123456", transport=httpx.MockTransport(no_dns)) as api:
+        message = target_error(lambda: api.request("GET", "/rewards"))
+    assert "cannot resolve" in message
+    assert "app.masivo.invalid" in message
+
+
+def test_tls_to_a_plain_http_server_is_a_tls_failure(base_url: str) -> None:
+    https_url = base_url.replace("http://", "https://")
+    with client(https_url, token="tok_given_123456") as api:
+        message = target_error(lambda: api.request("GET", "/customers/c1"))
+    assert "TLS" in message
+    assert https_url in message
+
+
+def test_slow_answer_is_a_timeout(fake: FakeMasivo, base_url: str) -> None:
+    with client(base_url, api_key=API_KEY, timeout=0.2) as api:
+        started = time.monotonic()
+        message = target_error(lambda: api.request("GET", "/slow"))
+    assert "did not answer in time" in message
+    assert "--timeout" in message
+    assert time.monotonic() - started < fake.slow_s
+
+
+# -- 429 and the request budget ---------------------------------------------------------------
+
+
+def test_429_is_retried_after_retry_after(fake: FakeMasivo, base_url: str) -> None:
+    fake.limited_429s = 2
+    budget = RequestBudget()
+    with client(base_url, api_key=API_KEY, budget=budget) as api:
+        api.token()
+        started = time.monotonic()
+        response = api.request("GET", "/limited")
+        waited = time.monotonic() - started
+    assert response.status_code == 200
+    assert fake.requests_to("/limited") == 3
+    assert waited >= 0.2  # two waits of Retry-After: 0.1
+    assert budget.spent == 4  # authorize plus three tries: each one counts against the day
+    assert budget.lowest_remaining == 0
+
+
+def test_429_beyond_the_retries_is_returned(fake: FakeMasivo, base_url: str) -> None:
+    fake.limited_429s = 100
+    with client(base_url, api_key=API_KEY) as api:
+        response = api.request("GET", "/limited")
+    assert response.status_code == 429
+    assert 1 < fake.requests_to("/limited") < 10
+
+
+def test_budget_refuses_the_request_past_the_limit(fake: FakeMasivo, base_url: str) -> None:
+    budget = RequestBudget(limit=3)
+    with client(base_url, api_key=API_KEY, budget=budget) as api:
+        api.request("GET", "/customers/c1")  # authorize + 1
+        api.request("GET", "/customers/c2")  # 3
+        with pytest.raises(BudgetSpent) as caught:
+            api.request("GET", "/customers/c3")
+    assert len(fake.seen) == 3, "the refused request is never sent"
+    assert "budget of 3" in str(caught.value)
+    assert "--max-requests" in caught.value.todo
+
+
+def test_budget_is_shared_and_thread_safe() -> None:
+    budget = RequestBudget(limit=50)
+    refused = []
+
+    def spend() -> None:
+        for _ in range(20):
+            try:
+                budget.take()
+            except BudgetSpent:
+                refused.append(1)
+
+    threads = [threading.Thread(target=spend) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert budget.spent == 50
+    assert len(refused) == 50
+
+
+# -- tokens -----------------------------------------------------------------------------------
+
+
+def test_api_key_is_exchanged_once_while_the_token_is_fresh(
+    fake: FakeMasivo, base_url: str
+) -> None:
+    with client(base_url, api_key=API_KEY) as api:
+        for _ in range(3):
+            assert api.request("GET", "/customers/c1").status_code == 200
+    assert fake.authorizations == 1
+    bearers = {bearer for _, path, bearer in fake.seen if path != "/auth/authorize"}
+    assert len(bearers) == 1
+    assert bearers <= fake.issued
+
+
+def test_token_is_refreshed_within_five_minutes_of_exp(fake: FakeMasivo, base_url: str) -> None:
+    fake.token_lifetimes = [240, HOUR]  # the first token is already inside the margin
+    with client(base_url, api_key=API_KEY) as api:
+        for _ in range(3):
+            assert api.request("GET", "/customers/c1").status_code == 200
+    assert fake.authorizations == 2
+    bearers = [bearer for _, path, bearer in fake.seen if path == "/customers/c1"]
+    assert bearers[0] != bearers[1]
+    assert bearers[1] == bearers[2]
+    assert jwt.decode(bearers[1], SIGNING_KEY, algorithms=["HS256"])["exp"] > time.time() + 300
+
+
+def test_given_token_is_used_as_is_without_an_api_key(fake: FakeMasivo, base_url: str) -> None:
+    token = mint(60)  # near its end, but there is no key to get another
+    fake.issued.add(token)
+    with client(base_url, token=token) as api:
+        assert api.request("GET", "/customers/c1").status_code == 200
+    assert fake.authorizations == 0
+    assert fake.seen[-1][2] == token
+
+
+def test_authorize_refusing_the_key_is_a_target_error(fake: FakeMasivo, base_url: str) -> None:
+    with client(base_url, api_key="mk_wrong_key_000000") as api:
+        message = target_error(lambda: api.request("GET", "/customers/c1"))
+    assert "authorize refused the API key" in message
+    assert "HTTP 401" in message
+    assert "mk_wrong_key_000000" not in message
+    assert fake.requests_to("/customers/c1") == 0
+
+
+# -- curl reproducers -------------------------------------------------------------------------
+
+
+def captured_requests(calls: Callable[[ApiClient], object]) -> list[httpx.Request]:
+    """The requests a client sends, answered by an in-process authorize and echo."""
+    sent: list[httpx.Request] = []
+    token = mint(HOUR)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        if request.url.path.endswith("/auth/authorize"):
+            return httpx.Response(200, json={"data": token})
+        return httpx.Response(200, json={"data": {}})
+
+    with client(
+        "https://mock.example.test/v1", api_key=API_KEY, transport=httpx.MockTransport(answer)
+    ) as api:
+        calls(api)
+    return sent
+
+
+def test_curl_for_never_contains_the_token_or_key() -> None:
+    def calls(api: ApiClient) -> None:
+        api.request("POST", "/events/ev-1/reverse", json_body={"reason": "it's | a test"})
+
+    sent = captured_requests(calls)
+    authorize, reverse = sent
+    token = reverse.headers["Authorization"].removeprefix("Bearer ")
+    assert token.startswith("eyJ")
+    for request in sent:
+        line = curl_for(request)
+        assert API_KEY not in line
+        assert token not in line
+        assert "\n" not in line
+    assert '"x-api-key: $MASIVO_API_KEY"' in curl_for(authorize)
+    assert '"Authorization: Bearer $MASIVO_TOKEN"' in curl_for(reverse)
+
+
+def test_curl_for_repeats_method_url_and_body() -> None:
+    sent = captured_requests(lambda api: api.request("POST", "/events", json_body={"a": "it's"}))
+    line = curl_for(sent[-1])
+    assert line.startswith("curl -sS -X POST https://mock.example.test/v1/events ")
+    assert "'Content-Type: application/json'" in line
+    assert "--data-raw" in line
+    # shlex quoting: the shell hands curl the exact body, apostrophe included.
+    assert line.endswith("""'{"a": "it'"'"'s"}'""")
