@@ -104,9 +104,7 @@ def _by_step(cassette: Cassette) -> dict[str, list[Interaction]]:
     return steps
 
 
-def _pair(
-    old: list[Interaction], new: list[Interaction]
-) -> list[tuple[Interaction, Interaction]]:
+def _pair(old: list[Interaction], new: list[Interaction]) -> list[tuple[Interaction, Interaction]]:
     """Pair answers to the same request, same status first, else in recorded order.
 
     Concurrent requests (REV-6 sends several reverses at once) finish in any order, so

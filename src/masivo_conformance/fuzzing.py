@@ -10,13 +10,10 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import schemathesis
-from schemathesis.checks import CHECKS as SCHEMATHESIS_CHECKS
-from schemathesis.checks import load_all_checks
 from schemathesis.core.failures import Failure, FailureGroup
 
 from masivo_conformance import checks, contract
@@ -88,8 +85,13 @@ _LONG_ID = 300  # GEN-3 names huge strings; Hypothesis rarely draws them at smal
 _MESSAGE_LIMIT = 600
 
 
-def schema_for(base_url: str, token: str) -> Any:
-    """The contract's OpenAPI document as a schemathesis schema aimed at one target."""
+def schema_for(base_url: str, token: str, *, exhaustive: bool = False) -> Any:
+    """The contract's OpenAPI document as a schemathesis schema aimed at one target.
+
+    `exhaustive` adds schemathesis's coverage phase: every boundary and every single
+    violation the schemas define, some 2,400 requests (emit and preview make most of
+    them), so it belongs to the deep profile; otherwise only the profile's examples run.
+    """
     settings: dict[str, Any] = {"enabled": False}  # every check off, then the kept ones on
     for name in BUILTIN_CHECKS:
         settings[name] = {"enabled": True, **_CHECK_SETTINGS.get(name, {})}
@@ -98,6 +100,7 @@ def schema_for(base_url: str, token: str) -> Any:
             "base-url": base_url,
             "auth": {"openapi": {"bearerAuth": {"bearer": token}}},
             "generation": {"mode": "all"},  # positive and negative
+            "phases": {"coverage": {"enabled": exhaustive}},
             "checks": settings,
         }
     )
@@ -214,17 +217,19 @@ def _curl(case: Any, response: Any) -> str:
     )
 
 
-def _builtin_failures(case: Any, response: Any, kwargs: dict[str, Any]) -> Iterator[tuple[str, Failure]]:
+def _failures(case: Any, response: Any, kwargs: dict[str, Any]) -> list[tuple[str, Failure]]:
     """(check name, failure) for each kept built-in check that fails on this exchange."""
-    load_all_checks()
-    for name in BUILTIN_CHECKS:
-        try:
-            case.validate_response(
-                response, checks=SCHEMATHESIS_CHECKS.get_by_names([name]), **kwargs
-            )
-        except FailureGroup as group:
-            for failure in group.exceptions:
-                yield name, failure
+    try:
+        case.validate_response(response, **kwargs)  # the schema's config runs the kept checks
+    except FailureGroup as group:
+        return [(_check_of(failure), failure) for failure in group.exceptions]
+    return []
+
+
+def _check_of(failure: Failure) -> str:
+    """The kept check that reports this kind of failure (a kind may list several)."""
+    kept = [name for name in type(failure).checks if name in BUILTIN_CHECKS]
+    return kept[0] if kept else type(failure).__name__
 
 
 def judge(case: Any, response: Any, **kwargs: Any) -> Call | None:
@@ -237,7 +242,7 @@ def judge(case: Any, response: Any, **kwargs: Any) -> Call | None:
         return None
     found: dict[str, ConformanceViolation] = {}
     where = f"{call.method} {call.url} answered {call.status}"
-    for name, failure in _builtin_failures(case, response, kwargs):
+    for name, failure in _failures(case, response, kwargs):
         requirement = requirement_for(name, failure, call)
         if requirement is not None:
             detail = failure.message.strip().replace("\n", " ")[:_MESSAGE_LIMIT]

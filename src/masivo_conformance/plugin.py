@@ -70,9 +70,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run only tests covering this requirement id (repeatable)",
     )
     group.addoption("--masivo-results", type=Path, help="write per-test outcomes as JSON here")
-    group.addoption("--masivo-cassettes", type=Path,
-                    help="record or replay the deterministic tests with cassettes under DIR "
-                         "(used by the record, replay and drift commands)")
+    group.addoption(
+        "--masivo-cassettes",
+        type=Path,
+        help="record or replay the deterministic tests with cassettes under DIR "
+        "(used by the record, replay and drift commands)",
+    )
 
 
 def settings_from(config: pytest.Config) -> Settings:
@@ -185,7 +188,8 @@ def masivo_client(
     )
     yield client
     replaying = pytestconfig.getoption("--masivo-cassettes") is not None and (
-        pytestconfig.getoption("--record-mode", None) == "none")
+        pytestconfig.getoption("--record-mode", None) == "none"
+    )
     if not masivo_target.embedded and masivo_events.statuses and not replaying:
         _clean_up(client, masivo_target, masivo_settings, masivo_events, pytestconfig)
     client.close()

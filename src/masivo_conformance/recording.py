@@ -25,10 +25,14 @@ __all__ = ["DEFAULT_CASSETTES", "Recording", "record_scenarios", "replay_scenari
 DEFAULT_CASSETTES = project_root() / "cassettes"
 META_FILE = "recording.json"
 REPLAY_HOST = "http://replay.invalid"
-REPLAY_TOKEN = "replay-token"  # replay never authorises: answers come from cassettes
+# Replay never authorises: the answers come from the cassettes, so any token will do.
+REPLAY_TOKEN = "replay-token"  # noqa: S105 - not a secret
 RECORD_SEED = 20261122  # fixed: recorded customer ids are the same on every replay
-_SCENARIO_FILES = (("contract", "test_examples.py"), ("contract", "test_auth.py"),
-                   ("stateful", "test_scenarios.py"))
+_SCENARIO_FILES = (
+    ("contract", "test_examples.py"),
+    ("contract", "test_auth.py"),
+    ("stateful", "test_scenarios.py"),
+)
 
 
 def scenario_paths() -> list[Path]:
@@ -46,8 +50,7 @@ class Recording:
     suite_version: str
 
     def write(self, folder: Path) -> None:
-        (folder / META_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n",
-                                        encoding="utf-8")
+        (folder / META_FILE).write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
 
     @classmethod
     def read(cls, folder: Path) -> Recording:
@@ -55,22 +58,44 @@ class Recording:
         try:
             return cls(**json.loads(path.read_text(encoding="utf-8")))
         except FileNotFoundError:
-            raise CassetteError(f"no {META_FILE} in {folder}",
-                                "record cassettes first with `masivo-conformance record`") from None
+            raise CassetteError(
+                f"no {META_FILE} in {folder}",
+                "record cassettes first with `masivo-conformance record`",
+            ) from None
         except (ValueError, TypeError) as exc:
-            raise CassetteError(f"{path} is corrupt ({exc})",
-                                "re-record with `masivo-conformance record`") from None
+            raise CassetteError(
+                f"{path} is corrupt ({exc})", "re-record with `masivo-conformance record`"
+            ) from None
 
 
-def record_scenarios(folder: Path, target_args: list[str], *, seed: int, mode: str = "rewrite",
-                     extra: list[str] | None = None, quiet: bool = False) -> SuiteRun:
+def record_scenarios(
+    folder: Path,
+    target_args: list[str],
+    *,
+    seed: int,
+    mode: str = "rewrite",
+    extra: list[str] | None = None,
+    quiet: bool = False,
+) -> SuiteRun:
     """Run the deterministic scenarios against a live target, writing cassettes."""
     if mode == "rewrite" and folder.exists():
         shutil.rmtree(folder)  # a test that no longer exists must not leave a cassette
     folder.mkdir(parents=True, exist_ok=True)
-    args = [*target_args, "--seed", str(seed), "--masivo-cassettes", str(folder),
-            "--record-mode", mode, "--profile", "ci", "-p", "no:cacheprovider", "--no-header",
-            *(extra or [])]
+    args = [
+        *target_args,
+        "--seed",
+        str(seed),
+        "--masivo-cassettes",
+        str(folder),
+        "--record-mode",
+        mode,
+        "--profile",
+        "ci",
+        "-p",
+        "no:cacheprovider",
+        "--no-header",
+        *(extra or []),
+    ]
     return run_pytest(scenario_paths(), args, quiet=quiet)
 
 
@@ -81,21 +106,40 @@ def check_cassettes(folder: Path) -> int:
         load_cassette(path, folder)
         count += 1
     if count == 0:
-        raise CassetteError(f"no cassettes in {folder}",
-                            "record them first with `masivo-conformance record`")
+        raise CassetteError(
+            f"no cassettes in {folder}", "record them first with `masivo-conformance record`"
+        )
     return count
 
 
-def replay_scenarios(folder: Path, *, extra: list[str] | None = None,
-                     quiet: bool = False) -> tuple[Recording, SuiteRun]:
+def replay_scenarios(
+    folder: Path, *, extra: list[str] | None = None, quiet: bool = False
+) -> tuple[Recording, SuiteRun]:
     """Run the recorded scenarios offline: network blocked, answers from the cassettes."""
     recording = Recording.read(folder)
     check_cassettes(folder)
-    args = ["--base-url", REPLAY_HOST + recording.base_path, "--token", REPLAY_TOKEN,
-            "--brand-id", recording.brand_id, "--allow-writes", "--seed", str(recording.seed),
-            "--masivo-cassettes", str(folder), "--record-mode", "none",
-            "--block-network", "--profile", "ci", "-p", "no:cacheprovider", "--no-header",
-            *(extra or [])]
+    args = [
+        "--base-url",
+        REPLAY_HOST + recording.base_path,
+        "--token",
+        REPLAY_TOKEN,
+        "--brand-id",
+        recording.brand_id,
+        "--allow-writes",
+        "--seed",
+        str(recording.seed),
+        "--masivo-cassettes",
+        str(folder),
+        "--record-mode",
+        "none",
+        "--block-network",
+        "--profile",
+        "ci",
+        "-p",
+        "no:cacheprovider",
+        "--no-header",
+        *(extra or []),
+    ]
     return recording, run_pytest(scenario_paths(), args, quiet=quiet)
 
 
@@ -104,5 +148,10 @@ def base_path_of(url: str) -> str:
 
 
 def recording_for(seed: int, brand_id: str, base_url: str, target: str) -> Recording:
-    return Recording(seed=seed, brand_id=brand_id, base_path=base_path_of(base_url),
-                     target=target, suite_version=__version__)
+    return Recording(
+        seed=seed,
+        brand_id=brand_id,
+        base_path=base_path_of(base_url),
+        target=target,
+        suite_version=__version__,
+    )

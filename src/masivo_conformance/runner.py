@@ -34,9 +34,10 @@ def suite_path(*parts: str) -> Path:
     """A path under the suite's tests; the suite runs from a checkout of the project."""
     path = _ROOT.joinpath("tests", *parts)
     if not path.exists():
-        raise SettingsError(f"suite tests not found at {path}",
-                            "run masivo-conformance from a checkout of the project "
-                            "(pip install -e .)")
+        raise SettingsError(
+            f"suite tests not found at {path}",
+            "run masivo-conformance from a checkout of the project (pip install -e .)",
+        )
     return path
 
 
@@ -53,22 +54,35 @@ def run_pytest(paths: Sequence[Path], args: Sequence[str], *, quiet: bool = Fals
     """Run pytest on `paths` with `args`; a usage or internal error is a MasivoError."""
     with tempfile.TemporaryDirectory(prefix="masivo-") as tmp:
         results = Path(tmp) / "outcomes.json"
-        argv = [*map(str, paths), "--rootdir", str(_ROOT), "-c", str(_ROOT / "pyproject.toml"),
-                "--masivo-results", str(results),
-                # The CLI imported our modules before pytest could rewrite their asserts.
-                "-W", "ignore::pytest.PytestAssertRewriteWarning", *args]
+        argv = [
+            *map(str, paths),
+            "--rootdir",
+            str(_ROOT),
+            "-c",
+            str(_ROOT / "pyproject.toml"),
+            "--masivo-results",
+            str(results),
+            # The CLI imported our modules before pytest could rewrite their asserts.
+            "-W",
+            "ignore::pytest.PytestAssertRewriteWarning",
+            *args,
+        ]
         started = time.monotonic()
         captured = io.StringIO()
         redirect = contextlib.redirect_stdout(captured) if quiet else contextlib.nullcontext()
         with redirect:
             code = int(pytest.main(argv))
         duration = time.monotonic() - started
-        if code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR) \
-                or not results.exists():
+        if (
+            code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
+            or not results.exists()
+        ):
             tail = captured.getvalue().strip().splitlines()[-1:] if quiet else []
-            raise MasivoError(f"the test run could not start (pytest exit {code}"
-                              f"{': ' + tail[0] if tail else ''})",
-                              "run again with -v to see pytest's own message")
+            raise MasivoError(
+                f"the test run could not start (pytest exit {code}"
+                f"{': ' + tail[0] if tail else ''})",
+                "run again with -v to see pytest's own message",
+            )
         outcomes, requests = load_outcomes(results)
     if quiet:
         sys.stdout.flush()

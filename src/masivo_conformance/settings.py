@@ -138,20 +138,24 @@ def load_targets(path: Path) -> dict[str, dict[str, Any]]:
     return targets
 
 
-def _from_target(entry: Mapping[str, Any], env: Mapping[str, str]) -> dict[str, Any]:
+def _from_target(entry: Mapping[str, Any], env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
+    """The target entry's values, and the credential variable it names that is unset.
+
+    An unset variable is only an error when no flag or environment variable gives the
+    credential either, which `resolve` knows once everything is merged.
+    """
     values: dict[str, Any] = {
         k: entry[k] for k in ("base_url", "brand_id", "allow_writes") if k in entry
     }
+    unset = ""
     for key, setting in (("api_key_env", "api_key"), ("token_env", "token")):
         if key in entry:
             variable = str(entry[key])
-            if not env.get(variable):
-                raise SettingsError(
-                    f"environment variable {variable} (named by {key}) is not set",
-                    f"export {variable} with the credential",
-                )
-            values[setting] = env[variable]
-    return values
+            if env.get(variable):
+                values[setting] = env[variable]
+            elif not unset:
+                unset = variable
+    return values, unset
 
 
 def resolve(
@@ -167,6 +171,7 @@ def resolve(
     """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
+    unset_credential: tuple[str, str] | None = None
     if target:
         path = targets_file or DEFAULT_TARGETS_FILE
         targets = load_targets(path)
@@ -174,7 +179,13 @@ def resolve(
             raise SettingsError(
                 f"target {target!r} is not in {path}", f"use one of {', '.join(map(str, targets))}"
             )
-        values.update(_from_target(targets[target], env))
+        entry_values, unset = _from_target(targets[target], env)
+        values.update(entry_values)
+        if unset:
+            unset_credential = (
+                f"target {target!r} in {path}: environment variable {unset} is not set",
+                f"export {unset} with the credential, or pass --api-key / --token",
+            )
     for name, variable in ENV.items():
         if env.get(variable):
             values[name] = env[variable]
@@ -185,6 +196,8 @@ def resolve(
     settings = replace(Settings(), **values)
     if settings.base_url is not None:
         settings = replace(settings, base_url=_check_url(settings.base_url))
+        if not (settings.api_key or settings.token) and unset_credential:
+            raise SettingsError(*unset_credential)
         if not (settings.api_key or settings.token):
             raise SettingsError(
                 f"no credentials for {settings.base_url}",

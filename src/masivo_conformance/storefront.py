@@ -57,8 +57,9 @@ class IdFactory:
 
     def uuid(self) -> str:
         """A uuid no target knows, the same on every run with the same seed (for replay)."""
-        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"masivo-conformance:{self.salt}:"
-                                                   f"{next(self._counter)}"))
+        return str(
+            uuid.uuid5(uuid.NAMESPACE_URL, f"masivo-conformance:{self.salt}:{next(self._counter)}")
+        )
 
 
 @dataclass

@@ -58,8 +58,13 @@ def live_target(settings: Settings) -> Iterator[LiveTarget]:
     with open_target(settings) as target:
         if not target.embedded:
             preflight(target, timeout=settings.timeout)
-        filled = replace(settings, base_url=target.base_url, brand_id=target.brand_id,
-                         api_key=target.api_key, token=target.token)
+        filled = replace(
+            settings,
+            base_url=target.base_url,
+            brand_id=target.brand_id,
+            api_key=target.api_key,
+            token=target.token,
+        )
         yield LiveTarget(filled, target.base_url, target.brand_id)
 
 

@@ -32,18 +32,21 @@ def _bad_tokens(real: str) -> dict[str, str | None]:
     claims = _claims_of(real) or {"sub": "masivo-conformance"}
     now = int(time.time())
     foreign_key = secrets.token_hex(32)
-    header, payload, signature = ([*real.split("."), "", ""])[:3]
+    header, _payload, signature = ([*real.split("."), "", ""])[:3]
     tampered = {**claims, "exp": now + 86_400 * 365}
     return {
         "missing": None,
         "empty": "Bearer",
         "malformed": "Bearer not.a.jwt",
         "not-bearer": f"Basic {base64.b64encode(b'user:pass').decode()}",
-        "foreign-signed": "Bearer " + jwt.encode({**claims, "exp": now + 3600}, foreign_key,
-                                                 algorithm="HS256"),
-        "expired-foreign": "Bearer " + jwt.encode({**claims, "exp": now - 3600, "iat": now - 7200},
-                                                  foreign_key, algorithm="HS256"),
-        "alg-none": f"Bearer {_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64({**claims, 'exp': now + 3600})}.",
+        "foreign-signed": "Bearer "
+        + jwt.encode({**claims, "exp": now + 3600}, foreign_key, algorithm="HS256"),
+        "expired-foreign": "Bearer "
+        + jwt.encode(
+            {**claims, "exp": now - 3600, "iat": now - 7200}, foreign_key, algorithm="HS256"
+        ),
+        "alg-none": "Bearer "
+        + f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64({**claims, 'exp': now + 3600})}.",
         "tampered-claims": f"Bearer {header}.{_b64(tampered)}.{signature}",
     }
 
@@ -54,11 +57,18 @@ def _operations(customer: str, brand: str, event: str) -> list[tuple[str, str, A
         ("GET", f"/customers/{customer}", None),
         ("GET", "/rewards?from=0&to=5", None),
         ("GET", f"/transactions?event_id={event}", None),
-        ("POST", "/behavior/events", {"customer_id": customer, "brand_id": brand, "type": "PURCHASE"}),
+        (
+            "POST",
+            "/behavior/events",
+            {"customer_id": customer, "brand_id": brand, "type": "PURCHASE"},
+        ),
         ("PATCH", f"/behavior/events/{event}/fulfill", None),
         ("POST", f"/behavior/events/{event}/reverse", {"reason": "auth test"}),
-        ("PUT", "/events/redeem/preview", {"customer_id": customer, "brand_id": brand,
-                                           "order": {"value": 10}}),
+        (
+            "PUT",
+            "/events/redeem/preview",
+            {"customer_id": customer, "brand_id": brand, "order": {"value": 10}},
+        ),
     ]
 
 
@@ -71,6 +81,7 @@ def test_bad_bearer_tokens_are_refused_everywhere(storefront: Storefront) -> Non
     for label, authorization in _bad_tokens(real).items():
         headers = {} if authorization is None else {"Authorization": authorization}
         for method, path, body in _operations(customer, storefront.brand_id, unknown_event):
-            call = storefront.call(method, path, json_body=body, headers=headers,
-                                   auth=authorization is not None)
+            call = storefront.call(
+                method, path, json_body=body, headers=headers, auth=authorization is not None
+            )
             expect_status(call, 401, 403, "AUTH-1", f"{method} {path} with a {label} token")

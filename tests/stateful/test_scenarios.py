@@ -34,45 +34,70 @@ def test_reversing_a_fulfilled_purchase_restores_the_wallet(storefront: Storefro
     expect_2xx(reversed_, "REV-1", "reverse of a fulfilled, settled event")
     event = reversed_.data
     if event.get("status") != "REVERSED" or timestamp(event.get("reversed_at")) is None:
-        raise ConformanceViolation("REV-1", f"expected status REVERSED with reversed_at set, got "
-                                   f"{event.get('status')!r} / {event.get('reversed_at')!r}",
-                                   reversed_.reproducer)
+        raise ConformanceViolation(
+            "REV-1",
+            f"expected status REVERSED with reversed_at set, got "
+            f"{event.get('status')!r} / {event.get('reversed_at')!r}",
+            reversed_.reproducer,
+        )
     issued = timestamp(event.get("issued_at"))
     assert issued is None or timestamp(event["reversed_at"]) >= issued  # type: ignore[operator]
 
     listed = storefront.wait_transactions(event_id, "REVERSAL") if made else []
-    expect_wallet(before, storefront.wallet(customer), "REV-2",
-                  "after reversing the event", reversed_.reproducer)
+    expect_wallet(
+        before,
+        storefront.wallet(customer),
+        "REV-2",
+        "after reversing the event",
+        reversed_.reproducer,
+    )
     if made and not any(t.get("type") == "REVERSAL" for t in listed):
-        raise ConformanceViolation("REV-2", f"the event made {len(made)} transactions but no "
-                                   "REVERSAL is listed after its reversal", reversed_.reproducer)
+        raise ConformanceViolation(
+            "REV-2",
+            f"the event made {len(made)} transactions but no REVERSAL is listed after its reversal",
+            reversed_.reproducer,
+        )
 
 
 @pytest.mark.requirement("REV-3")
 def test_reversing_a_standby_event_cancels_it_and_releases_reservations(
-        storefront: Storefront, points_reward: dict[str, Any]) -> None:
+    storefront: Storefront, points_reward: dict[str, Any]
+) -> None:
     customer = storefront.create_customer()
     storefront.earn(customer)
     before = storefront.wallet(customer)
-    standby = storefront.emit_purchase(customer, value=30.0, fulfilled=False,
-                                       redeem=[{"id": points_reward["id"], "amount": 5}])
+    standby = storefront.emit_purchase(
+        customer, value=30.0, fulfilled=False, redeem=[{"id": points_reward["id"], "amount": 5}]
+    )
     cancelled = storefront.reverse(standby.data["id"])
     expect_2xx(cancelled, "REV-3", "reverse of a standby event")
     event = cancelled.data
-    if event.get("status") != "CANCELLED" or not event.get("cancelled_at") or event.get(
-            "reversed_at") is not None:
-        raise ConformanceViolation("REV-3", "expected CANCELLED with cancelled_at set and "
-                                   f"reversed_at null, got {event.get('status')!r}, "
-                                   f"{event.get('cancelled_at')!r}, {event.get('reversed_at')!r}",
-                                   cancelled.reproducer)
-    expect_wallet(before, storefront.wallet(customer), "REV-3",
-                  "after cancelling a standby event with a reservation", cancelled.reproducer)
+    if (
+        event.get("status") != "CANCELLED"
+        or not event.get("cancelled_at")
+        or event.get("reversed_at") is not None
+    ):
+        raise ConformanceViolation(
+            "REV-3",
+            "expected CANCELLED with cancelled_at set and "
+            f"reversed_at null, got {event.get('status')!r}, "
+            f"{event.get('cancelled_at')!r}, {event.get('reversed_at')!r}",
+            cancelled.reproducer,
+        )
+    expect_wallet(
+        before,
+        storefront.wallet(customer),
+        "REV-3",
+        "after cancelling a standby event with a reservation",
+        cancelled.reproducer,
+    )
 
 
 @pytest.mark.requirement("REV-4")
 @pytest.mark.parametrize("fulfilled", [True, False], ids=["reversed", "cancelled"])
-def test_a_second_reverse_is_refused_and_changes_nothing(storefront: Storefront,
-                                                         fulfilled: bool) -> None:
+def test_a_second_reverse_is_refused_and_changes_nothing(
+    storefront: Storefront, fulfilled: bool
+) -> None:
     customer = storefront.create_customer()
     emitted = storefront.emit_purchase(customer, value=60.0, fulfilled=fulfilled)
     if fulfilled:
@@ -84,8 +109,13 @@ def test_a_second_reverse_is_refused_and_changes_nothing(storefront: Storefront,
     after_first = storefront.wallet(customer)
     second = storefront.reverse(event_id)
     expect_4xx(second, "REV-4", "a second reverse of the same event")
-    expect_wallet(after_first, storefront.wallet(customer), "REV-4", "after a refused reverse",
-                  second.reproducer)
+    expect_wallet(
+        after_first,
+        storefront.wallet(customer),
+        "REV-4",
+        "after a refused reverse",
+        second.reproducer,
+    )
 
 
 @pytest.mark.requirement("REV-6")
@@ -99,13 +129,21 @@ def test_concurrent_reversals_apply_once(storefront: Storefront) -> None:
         calls = list(pool.map(lambda _: storefront.reverse(event_id), range(CONCURRENT_REVERSALS)))
     accepted = [c for c in calls if 200 <= c.status < 300]
     if len(accepted) != 1:
-        raise ConformanceViolation("REV-6", f"{len(accepted)} of {CONCURRENT_REVERSALS} concurrent "
-                                   f"reverse calls answered 2xx (statuses "
-                                   f"{sorted(c.status for c in calls)}), expected exactly one",
-                                   calls[0].reproducer)
+        raise ConformanceViolation(
+            "REV-6",
+            f"{len(accepted)} of {CONCURRENT_REVERSALS} concurrent "
+            f"reverse calls answered 2xx (statuses "
+            f"{sorted(c.status for c in calls)}), expected exactly one",
+            calls[0].reproducer,
+        )
     storefront.wait_transactions(event_id, "REVERSAL")
-    expect_wallet(before, storefront.wallet(customer), "REV-6",
-                  "after concurrent reversals", calls[0].reproducer)
+    expect_wallet(
+        before,
+        storefront.wallet(customer),
+        "REV-6",
+        "after concurrent reversals",
+        calls[0].reproducer,
+    )
 
 
 @pytest.mark.requirement("FUL-2")
@@ -116,9 +154,13 @@ def test_deferred_fulfilment_equals_immediate(storefront: Storefront) -> None:
     fulfilled = storefront.fulfil(standby.data["id"])
     expect_2xx(fulfilled, "FUL-1", "fulfil of a standby event")
     storefront.settle(fulfilled)
-    expect_wallet(storefront.wallet(immediate), storefront.wallet(deferred), "FUL-2",
-                  "emit-then-fulfil versus emit fulfilled (left: immediate, right: deferred)",
-                  fulfilled.reproducer)
+    expect_wallet(
+        storefront.wallet(immediate),
+        storefront.wallet(deferred),
+        "FUL-2",
+        "emit-then-fulfil versus emit fulfilled (left: immediate, right: deferred)",
+        fulfilled.reproducer,
+    )
 
 
 @pytest.mark.requirement("FUL-1")
@@ -126,17 +168,24 @@ def test_fulfilling_a_standby_event_answers_it_fulfilled(storefront: Storefront)
     customer = storefront.create_customer()
     standby = storefront.emit_purchase(customer, value=40.0, fulfilled=False)
     fulfilled = storefront.fulfil(standby.data["id"])
-    if fulfilled.status != 200 or fulfilled.data.get("id") != standby.data["id"] or (
-            fulfilled.data.get("fulfilled") is not True):
-        raise ConformanceViolation("FUL-1", f"expected 200 with event {standby.data['id']} "
-                                   f"fulfilled; got {fulfilled.status}: {fulfilled.text[:200]}",
-                                   fulfilled.reproducer)
+    if (
+        fulfilled.status != 200
+        or fulfilled.data.get("id") != standby.data["id"]
+        or (fulfilled.data.get("fulfilled") is not True)
+    ):
+        raise ConformanceViolation(
+            "FUL-1",
+            f"expected 200 with event {standby.data['id']} "
+            f"fulfilled; got {fulfilled.status}: {fulfilled.text[:200]}",
+            fulfilled.reproducer,
+        )
 
 
 @pytest.mark.requirement("FUL-4")
 @pytest.mark.parametrize("fulfilled", [True, False], ids=["reversed", "cancelled"])
-def test_fulfilling_a_reversed_or_cancelled_event_is_refused(storefront: Storefront,
-                                                             fulfilled: bool) -> None:
+def test_fulfilling_a_reversed_or_cancelled_event_is_refused(
+    storefront: Storefront, fulfilled: bool
+) -> None:
     customer = storefront.create_customer()
     emitted = storefront.emit_purchase(customer, value=70.0, fulfilled=fulfilled)
     if fulfilled:
@@ -148,8 +197,9 @@ def test_fulfilling_a_reversed_or_cancelled_event_is_refused(storefront: Storefr
     before = storefront.wallet(customer)
     refused = storefront.fulfil(event_id)
     expect_4xx(refused, "FUL-4", "fulfil of a reversed or cancelled event")
-    expect_wallet(before, storefront.wallet(customer), "FUL-4", "after the refused fulfil",
-                  refused.reproducer)
+    expect_wallet(
+        before, storefront.wallet(customer), "FUL-4", "after the refused fulfil", refused.reproducer
+    )
 
 
 @pytest.mark.requirement("FUL-5")
@@ -165,10 +215,14 @@ def test_fulfilling_twice_changes_no_wallet(storefront: Storefront, path: str) -
     before = storefront.wallet(customer)
     again = storefront.fulfil(event.data["id"])
     if not (again.status == 200 or 400 <= again.status < 500):
-        raise ConformanceViolation("FUL-5", f"a second fulfil answered {again.status}; "
-                                   "expected 200 or 4xx", again.reproducer)
-    expect_wallet(before, storefront.wallet(customer), "FUL-5", "after fulfilling again",
-                  again.reproducer)
+        raise ConformanceViolation(
+            "FUL-5",
+            f"a second fulfil answered {again.status}; expected 200 or 4xx",
+            again.reproducer,
+        )
+    expect_wallet(
+        before, storefront.wallet(customer), "FUL-5", "after fulfilling again", again.reproducer
+    )
 
 
 @pytest.mark.requirement("PRV-2")
@@ -177,16 +231,27 @@ def test_previews_change_nothing(storefront: Storefront, points_reward: dict[str
     earned = storefront.earn(customer)
     wallet, listed = storefront.wallet(customer), storefront.transactions(earned.data["id"])
     redeem = [{"id": points_reward["id"], "amount": 20}]
-    previews = [storefront.preview(preview_request(customer, storefront.brand_id,
-                                                   order_redeem=redeem, product_redeem=redeem))
-                for _ in range(3)]
+    previews = [
+        storefront.preview(
+            preview_request(
+                customer, storefront.brand_id, order_redeem=redeem, product_redeem=redeem
+            )
+        )
+        for _ in range(3)
+    ]
     for call in previews:
         expect_2xx(call, "PRV-1", "a valid preview")
-    expect_wallet(wallet, storefront.wallet(customer), "PRV-2", "after three previews",
-                  previews[-1].reproducer)
+    expect_wallet(
+        wallet,
+        storefront.wallet(customer),
+        "PRV-2",
+        "after three previews",
+        previews[-1].reproducer,
+    )
     if storefront.transactions(earned.data["id"]) != listed:
-        raise ConformanceViolation("PRV-2", "the customer's transactions changed after previews",
-                                   previews[-1].reproducer)
+        raise ConformanceViolation(
+            "PRV-2", "the customer's transactions changed after previews", previews[-1].reproducer
+        )
 
 
 @pytest.mark.requirement("EMIT-4")
@@ -198,12 +263,18 @@ def test_emitted_events_settle_or_stand_by(storefront: Storefront, fulfilled: bo
     if fulfilled:
         storefront.settle(emitted)
         if event.get("status") not in ("PENDING", "PROCESSING", "RESOLVED", "FAILED"):
-            raise ConformanceViolation("EMIT-4", f"a fulfilled event came back "
-                                       f"{event.get('status')!r}", emitted.reproducer)
+            raise ConformanceViolation(
+                "EMIT-4", f"a fulfilled event came back {event.get('status')!r}", emitted.reproducer
+            )
         if event.get("status") in ("RESOLVED", "FAILED") and not event.get("resolved_at"):
-            raise ConformanceViolation("EMIT-4", f"{event['status']} without resolved_at",
-                                       emitted.reproducer)
+            raise ConformanceViolation(
+                "EMIT-4", f"{event['status']} without resolved_at", emitted.reproducer
+            )
     elif event.get("fulfilled") is not False or event.get("status") == "RESOLVED":
-        raise ConformanceViolation("EMIT-4", "a standby event must stay fulfilled false and not "
-                                   f"RESOLVED; got {event.get('fulfilled')!r} / "
-                                   f"{event.get('status')!r}", emitted.reproducer)
+        raise ConformanceViolation(
+            "EMIT-4",
+            "a standby event must stay fulfilled false and not "
+            f"RESOLVED; got {event.get('fulfilled')!r} / "
+            f"{event.get('status')!r}",
+            emitted.reproducer,
+        )

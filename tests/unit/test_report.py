@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from masivo_conformance.changes import Classification
 from masivo_conformance.drift import Difference, DriftReport
 from masivo_conformance.report import (
     render_drift_html,
@@ -315,6 +316,7 @@ def fenced_blocks(markdown: str) -> tuple[list[tuple[str, str]], str]:
     blocks: list[tuple[str, str]] = []
     outside: list[str] = []
     fence: str | None = None
+    info, content = "", list[str]()
     for line in markdown.splitlines():
         if fence is None:
             opening = re.fullmatch(r"(`{3,})(\w*)", line)
@@ -423,7 +425,9 @@ def test_write_reports_writes_html_and_summary(tmp_path: Path) -> None:
 # -- drift ------------------------------------------------------------------------------------
 
 
-def difference(test: str, classification: str, description: str = "changed") -> Difference:
+def difference(
+    test: str, classification: Classification, description: str = "changed"
+) -> Difference:
     return Difference(
         test, "GET /customers/{id}", "$.data.wallet", "member-removed", classification, description
     )

@@ -37,8 +37,12 @@ HELP = "compare a live target's answers with the recorded cassettes (drift repor
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
-    parser.add_argument("--cassettes", type=Path, default=DEFAULT_CASSETTES,
-                        help=f"recorded cassettes (default {DEFAULT_CASSETTES})")
+    parser.add_argument(
+        "--cassettes",
+        type=Path,
+        default=DEFAULT_CASSETTES,
+        help=f"recorded cassettes (default {DEFAULT_CASSETTES})",
+    )
     parser.add_argument("--json", type=Path, help="also write the drift report as JSON here")
     add_output_arguments(parser)
 
@@ -49,16 +53,25 @@ def execute(args: argparse.Namespace) -> int:
     # Fresh customers: a durable target may still hold the recorded ones.
     seed = secrets.randbelow(2**31)
     settings = settings_from_args(args, seed=seed)
-    with tempfile.TemporaryDirectory(prefix="masivo-drift-") as tmp, \
-            live_target(settings) as target:
+    with (
+        tempfile.TemporaryDirectory(prefix="masivo-drift-") as tmp,
+        live_target(settings) as target,
+    ):
         live = Path(tmp) / "live"
-        run = record_scenarios(live, pytest_target_args(target.settings), seed=seed,
-                               quiet=not args.verbose, extra=["-q", "--tb=no"])
+        run = record_scenarios(
+            live,
+            pytest_target_args(target.settings),
+            seed=seed,
+            quiet=not args.verbose,
+            extra=["-q", "--tb=no"],
+        )
         drift = compare_folders(args.cassettes, live, recording.base_path)
     failed = sum(1 for o in run.outcomes if o.outcome == "failed")
     if not args.quiet:
-        print(f"drift of {describe(settings)} against cassettes recorded from "
-              f"{recording.target} ({len(run.outcomes)} scenarios re-run, {failed} failed live)")
+        print(
+            f"drift of {describe(settings)} against cassettes recorded from "
+            f"{recording.target} ({len(run.outcomes)} scenarios re-run, {failed} failed live)"
+        )
     print(drift.render_text(), end="")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

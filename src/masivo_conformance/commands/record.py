@@ -29,21 +29,32 @@ HELP = "record the deterministic scenarios as cassettes (secrets scrubbed)"
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
-    parser.add_argument("--cassettes", type=Path, default=DEFAULT_CASSETTES,
-                        help=f"cassette folder (default {DEFAULT_CASSETTES})")
+    parser.add_argument(
+        "--cassettes",
+        type=Path,
+        default=DEFAULT_CASSETTES,
+        help=f"cassette folder (default {DEFAULT_CASSETTES})",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the result")
 
 
 def execute(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, seed=RECORD_SEED)
     with live_target(settings) as target:
-        run = record_scenarios(args.cassettes, pytest_target_args(target.settings),
-                               seed=RECORD_SEED, quiet=args.quiet)
-        recording_for(RECORD_SEED, target.brand_id, target.base_url,
-                      describe(settings)).write(args.cassettes)
+        run = record_scenarios(
+            args.cassettes, pytest_target_args(target.settings), seed=RECORD_SEED, quiet=args.quiet
+        )
+        recording_for(RECORD_SEED, target.brand_id, target.base_url, describe(settings)).write(
+            args.cassettes
+        )
     failed = [o.nodeid for o in run.outcomes if o.outcome == "failed"]
     count = len(list(args.cassettes.rglob("*.yaml")))
-    print(f"recorded {count} cassettes from {describe(settings)} into {args.cassettes}"
-          + (f"; {len(failed)} scenario(s) failed while recording: {', '.join(failed)}"
-             if failed else ""))
+    print(
+        f"recorded {count} cassettes from {describe(settings)} into {args.cassettes}"
+        + (
+            f"; {len(failed)} scenario(s) failed while recording: {', '.join(failed)}"
+            if failed
+            else ""
+        )
+    )
     return EXIT_NONCONFORMANT if failed else EXIT_OK

@@ -21,8 +21,12 @@ HELP = "replay the recorded scenarios offline against the cassettes"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cassettes", type=Path, default=DEFAULT_CASSETTES,
-                        help=f"cassette folder (default {DEFAULT_CASSETTES})")
+    parser.add_argument(
+        "--cassettes",
+        type=Path,
+        default=DEFAULT_CASSETTES,
+        help=f"cassette folder (default {DEFAULT_CASSETTES})",
+    )
     add_output_arguments(parser)
 
 
@@ -33,10 +37,16 @@ def execute(args: argparse.Namespace) -> int:
         extra += ["--junitxml", str(args.report_dir / "junit.xml")]
     recording, run = replay_scenarios(args.cassettes, extra=extra, quiet=args.quiet)
     rows = [r for r in fold(catalogue(), run.outcomes) if r.status != "not run"]
-    result = RunResult(target=f"cassettes {args.cassettes} (recorded from {recording.target})",
-                       profile="replay", seed=recording.seed, strict=False,
-                       duration_s=round(run.duration_s, 2), request_count=run.request_count,
-                       requirements=rows, suite_version=__version__)
+    result = RunResult(
+        target=f"cassettes {args.cassettes} (recorded from {recording.target})",
+        profile="replay",
+        seed=recording.seed,
+        strict=False,
+        duration_s=round(run.duration_s, 2),
+        request_count=run.request_count,
+        requirements=rows,
+        suite_version=__version__,
+    )
     print(report.render_matrix(result))
     if args.report_dir:
         result.write(args.report_dir / "result.json")

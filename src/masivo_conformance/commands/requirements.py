@@ -22,8 +22,9 @@ HELP = "list requirement ids with their level and how many tests cover each"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 when a MUST requirement has no test")
+    parser.add_argument(
+        "--check", action="store_true", help="exit 1 when a MUST requirement has no test"
+    )
 
 
 class _Counter:
@@ -40,9 +41,19 @@ def coverage() -> Counter[str]:
     counter = _Counter()
     root = project_root()
     with contextlib.redirect_stdout(io.StringIO()):
-        pytest.main([str(suite_path("contract")), str(suite_path("stateful")), "--collect-only",
-                     "-q", "--rootdir", str(root), "-c", str(root / "pyproject.toml")],
-                    plugins=[counter])
+        pytest.main(
+            [
+                str(suite_path("contract")),
+                str(suite_path("stateful")),
+                "--collect-only",
+                "-q",
+                "--rootdir",
+                str(root),
+                "-c",
+                str(root / "pyproject.toml"),
+            ],
+            plugins=[counter],
+        )
     return counter.counts
 
 
@@ -54,7 +65,9 @@ def execute(args: argparse.Namespace) -> int:
         print(f"{req.id:<7} {req.level:<6} {n:>3} tests  {req.title}")
         if n == 0 and req.is_must:
             uncovered.append(req.id)
-    print(f"{len(catalogue())} requirements, "
-          f"{sum(1 for r in catalogue() if counts.get(r.id))} covered; "
-          f"MUST without a test: {', '.join(uncovered) or 'none'}")
+    print(
+        f"{len(catalogue())} requirements, "
+        f"{sum(1 for r in catalogue() if counts.get(r.id))} covered; "
+        f"MUST without a test: {', '.join(uncovered) or 'none'}"
+    )
     return EXIT_NONCONFORMANT if args.check and uncovered else EXIT_OK

@@ -29,11 +29,19 @@ HELP = "run the conformance suite against a target and print the requirement mat
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_target_arguments(parser)
-    parser.add_argument("--profile", choices=profiles.NAMES, default="ci",
-                        help="quick (~20 s), ci (default, derandomised) or deep")
+    parser.add_argument(
+        "--profile",
+        choices=profiles.NAMES,
+        default="ci",
+        help="quick (~20 s), ci (default, derandomised) or deep",
+    )
     parser.add_argument("--seed", type=int, help="seed that makes the run reproducible")
-    parser.add_argument("--requirement", action="append", metavar="ID",
-                        help="run only the tests of this requirement id (repeatable)")
+    parser.add_argument(
+        "--requirement",
+        action="append",
+        metavar="ID",
+        help="run only the tests of this requirement id (repeatable)",
+    )
     parser.add_argument("--strict", action="store_true", help="a failing SHOULD fails the run")
     parser.add_argument("--junit", type=Path, help="write JUnit XML here")
     parser.add_argument("--max-requests", type=int, help="cap the run's requests")
@@ -47,14 +55,29 @@ def execute(args: argparse.Namespace) -> int:
     selected = [known[i].id for i in args.requirement] if args.requirement else None
     if not settings.embedded:
         assert settings.base_url is not None
-        preflight(Target(settings.base_url, settings.brand_id or "", api_key=settings.api_key,
-                         token=settings.token), timeout=settings.timeout)
+        preflight(
+            Target(
+                settings.base_url,
+                settings.brand_id or "",
+                api_key=settings.api_key,
+                token=settings.token,
+            ),
+            timeout=settings.timeout,
+        )
     target = describe(settings)
     if not args.quiet:
-        print(f"masivo-conformance {__version__}: profile {args.profile} against {target}"
-              + (f", requirements {', '.join(selected)}" if selected else ""))
-    pytest_args = [*pytest_target_args(settings), "--profile", args.profile,
-                   "-p", "no:cacheprovider", "--no-header"]
+        print(
+            f"masivo-conformance {__version__}: profile {args.profile} against {target}"
+            + (f", requirements {', '.join(selected)}" if selected else "")
+        )
+    pytest_args = [
+        *pytest_target_args(settings),
+        "--profile",
+        args.profile,
+        "-p",
+        "no:cacheprovider",
+        "--no-header",
+    ]
     pytest_args += ["-v", "--tb=short"] if args.verbose else ["-q", "--tb=no", "-rN"]
     for requirement_id in selected or []:
         pytest_args += ["--requirement", requirement_id]
@@ -64,17 +87,26 @@ def execute(args: argparse.Namespace) -> int:
         pytest_args += ["--junitxml", str(junit), "-o", "junit_family=xunit2"]
     if args.workers:
         pytest_args += ["-n", args.workers]
-    run = run_pytest([suite_path("contract"), suite_path("stateful")], pytest_args,
-                     quiet=args.quiet)
+    run = run_pytest(
+        [suite_path("contract"), suite_path("stateful")], pytest_args, quiet=args.quiet
+    )
     notes = []
     if not settings.writes_allowed:
-        notes.append(f"writes to {target} were not allowed: tests that write were not run "
-                     "(pass --allow-writes)")
-    result = RunResult(target=target, profile=args.profile, seed=settings.seed,
-                       strict=args.strict, duration_s=round(run.duration_s, 2),
-                       request_count=run.request_count,
-                       requirements=fold(known, run.outcomes, selected),
-                       suite_version=__version__, notes=notes)
+        notes.append(
+            f"writes to {target} were not allowed: tests that write were not run "
+            "(pass --allow-writes)"
+        )
+    result = RunResult(
+        target=target,
+        profile=args.profile,
+        seed=settings.seed,
+        strict=args.strict,
+        duration_s=round(run.duration_s, 2),
+        request_count=run.request_count,
+        requirements=fold(known, run.outcomes, selected),
+        suite_version=__version__,
+        notes=notes,
+    )
     if all(r.status == "not run" for r in result.requirements):
         raise MasivoError("no test ran", "check --requirement and that writes are allowed")
     print(report.render_matrix(result))

@@ -24,18 +24,37 @@ HELP = "run the reference server (a Masivo stand-in with switchable faults)"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=8000, help="port (0 = any free port)")
-    parser.add_argument("--db", metavar="PATH", help="SQLite file to keep state in "
-                        "(default: in memory, lost at exit)")
-    parser.add_argument("--seed", metavar="FILE", type=Path,
-                        help="YAML seed (brand, API key, rewards, campaigns); "
-                        "default: the packaged seed")
+    parser.add_argument(
+        "--db",
+        metavar="PATH",
+        help="SQLite file to keep state in (default: in memory, lost at exit)",
+    )
+    parser.add_argument(
+        "--seed",
+        metavar="FILE",
+        type=Path,
+        help="YAML seed (brand, API key, rewards, campaigns); default: the packaged seed",
+    )
     parser.add_argument("--api-key", metavar="KEY", help="API key to accept instead of the seed's")
-    parser.add_argument("--processing-delay", metavar="SECONDS", type=float, default=0.0,
-                        help="answer fulfilled emits PENDING and settle them this much later")
-    parser.add_argument("--fault", metavar="NAME", action="append", default=[],
-                        help="switch on a fault (repeatable); see --list-faults")
-    parser.add_argument("--list-faults", action="store_true",
-                        help="print each fault with the requirement it breaks, and exit")
+    parser.add_argument(
+        "--processing-delay",
+        metavar="SECONDS",
+        type=float,
+        default=0.0,
+        help="answer fulfilled emits PENDING and settle them this much later",
+    )
+    parser.add_argument(
+        "--fault",
+        metavar="NAME",
+        action="append",
+        default=[],
+        help="switch on a fault (repeatable); see --list-faults",
+    )
+    parser.add_argument(
+        "--list-faults",
+        action="store_true",
+        help="print each fault with the requirement it breaks, and exit",
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -44,8 +63,12 @@ def execute(args: argparse.Namespace) -> int:
             print(f"{fault.name} {fault.requirement}")
         return 0
     config = ServerConfig(
-        host=args.host, port=args.port, db_path=args.db, seed_path=args.seed,
-        api_key=args.api_key, processing_delay=max(0.0, args.processing_delay),
+        host=args.host,
+        port=args.port,
+        db_path=args.db,
+        seed_path=args.seed,
+        api_key=args.api_key,
+        processing_delay=max(0.0, args.processing_delay),
         faults=check_fault_names(args.fault),
     )
     stop = threading.Event()

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, Router
 
 from masivo_conformance.server import bodies
 from masivo_conformance.server.auth import Authenticator
@@ -252,15 +252,21 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         details = exc.detail if isinstance(exc, HTTPException) else type(exc).__name__
-        return render.error(status, "Not found" if status == 404 else "Request refused",
-                            f"{request.method} {request.url.path}: {details}")
+        response = render.error(status, "Not found" if status == 404 else "Request refused",
+                                f"{request.method} {request.url.path}: {details}")
+        if isinstance(exc, HTTPException) and exc.headers:
+            response.headers.update(exc.headers)  # e.g. Allow on a 405
+        return response
 
     app = Starlette(
-        routes=[Mount(PREFIX, routes=routes)],
+        # No slash redirects: a 307 to another path would answer a malformed request
+        # with something that is neither a success nor a refusal.
+        routes=[Mount(PREFIX, app=Router(routes, redirect_slashes=False))],
         middleware=[Middleware(RateLimit, limit=config.rate_limit, window=config.rate_window,
                                headers="no_rate_limit_headers" not in faults)],
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
+    app.router.redirect_slashes = False
     app.state.store = store
     app.state.api_key = config.api_key or seed.api_key
     app.state.brand_id = seed.brand_id

@@ -1,0 +1,101 @@
+"""record / replay / drift as a user runs them: secrets scrubbed, corrupt cassettes
+refused, drift quiet against the same server and loud against a changed one."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from masivo_conformance.recording import DEFAULT_CASSETTES
+from masivo_conformance.server.config import ServerConfig
+from tests.suite.cli_runs import run_cli, target_args
+
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
+CANARY_KEY = "canary-key-7f3a9c1e5b"
+
+
+def _all_text(folder: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in folder.rglob("*") if p.is_file())
+
+
+@pytest.mark.slow
+def test_recording_keeps_no_secret(start_server: Any, tmp_path: Path) -> None:
+    server = start_server(ServerConfig(api_key=CANARY_KEY))
+    cassettes, reports = tmp_path / "cassettes", tmp_path / "reports"
+    done = run_cli("record", *target_args(server), "--cassettes", str(cassettes))
+    assert done.exit_code == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    replayed = run_cli("replay", "--cassettes", str(cassettes), report_dir=reports)
+    assert replayed.exit_code == 0, replayed.stdout[-2000:]
+    written = _all_text(cassettes) + _all_text(reports)
+    logs = done.stdout + done.stderr + replayed.stdout + replayed.stderr
+    for text in (written, logs):
+        assert CANARY_KEY not in text
+        assert not JWT.search(text)
+        assert not re.search(r"Bearer [A-Za-z0-9._-]{8,}", text)
+    assert "<redacted>" in _all_text(cassettes)  # the secrets were there and were scrubbed
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not yaml"])
+def test_replay_refuses_a_corrupt_cassette_with_exit_2(tmp_path: Path, damage: str) -> None:
+    cassettes = tmp_path / "cassettes"
+    shutil.copytree(DEFAULT_CASSETTES, cassettes)
+    victim = sorted(cassettes.rglob("*.yaml"))[3]
+    text = victim.read_text()
+    victim.write_text(text[: len(text) // 2] if damage == "truncated" else "interactions: [\n")
+    run = run_cli("replay", "--cassettes", str(cassettes), report_dir=tmp_path / "r")
+    assert run.exit_code == 2
+    assert str(victim) in run.stderr
+    assert "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_drift_against_the_same_clean_server_finds_nothing_breaking(
+    start_server: Any, tmp_path: Path
+) -> None:
+    server = start_server()
+    run = run_cli("drift", *target_args(server), "-q", report_dir=tmp_path)
+    assert run.exit_code == 0, run.stdout[-3000:]
+    report = json.loads((tmp_path / "drift.json").read_text())
+    assert report["summary"]["breaking"] == 0, report["breaking"][:5]
+
+
+# fault or variant of the reference server -> a kind of breaking drift it must show
+INJECTED = {
+    "emit_bare_event": "member-removed",
+    "amount_as_string": "type-changed",
+    "lowercase_status": "enum-value-removed",
+    "fulfil_unknown_event_ok": "status-class-changed",
+    "text_plain_success": "content-type-changed",
+    "transaction_missing_type": "member-removed",
+    "wallet_totals_object": "type-changed",
+    "epoch_timestamps": "type-changed",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fault", sorted(INJECTED))
+def test_drift_classifies_an_injected_change_as_breaking(
+    start_server: Any, tmp_path: Path, fault: str
+) -> None:
+    server = start_server(ServerConfig(faults=frozenset({fault})))
+    run = run_cli("drift", *target_args(server), "-q", report_dir=tmp_path)
+    assert run.exit_code == 1, run.stdout[-3000:]
+    report = json.loads((tmp_path / "drift.json").read_text())
+    kinds = {d["kind"] for d in report["breaking"]}
+    assert INJECTED[fault] in kinds, kinds
+
+
+@pytest.mark.slow
+def test_drift_classifies_an_added_member_as_additive(start_server: Any, tmp_path: Path) -> None:
+    server = start_server(ServerConfig(extra_members=True))
+    run = run_cli("drift", *target_args(server), "-q", report_dir=tmp_path)
+    assert run.exit_code == 0, run.stdout[-3000:]
+    report = json.loads((tmp_path / "drift.json").read_text())
+    assert report["summary"]["breaking"] == 0
+    assert any(d["kind"] == "member-added" for d in report["additive"]), report["additive"][:3]
