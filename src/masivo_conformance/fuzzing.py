@@ -9,6 +9,7 @@ tuned to the contract's own strictness; `BUILTIN_CHECKS` maps each to its requir
 from __future__ import annotations
 
 import re
+import uuid
 import zlib
 from dataclasses import dataclass
 from typing import Any
@@ -112,42 +113,67 @@ class Tailor:
     """Points generated requests at the suite's own data on the target.
 
     Customer ids get the suite's prefix (the suite never touches customers it did not
-    create); half of them become a customer this run created, so that emits and previews
-    also reach their success paths, and some are stretched to huge strings (GEN-3).
-    String brand ids become the target's brand for the same reason. Values already
-    carrying the prefix (created by an earlier step, passed on by a link) are kept.
+    create); half of them become `customer_id`, a customer of this run with a wallet, so
+    that reads, emits and previews reach their success paths, and some are stretched to
+    huge strings (GEN-3). Half of the event ids become `event_id`, a standby event of
+    this run, so that fulfil, reverse and list_transactions succeed too. String brand
+    ids become the target's brand. Half of the emits lose a drawn `issued_at`: a random
+    date-time is almost never inside the 72-hour window (EMIT-3 has its own example).
+    Values that already carry the prefix (passed on by a link) are kept, and so are
+    values that are no usable id (maybe the very negation under test).
     """
 
     brand_id: str
     customer_id: str
+    event_id: str
 
     def apply(self, case: Any) -> None:
         found = operation_for(case.method, case.path)
         operation = found[0] if found is not None else ""
         body = case.body if isinstance(case.body, dict) else None
+        path, query = case.path_parameters, case.query
         if operation == "create_customer" and body is not None:
-            body["id"] = self._own(body.get("id"))
-        elif operation == "get_customer" and case.path_parameters:
-            case.path_parameters["id"] = self._pick(case.path_parameters.get("id"))
+            body["id"] = _own(body.get("id"))
+        elif operation == "get_customer" and path:
+            path["id"] = self._customer(path.get("id"))
+        elif operation in ("fulfill_event", "reverse_event") and path:
+            path["eventId"] = self._event(path.get("eventId"))
+        elif operation == "list_transactions" and query and "event_id" in query:
+            query["event_id"] = self._event(query["event_id"])
         elif operation in _REQUIRED and body is not None:
-            body["customer_id"] = self._pick(body.get("customer_id"))
+            body["customer_id"] = self._customer(body.get("customer_id"))
             if isinstance(body.get("brand_id"), str) and body["brand_id"]:
                 body["brand_id"] = self.brand_id
+            if isinstance(body.get("issued_at"), str) and _bucket(body["issued_at"]) % 2:
+                del body["issued_at"]
 
-    @staticmethod
-    def _own(value: Any) -> Any:
-        if not isinstance(value, str) or not value or value.startswith(CUSTOMER_PREFIX):
-            return value  # not a usable id (maybe the negation under test): as generated
-        return f"{CUSTOMER_PREFIX}fz-{value}"
-
-    def _pick(self, value: Any) -> Any:
-        own = self._own(value)
+    def _customer(self, value: Any) -> Any:
+        own = _own(value)
         if own is value:
             return value
-        choice = zlib.crc32(value.encode("utf-8", "surrogatepass")) % 4
-        if choice < 2:
+        bucket = _bucket(value)
+        if bucket < 2:
             return self.customer_id
-        return own if choice == 2 else own.ljust(_LONG_ID, "x")
+        return own if bucket == 2 else own.ljust(_LONG_ID, "x")
+
+    def _event(self, value: Any) -> Any:
+        try:
+            uuid.UUID(value)
+        except (TypeError, ValueError, AttributeError):
+            return value
+        return self.event_id if _bucket(value) % 2 else value
+
+
+def _own(value: Any) -> Any:
+    """A drawn customer id with the suite's prefix; anything else as drawn."""
+    if not isinstance(value, str) or not value or value.startswith(CUSTOMER_PREFIX):
+        return value
+    return f"{CUSTOMER_PREFIX}fz-{value}"
+
+
+def _bucket(value: str) -> int:
+    """A stable choice in 0..3 for a drawn value, so a run replays the same requests."""
+    return zlib.crc32(value.encode("utf-8", "surrogatepass")) % 4
 
 
 def must_refuse(operation: str, request_json: Any) -> str | None:
@@ -255,6 +281,9 @@ def judge(case: Any, response: Any, **kwargs: Any) -> Call | None:
     except ConformanceViolation as violation:
         found[str(violation)] = violation
     violations = list(found.values())
+    if any(v.requirement == "GEN-1" for v in violations):
+        # A body out of its envelope cannot match the schema: one break, reported once.
+        violations = [v for v in violations if v.requirement != "GEN-4"]
     if len(violations) == 1:
         raise violations[0]
     if violations:

@@ -14,6 +14,7 @@ from typing import Any
 from masivo_conformance import checks, payloads
 from masivo_conformance.calls import Call
 from masivo_conformance.checks import ConformanceViolation
+from masivo_conformance.checks._util import EVENT_OPERATIONS
 from masivo_conformance.client import ApiClient
 from masivo_conformance.errors import SettingsError
 from masivo_conformance.requirements import catalogue
@@ -70,6 +71,8 @@ class EventLog:
 
     def saw(self, call: Call) -> None:
         data = call.data
+        if call.operation not in EVENT_OPERATIONS:
+            return  # a customer's `data.id` is no event: reversing it would be nonsense
         if 200 <= call.status < 300 and isinstance(data, dict) and isinstance(data.get("id"), str):
             self.statuses[data["id"]] = str(data.get("status"))
 

@@ -44,18 +44,27 @@ class Api:
 
     def customer(self, prefix: str = "test") -> str:
         customer_id = f"{prefix}-{next(_ids)}-{uuid.uuid4().hex[:8]}"
-        response = self.http.post("/customers", json={"id": customer_id, "name": "Test",
-                                                      "email": "test@example.com"})
+        response = self.http.post(
+            "/customers", json={"id": customer_id, "name": "Test", "email": "test@example.com"}
+        )
         assert response.status_code == 201, response.text
         return customer_id
 
-    def emit_body(self, customer_id: str, value: float | None = None, **extra: Any
-                  ) -> dict[str, Any]:
-        body: dict[str, Any] = {"customer_id": customer_id, "brand_id": self.brand_id,
-                                "type": "PURCHASE", **extra}
+    def emit_body(
+        self, customer_id: str, value: float | None = None, **extra: Any
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "customer_id": customer_id,
+            "brand_id": self.brand_id,
+            "type": "PURCHASE",
+            **extra,
+        }
         if value is not None:
-            body["order"] = {"purchase_id": uuid.uuid4().hex, "value": value,
-                             **body.get("order", {})}
+            body["order"] = {
+                "purchase_id": uuid.uuid4().hex,
+                "value": value,
+                **body.get("order", {}),
+            }
         return body
 
     def emit(self, customer_id: str, value: float | None = None, **extra: Any) -> httpx.Response:
@@ -81,8 +90,8 @@ class Api:
         return wallet
 
     def total(self, customer_id: str, reward_id: str = POINTS) -> float:
-        return sum(t["total"] for t in self.wallet(customer_id)["totals"]
-                   if t["reward_id"] == reward_id)
+        totals = self.wallet(customer_id)["totals"]
+        return float(sum(t["total"] for t in totals if t["reward_id"] == reward_id))
 
     def transactions(self, event_id: str) -> list[dict[str, Any]]:
         response = self.http.get("/transactions", params={"event_id": event_id})
@@ -91,8 +100,10 @@ class Api:
         return found
 
     def preview(self, customer_id: str, order: dict[str, Any]) -> httpx.Response:
-        return self.http.put("/events/redeem/preview", json={
-            "customer_id": customer_id, "brand_id": self.brand_id, "order": order})
+        return self.http.put(
+            "/events/redeem/preview",
+            json={"customer_id": customer_id, "brand_id": self.brand_id, "order": order},
+        )
 
 
 @pytest.fixture(scope="module")

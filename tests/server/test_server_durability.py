@@ -31,8 +31,12 @@ def test_events_wallets_transactions_and_tokens_survive_a_restart(tmp_path):
         for event_id, before in transactions.items():
             listed = again.get("/transactions", params={"event_id": event_id})
             assert listed.json()["data"] == before
-        assert again.post(f"/behavior/events/{gone['id']}/reverse",
-                          json={"reason": "again"}).status_code == 409
+        assert (
+            again.post(
+                f"/behavior/events/{gone['id']}/reverse", json={"reason": "again"}
+            ).status_code
+            == 409
+        )
         fulfilled = again.patch(f"/behavior/events/{standby['id']}/fulfill")
         assert fulfilled.json()["data"]["status"] == "RESOLVED"
         again.close()
@@ -49,8 +53,9 @@ def _race(api: Api, calls: int, request: str, event_id: str) -> list[int]:
             client.get("/rewards", params={"from": 0, "to": 0})  # connect before the race
             barrier.wait()
             if request == "reverse":
-                response = client.post(f"/behavior/events/{event_id}/reverse",
-                                       json={"reason": "race"})
+                response = client.post(
+                    f"/behavior/events/{event_id}/reverse", json={"reason": "race"}
+                )
             else:
                 response = client.patch(f"/behavior/events/{event_id}/fulfill")
             codes.append(response.status_code)

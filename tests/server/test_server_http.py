@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import jwt
@@ -51,19 +52,32 @@ def test_api_key_option_replaces_the_seed_key(make_api):
     assert api.http.get("/rewards", params={"from": 0, "to": 9}).status_code == 200
 
 
-@pytest.mark.parametrize("authorization", [
-    None, "Bearer", "Bearer not.a.jwt", "Basic abc",
-    "Bearer " + jwt.encode({"iat": 1, "exp": 2**40, "iss": "x"}, "someone-else-entirely-secret-0123456789"),
-])
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        None,
+        "Bearer",
+        "Bearer not.a.jwt",
+        "Basic abc",
+        "Bearer "
+        + jwt.encode(
+            {"iat": 1, "exp": 2**40, "iss": "x"}, "someone-else-entirely-secret-0123456789"
+        ),
+    ],
+)
 def test_every_operation_but_authorize_needs_a_valid_bearer_token(api: Api, authorization):
     headers = {"authorization": authorization} if authorization else {}
     plain = httpx.Client(base_url=api.server.base_url, headers=headers)
-    calls = [plain.get("/customers/x"), plain.get("/rewards?from=0&to=1"),
-             plain.get("/transactions"), plain.post("/customers", json={"id": "z"}),
-             plain.post("/behavior/events", json={}),
-             plain.patch(f"/behavior/events/{UNKNOWN_EVENT}/fulfill"),
-             plain.post(f"/behavior/events/{UNKNOWN_EVENT}/reverse", json={"reason": "x"}),
-             plain.put("/events/redeem/preview", json={})]
+    calls = [
+        plain.get("/customers/x"),
+        plain.get("/rewards?from=0&to=1"),
+        plain.get("/transactions"),
+        plain.post("/customers", json={"id": "z"}),
+        plain.post("/behavior/events", json={}),
+        plain.patch(f"/behavior/events/{UNKNOWN_EVENT}/fulfill"),
+        plain.post(f"/behavior/events/{UNKNOWN_EVENT}/reverse", json={"reason": "x"}),
+        plain.put("/events/redeem/preview", json={}),
+    ]
     for response in calls:
         error_body(response, 401)
 
@@ -106,11 +120,13 @@ def test_emit_fulfil_reverse_answers_are_schema_valid_and_exact(api: Api):
     valid("emit-event.response.schema.json", response.json())
     event = response.json()["data"]
     assert (event["customer_id"], event["status"], event["fulfilled"]) == (
-        customer_id, "RESOLVED", True)
+        customer_id,
+        "RESOLVED",
+        True,
+    )
     assert str(uuid.UUID(event["id"])) == event["id"]
     assert api.total(customer_id) == 80
-    standby = api.event(customer_id, 10, fulfilled=False,
-                        redeem=[{"id": POINTS, "amount": 30}])
+    standby = api.event(customer_id, 10, fulfilled=False, redeem=[{"id": POINTS, "amount": 30}])
     assert api.total(customer_id) == 50
     fulfilled = api.fulfil(standby["id"])
     assert fulfilled.status_code == 200
@@ -152,11 +168,17 @@ def test_reverse_without_reason_is_refused(api: Api):
     error_body(empty, 422)
 
 
-@pytest.mark.parametrize(("change", "path"), [
-    ({"brand_id": None}, "brand_id"), ({"type": 7}, "type"), ({"fulfilled": "yes"}, "fulfilled"),
-    ({"order": {"value": -1}}, "order.value"), ({"redeem": [{"id": "nope", "amount": 1}]}, "id"),
-    ({"order": {"value": 1e13}}, "order.value"),
-])
+@pytest.mark.parametrize(
+    ("change", "path"),
+    [
+        ({"brand_id": None}, "brand_id"),
+        ({"type": 7}, "type"),
+        ({"fulfilled": "yes"}, "fulfilled"),
+        ({"order": {"value": -1}}, "order.value"),
+        ({"redeem": [{"id": "nope", "amount": 1}]}, "id"),
+        ({"order": {"value": 1e13}}, "order.value"),
+    ],
+)
 def test_emit_bad_body_is_422_naming_the_path_and_creates_nothing(api: Api, change, path):
     customer_id = api.customer()
     body = {**api.emit_body(customer_id, 10), **change}
@@ -188,9 +210,14 @@ def test_emit_and_preview_need_a_known_customer_and_brand(api: Api):
 def test_preview_answers_the_order_and_changes_nothing(api: Api):
     customer_id = api.customer()
     api.event(customer_id, 100)
-    order = {"value": 20, "products": [{"sku": "b", "value": 5, "redeem": [
-        {"id": POINTS, "amount": 10}]}, {"sku": "a", "value": 4}],
-        "shipping": {"value": 3, "redeem": [{"id": POINTS, "amount": 50}]}}
+    order = {
+        "value": 20,
+        "products": [
+            {"sku": "b", "value": 5, "redeem": [{"id": POINTS, "amount": 10}]},
+            {"sku": "a", "value": 4},
+        ],
+        "shipping": {"value": 3, "redeem": [{"id": POINTS, "amount": 50}]},
+    }
     redemptions = len(api.http.get("/transactions", params={"type": "REDEMPTION"}).json()["data"])
     for _ in range(3):
         response = api.preview(customer_id, order)
@@ -218,18 +245,24 @@ def test_list_rewards_pages_and_filters(api: Api):
     assert len(both.json()["data"]) == 2
     only = api.http.get("/rewards", params={"from": 0, "to": 10, "type": "DISCOUNT"})
     assert [r["type"] for r in only.json()["data"]] == ["DISCOUNT"]
-    for params in ({}, {"from": 0}, {"from": -1, "to": 2}, {"from": "a", "to": 1},
-                   {"from": 0, "to": 1, "type": "COINS"}):
+    refused: list[dict[str, Any]] = [
+        {},
+        {"from": 0},
+        {"from": -1, "to": 2},
+        {"from": "a", "to": 1},
+        {"from": 0, "to": 1, "type": "COINS"},
+    ]
+    for params in refused:
         error_body(api.http.get("/rewards", params=params), 422)
 
 
 def test_list_transactions_filters_and_refuses_bad_filters(api: Api):
     event = api.event(api.customer(), 10)
-    by_type = api.http.get("/transactions", params={"event_id": event["id"],
-                                                     "type": "REVERSAL", "date": "ignored"})
+    by_type = api.http.get(
+        "/transactions", params={"event_id": event["id"], "type": "REVERSAL", "date": "ignored"}
+    )
     assert by_type.json()["data"] == []
-    by_reward = api.http.get("/transactions", params={"event_id": event["id"],
-                                                       "reward_id": POINTS})
+    by_reward = api.http.get("/transactions", params={"event_id": event["id"], "reward_id": POINTS})
     assert len(by_reward.json()["data"]) == 1
     for params in ({"type": "GIFT"}, {"event_id": "nope"}, {"reward_id": "nope"}):
         error_body(api.http.get("/transactions", params=params), 422)
@@ -249,3 +282,35 @@ def test_configurable_codes_and_extra_members(make_api):
     assert response.json()["x_reference_server"]
     assert response.json()["data"]["result"]["transactions"][0]["x_reference_server"]
     assert api.http.post("/behavior/events", json={"type": "X"}).status_code == 400
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/customers/%00",
+        "/customers/a%2Fb",
+        "/customers/%F0%9F%92%A9",
+        "/customers/" + "x" * 5000,
+        "/transactions?event_id=%00",
+    ],
+)
+def test_odd_paths_are_refused_cleanly(api: Api, path):
+    response = api.http.get(path)
+    assert 400 <= response.status_code < 500
+    valid("error.schema.json", response.json())
+
+
+@pytest.mark.parametrize(
+    "issued_at", ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00", "2026-01-01t00:00:00z"]
+)
+def test_a_fault_switched_stale_issued_at_still_never_crashes(make_api, issued_at):
+    api = make_api(faults=frozenset({"emit_accepts_stale_issued_at"}))
+    for fulfilled in (True, False):
+        response = api.emit(api.customer(), 5, issued_at=issued_at, fulfilled=fulfilled)
+        assert response.status_code == 201, response.text
+        valid("emit-event.response.schema.json", response.json())
+
+
+def test_lower_case_t_and_z_are_rfc_3339_too(api: Api):
+    now = datetime.now(UTC).isoformat().replace("+00:00", "z").replace("T", "t")
+    assert api.emit(api.customer(), 5, issued_at=now).status_code == 201

@@ -30,10 +30,20 @@ def customer(service: Service, customer_id: str = "c1") -> str:
     return customer_id
 
 
-def emit(service: Service, value: float | None = None, *, at: datetime = T0,
-         customer_id: str = "c1", **extra: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {"customer_id": customer_id, "brand_id": SEED.brand_id,
-                            "type": "PURCHASE", **extra}
+def emit(
+    service: Service,
+    value: float | None = None,
+    *,
+    at: datetime = T0,
+    customer_id: str = "c1",
+    **extra: Any,
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "customer_id": customer_id,
+        "brand_id": SEED.brand_id,
+        "type": "PURCHASE",
+        **extra,
+    }
     if value is not None:
         body["order"] = {**body.get("order", {}), "value": value}
     return service.emit(body, at)
@@ -72,9 +82,11 @@ def test_emit_worth_less_than_one_point_makes_no_transaction(service):
 def test_emit_redeem_on_every_level_is_one_redemption_before_accumulation(service):
     customer(service)
     emit(service, 100)
-    order = {"redeem": [{"id": POINTS, "amount": 5}],
-             "products": [{"sku": "a", "value": 10, "redeem": [{"id": POINTS, "amount": 3}]}],
-             "shipping": {"value": 2, "redeem": [{"id": POINTS, "amount": 2}]}}
+    order = {
+        "redeem": [{"id": POINTS, "amount": 5}],
+        "products": [{"sku": "a", "value": 10, "redeem": [{"id": POINTS, "amount": 3}]}],
+        "shipping": {"value": 2, "redeem": [{"id": POINTS, "amount": 2}]},
+    }
     event = emit(service, 20, order=order, redeem=[{"id": POINTS, "amount": 10}])
     assert kinds(service, event["id"]) == [("REDEMPTION", -20.0), ("ACCUMULATION", 20.0)]
     assert total(service) == 100.0
@@ -129,7 +141,7 @@ def test_fulfil_turns_reservations_into_redemptions_and_credits(service):
 
 
 def test_deferred_fulfilment_leaves_the_same_totals_as_immediate(service):
-    body = {"order": {"value": 33.3, "redeem": [{"id": POINTS, "amount": 7}]}}
+    body: dict[str, Any] = {"order": {"value": 33.3, "redeem": [{"id": POINTS, "amount": 7}]}}
     for name in ("now", "later"):
         customer(service, name)
         emit(service, 20, customer_id=name)
@@ -147,8 +159,12 @@ def test_reverse_writes_one_opposite_reversal_per_transaction_and_restores(servi
     reversed_ = service.reverse(event["id"], "returned", later)
     assert reversed_["status"] == "REVERSED"
     assert reversed_["reversed_at"] == ledger.iso(later)
-    assert kinds(service, event["id"]) == [("REDEMPTION", -10.0), ("ACCUMULATION", 25.0),
-                                          ("REVERSAL", 10.0), ("REVERSAL", -25.0)]
+    assert kinds(service, event["id"]) == [
+        ("REDEMPTION", -10.0),
+        ("ACCUMULATION", 25.0),
+        ("REVERSAL", 10.0),
+        ("REVERSAL", -25.0),
+    ]
     assert total(service) == 40.0
 
 
@@ -212,8 +228,9 @@ def test_standby_event_expires_after_reserve_days_and_releases(service):
         service.fulfil(standby["id"], after)
     assert service.list_transactions({"event_id": standby["id"]}, after) == []
     with service.store.transaction() as db:
-        row = db.execute("SELECT status, expired_at FROM events WHERE id = ?",
-                         (standby["id"],)).fetchone()
+        row = db.execute(
+            "SELECT status, expired_at FROM events WHERE id = ?", (standby["id"],)
+        ).fetchone()
     assert row == {"status": "EXPIRED", "expired_at": ledger.iso(T0 + timedelta(days=2))}
     assert service.balances("c1", after)[POINTS] == 30.0
     with pytest.raises(Conflict, match="EXPIRED"):
@@ -245,16 +262,26 @@ def test_variant_seed_gives_two_points_per_unit_rounded_down():
 
 
 def test_collect_redeems_adds_the_same_reward_over_levels():
-    body = {"redeem": [{"id": "a", "amount": 1}],
-            "order": {"redeem": [{"id": "a", "amount": 2}, {"id": "b", "amount": 1}],
-                      "products": [{"redeem": [{"id": "b", "amount": 4}]}],
-                      "shipping": {"redeem": [{"id": "a", "amount": 0.5}]}}}
+    body = {
+        "redeem": [{"id": "a", "amount": 1}],
+        "order": {
+            "redeem": [{"id": "a", "amount": 2}, {"id": "b", "amount": 1}],
+            "products": [{"redeem": [{"id": "b", "amount": 4}]}],
+            "shipping": {"redeem": [{"id": "a", "amount": 0.5}]},
+        },
+    }
     assert ledger.collect_redeems(body) == {"a": 3.5, "b": 5.0}
 
 
-@pytest.mark.parametrize(("offset", "refused"), [
-    (timedelta(hours=-71), False), (timedelta(hours=-73), True),
-    (timedelta(seconds=2), False), (timedelta(minutes=5), True)])
+@pytest.mark.parametrize(
+    ("offset", "refused"),
+    [
+        (timedelta(hours=-71), False),
+        (timedelta(hours=-73), True),
+        (timedelta(seconds=2), False),
+        (timedelta(minutes=5), True),
+    ],
+)
 def test_issued_at_window_is_72_hours_back_and_not_the_future(offset, refused):
     text = ledger.iso(T0 + offset)
     assert (ledger.issued_at_problem(text, T0) is not None) is refused
@@ -262,3 +289,16 @@ def test_issued_at_window_is_72_hours_back_and_not_the_future(offset, refused):
 
 def test_issued_at_without_offset_is_refused():
     assert ledger.issued_at_problem("2026-03-25T10:00:00", T0) is not None
+
+
+def test_a_huge_reserve_expires_at_the_end_of_time_instead_of_crashing(service):
+    customer(service)
+    event = emit(service, 5, fulfilled=False, reserve=1e12)
+    assert event["status"] == "PENDING"
+    assert ledger.expiry_time(T0, 1e12).year == 9999
+
+
+def test_an_unreadable_issued_at_counts_as_now():
+    assert ledger.parse_issued_at("2026-12-31T23:59:60Z", T0) == T0
+    assert ledger.parse_issued_at("0001-01-01T00:00:00+01:00", T0) == T0
+    assert ledger.parse_issued_at(None, T0) == T0

@@ -18,8 +18,11 @@ def points(amount: float) -> list[dict[str, object]]:
 
 
 def test_points_discount_is_amount_times_conversion_factor_capped_at_value():
-    order = {"value": 20.0, "redeem": points(37),
-             "products": [{"sku": "a", "value": 2.5, "redeem": points(100)}]}
+    order = {
+        "value": 20.0,
+        "redeem": points(37),
+        "products": [{"sku": "a", "value": 2.5, "redeem": points(100)}],
+    }
     result = preview_order(SEED, order, {POINTS: 1000})
     top = result["redemptions_result"]
     assert (top["discount_value"], top["value"], top["action"]) == (3.7, 16.3, "UPDATE")
@@ -27,7 +30,10 @@ def test_points_discount_is_amount_times_conversion_factor_capped_at_value():
     assert top["amount"] == 37
     product = result["products"][0]["redemptions_result"]
     assert (product["discount_value"], product["value"], product["discount_percent"]) == (
-        2.5, 0.0, 1.0)
+        2.5,
+        0.0,
+        1.0,
+    )
 
 
 def test_discount_reward_takes_its_percentage_and_rounds_to_cents():
@@ -39,8 +45,7 @@ def test_discount_reward_takes_its_percentage_and_rounds_to_cents():
 
 
 def test_points_asked_over_all_levels_beyond_the_balance_are_refused_everywhere():
-    order = {"value": 50, "redeem": points(6),
-             "shipping": {"value": 5, "redeem": points(6)}}
+    order = {"value": 50, "redeem": points(6), "shipping": {"value": 5, "redeem": points(6)}}
     result = preview_order(SEED, order, {POINTS: 10})
     for level in (result, result["shipping"]):
         rr = level["redemptions_result"]
@@ -59,11 +64,15 @@ def test_unknown_reward_gets_an_error_entry_and_other_rewards_still_apply():
 
 
 def test_results_only_where_a_redeem_was_asked_and_products_keep_their_order():
-    order = {"value": 10, "redeem": [],
-             "products": [{"sku": s, "value": 1, **({"redeem": points(1)} if s == "b" else {})}
-                          for s in "abc"],
-             "shipping": {"value": 1},
-             "redemptions_result": {"discount_value": 99}}
+    order = {
+        "value": 10,
+        "redeem": [],
+        "products": [
+            {"sku": s, "value": 1, **({"redeem": points(1)} if s == "b" else {})} for s in "abc"
+        ],
+        "shipping": {"value": 1},
+        "redemptions_result": {"discount_value": 99},
+    }
     result = preview_order(SEED, order, {POINTS: 5})
     assert "redemptions_result" not in result
     assert [p["sku"] for p in result["products"]] == ["a", "b", "c"]

@@ -43,9 +43,15 @@ def reference() -> Iterator[EmbeddedServer]:
             token = http.get("/auth/authorize", headers={"x-api-key": server.api_key})
             http.headers["Authorization"] = f"Bearer {token.json()['data']}"
             http.post("/customers", json={"id": "fuzz-known"})
-            http.post("/behavior/events", json={
-                "customer_id": "fuzz-known", "brand_id": server.brand_id, "type": "PURCHASE",
-                "order": {"value": 500}})
+            http.post(
+                "/behavior/events",
+                json={
+                    "customer_id": "fuzz-known",
+                    "brand_id": server.brand_id,
+                    "type": "PURCHASE",
+                    "order": {"value": 500},
+                },
+            )
         _Known.customer_id, _Known.brand_id = "fuzz-known", server.brand_id
         _Known.token = token.json()["data"]
         yield server
@@ -55,10 +61,12 @@ def reference() -> Iterator[EmbeddedServer]:
 # `from_fixture` loader does not work with pytest 9 (it writes `node._nodeid`).
 schema = schemathesis.openapi.from_path(
     contract.openapi_path(),
-    config=schemathesis.Config.from_dict({
-        "generation": {"mode": "all"},
-        "checks": {name: {"enabled": False} for name in _EXCLUDED},
-    }),
+    config=schemathesis.Config.from_dict(
+        {
+            "generation": {"mode": "all"},
+            "checks": {name: {"enabled": False} for name in _EXCLUDED},
+        }
+    ),
 )
 
 
@@ -76,8 +84,13 @@ def _aim(case: Any) -> None:
 
 
 @schema.parametrize()
-@settings(max_examples=25, derandomize=True, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=25,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=list(HealthCheck),
+)
 def test_generated_requests_find_nothing(case: Any, reference: EmbeddedServer) -> None:
     _aim(case)
     headers = {"Authorization": f"Bearer {_Known.token}"} if case.operation.security else {}

@@ -37,8 +37,14 @@ __all__ = ["PREFIX", "create_app"]
 
 PREFIX = "/api/storefront/v1"
 _REWARD_TYPES = ("POINTS", "DISCOUNT", "GIFT_CARD", "PRODUCT")
-_TRANSACTION_TYPES = ("ACCUMULATION", "REDEMPTION", "EXPIRATION", "MIGRATION", "TRANSFER",
-                      "REVERSAL")
+_TRANSACTION_TYPES = (
+    "ACCUMULATION",
+    "REDEMPTION",
+    "EXPIRATION",
+    "MIGRATION",
+    "TRANSFER",
+    "REVERSAL",
+)
 _LONG_ID = 200  # crash_on_long_customer_id: the length its regression chokes on
 
 Handler = Callable[[Request], Awaitable[Response]]
@@ -57,8 +63,9 @@ def _now() -> datetime:
 class _Api:
     """The route handlers of one app instance."""
 
-    def __init__(self, config: ServerConfig, service: Service, auth: Authenticator,
-                 render: Renderer) -> None:
+    def __init__(
+        self, config: ServerConfig, service: Service, auth: Authenticator, render: Renderer
+    ) -> None:
         self.config = config
         self.service = service
         self.seed = service.seed
@@ -90,21 +97,31 @@ class _Api:
         if isinstance(exc, bodies.Invalid):
             return self.config.validation_status, "Validation failed", str(exc)
         known: dict[type[Exception], tuple[int, str]] = {
-            NotFound: (404, "Not found"), Conflict: (409, "Conflict"),
-            Exists: (409, "Conflict"), bodies.BadBody: (400, "Bad request")}
+            NotFound: (404, "Not found"),
+            Conflict: (409, "Conflict"),
+            Exists: (409, "Conflict"),
+            bodies.BadBody: (400, "Bad request"),
+        }
         for kind, (status, error) in known.items():
             if isinstance(exc, kind):
                 return status, error, str(exc)
         return 500, "Internal server error", type(exc).__name__
 
-    async def body(self, request: Request, schema_file: str, *, empty_is: Any = None,
-                   ignore: frozenset[str] = frozenset()) -> dict[str, Any]:
+    async def body(
+        self,
+        request: Request,
+        schema_file: str,
+        *,
+        empty_is: Any = None,
+        ignore: frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
         raw = b""
         async for chunk in request.stream():
             raw += chunk
             if len(raw) > bodies.MAX_BODY_BYTES:
-                raise ApiError(413, "Payload too large",
-                               f"bodies are limited to {bodies.MAX_BODY_BYTES} bytes")
+                raise ApiError(
+                    413, "Payload too large", f"bodies are limited to {bodies.MAX_BODY_BYTES} bytes"
+                )
         if not raw.strip() and empty_is is not None:
             return dict(empty_is)
         if not raw.strip():
@@ -123,8 +140,9 @@ class _Api:
 
     async def authorize(self, request: Request) -> Response:
         if not self.auth.key_is_valid(request.headers.get("x-api-key")):
-            raise ApiError(401, "Unauthorized",
-                           "missing or wrong x-api-key header: send the account's API key")
+            raise ApiError(
+                401, "Unauthorized", "missing or wrong x-api-key header: send the account's API key"
+            )
         return self.render.json(200, {"data": self.auth.issue()})
 
     async def create_customer(self, request: Request) -> Response:
@@ -140,10 +158,12 @@ class _Api:
         query = request.query_params
         start, end = _index(query.get("from"), "from"), _index(query.get("to"), "to")
         kind = _choice(query.get("type"), "type", _REWARD_TYPES)
-        rewards = [r.as_json() for r in self.seed.rewards
-                   if (kind is None or r.type == kind)
-                   and query.get("brand_id") in (None, r.brand_id)]
-        return self.render.json(200, {"data": rewards[start:end + 1]})
+        rewards = [
+            r.as_json()
+            for r in self.seed.rewards
+            if (kind is None or r.type == kind) and query.get("brand_id") in (None, r.brand_id)
+        ]
+        return self.render.json(200, {"data": rewards[start : end + 1]})
 
     async def list_transactions(self, request: Request) -> Response:
         query = request.query_params
@@ -157,8 +177,11 @@ class _Api:
         return self.render.json(200, {"data": [self.render.transaction(t) for t in found]})
 
     async def emit(self, request: Request) -> Response:
-        ignore = frozenset({"'brand_id' is a required property"}
-                           if "emit_accepts_missing_brand" in self.faults else ())
+        ignore = frozenset(
+            {"'brand_id' is a required property"}
+            if "emit_accepts_missing_brand" in self.faults
+            else ()
+        )
         body = await self.body(request, "emit-event.request.schema.json", ignore=ignore)
         if "crash_on_long_customer_id" in self.faults and len(body["customer_id"]) > _LONG_ID:
             raise RuntimeError("customer_id does not fit the legacy column")
@@ -192,8 +215,11 @@ class _Api:
         return self.render.json(200, {"data": self.render.event(event)})
 
     async def preview(self, request: Request) -> Response:
-        ignore = frozenset({"'order' is a required property"}
-                           if "preview_accepts_missing_order" in self.faults else ())
+        ignore = frozenset(
+            {"'order' is a required property"}
+            if "preview_accepts_missing_order" in self.faults
+            else ()
+        )
         body = await self.body(request, "preview-order.request.schema.json", ignore=ignore)
         self.check_brand(body)
         unknown = unknown_reward_ids(self.seed, body.get("order") or {})
@@ -252,8 +278,11 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
         details = exc.detail if isinstance(exc, HTTPException) else type(exc).__name__
-        response = render.error(status, "Not found" if status == 404 else "Request refused",
-                                f"{request.method} {request.url.path}: {details}")
+        response = render.error(
+            status,
+            "Not found" if status == 404 else "Request refused",
+            f"{request.method} {request.url.path}: {details}",
+        )
         if isinstance(exc, HTTPException) and exc.headers:
             response.headers.update(exc.headers)  # e.g. Allow on a 405
         return response
@@ -262,8 +291,14 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
         # No slash redirects: a 307 to another path would answer a malformed request
         # with something that is neither a success nor a refusal.
         routes=[Mount(PREFIX, app=Router(routes, redirect_slashes=False))],
-        middleware=[Middleware(RateLimit, limit=config.rate_limit, window=config.rate_window,
-                               headers="no_rate_limit_headers" not in faults)],
+        middleware=[
+            Middleware(
+                RateLimit,
+                limit=config.rate_limit,
+                window=config.rate_window,
+                headers="no_rate_limit_headers" not in faults,
+            )
+        ],
         exception_handlers={HTTPException: http_error, Exception: http_error},
     )
     app.router.redirect_slashes = False

@@ -15,8 +15,9 @@ _ISSUER = "masivo-conformance-reference-server"
 
 
 class Authenticator:
-    def __init__(self, secret: str, api_key: str, brand_id: str,
-                 faults: frozenset[str] = frozenset()) -> None:
+    def __init__(
+        self, secret: str, api_key: str, brand_id: str, faults: frozenset[str] = frozenset()
+    ) -> None:
         self._secret = secret
         self._api_key = api_key
         self._brand_id = brand_id
@@ -40,10 +41,16 @@ class Authenticator:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return "the Authorization header must be 'Bearer <token>'"
-        verify_exp = "expired_token_accepted" not in self._faults
+        # The regression: decoding without verification (PyJWT then checks nothing else).
+        verify = "unverified_token_signature" not in self._faults
         try:
-            jwt.decode(token.strip(), self._secret, algorithms=["HS256"], issuer=_ISSUER,
-                       options={"require": ["exp", "iat"], "verify_exp": verify_exp})
+            jwt.decode(
+                token.strip(),
+                self._secret,
+                algorithms=["HS256"],
+                issuer=_ISSUER,
+                options={"require": ["exp", "iat"], "verify_signature": verify},
+            )
         except jwt.ExpiredSignatureError:
             return "the token has expired: get a new one from /auth/authorize"
         except jwt.InvalidTokenError:

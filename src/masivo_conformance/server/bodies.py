@@ -55,10 +55,15 @@ def _check_tree(value: Any) -> None:
             stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
         elif isinstance(item, str):
             _check_text(item, path)
-        elif isinstance(item, int | float) and not isinstance(item, bool) \
-                and not abs(item) <= MAX_NUMBER:
-            raise Invalid(f"{path}: {item!r} is above {MAX_NUMBER:g}, the largest number "
-                          "the reference server accepts")
+        elif (
+            isinstance(item, int | float)
+            and not isinstance(item, bool)
+            and not abs(item) <= MAX_NUMBER
+        ):
+            raise Invalid(
+                f"{path}: {item!r} is above {MAX_NUMBER:g}, the largest number "
+                "the reference server accepts"
+            )
 
 
 def _check_text(text: str, path: str) -> None:

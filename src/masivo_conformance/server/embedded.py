@@ -49,24 +49,32 @@ class EmbeddedServer:
         except OSError as exc:
             sock.close()
             self._store.close()
-            raise TargetError(f"cannot listen on {self.config.host}:{self.config.port} "
-                              f"({exc.strerror})", "choose another port, or 0 for a free one"
-                              ) from exc
+            raise TargetError(
+                f"cannot listen on {self.config.host}:{self.config.port} ({exc.strerror})",
+                "choose another port, or 0 for a free one",
+            ) from exc
         host, port = sock.getsockname()[:2]
         shown = f"[{host}]" if family == socket.AF_INET6 else host
         self.base_url = f"http://{shown}:{port}{PREFIX}"
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=2)
+        config = uvicorn.Config(
+            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]},
-                                        name=f"masivo-reference-server:{port}", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run,
+            kwargs={"sockets": [sock]},
+            name=f"masivo-reference-server:{port}",
+            daemon=True,
+        )
         self._thread.start()
         deadline = time.monotonic() + _START_TIMEOUT
         while not self._server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 self.stop()
-                raise TargetError(f"the embedded server did not start on port {port}",
-                                  "see the log above for the reason")
+                raise TargetError(
+                    f"the embedded server did not start on port {port}",
+                    "see the log above for the reason",
+                )
             time.sleep(0.005)
         return self
 
@@ -82,6 +90,10 @@ class EmbeddedServer:
     def __enter__(self) -> EmbeddedServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

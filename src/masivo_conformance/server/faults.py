@@ -34,7 +34,13 @@ _ALL = (
     Fault("transaction_missing_type", "GEN-4", "transactions lose their `type`"),
     Fault("non_uuid_event_id", "GEN-4", "event ids look like evt_123 instead of uuids"),
     Fault("no_rate_limit_headers", "GEN-5", "no X-RateLimit-* headers"),
-    Fault("expired_token_accepted", "AUTH-1", "an expired bearer token is accepted"),
+    # A black-box suite cannot hold a token that is expired yet signed by the target, so
+    # the AUTH-1 regression is the one that lets such tokens (and forged ones) through.
+    Fault(
+        "unverified_token_signature",
+        "AUTH-1",
+        "bearer tokens are decoded without checking their signature or expiry",
+    ),
     Fault("authorize_accepts_any_key", "AUTH-2", "authorize gives a token for any or no key"),
     Fault("long_lived_token", "AUTH-3", "tokens live 24 hours"),
     Fault(
@@ -49,9 +55,9 @@ _ALL = (
         "issued_at older than 72 h or in the future is accepted",
     ),
     Fault(
-        "fulfilled_event_never_settles",
+        "resolved_without_resolved_at",
         "EMIT-4",
-        "a fulfilled emit stays PENDING forever and is never processed",
+        "a RESOLVED event is shown without its resolved_at",
     ),
     Fault("fulfil_answers_unfulfilled", "FUL-1", "the fulfil answer shows fulfilled: false"),
     Fault("deferred_fulfil_double_credit", "FUL-2", "fulfil credits the accumulations twice"),

@@ -27,6 +27,7 @@ __all__ = [
     "expiry_time",
     "iso",
     "issued_at_problem",
+    "parse_issued_at",
     "redeem_problem",
 ]
 
@@ -55,19 +56,30 @@ def iso(moment: datetime) -> str:
     )
 
 
+def _read_time(text: str) -> datetime | None:
+    """An RFC 3339 date-time in UTC (the T and Z may be lower case), or None."""
+    try:
+        moment = datetime.fromisoformat(text.upper())
+        return moment.astimezone(UTC) if moment.tzinfo else None
+    except (ValueError, OverflowError):
+        return None
+
+
 def issued_at_problem(text: str, now: datetime) -> str | None:
     """Why an emit's issued_at is refused, or None: at most 72 h old, not in the future."""
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return f"issued_at {text!r} is not an RFC 3339 date-time"
-    if moment.tzinfo is None:
-        return f"issued_at {text!r} has no time zone offset"
+    moment = _read_time(text)
+    if moment is None:
+        return f"issued_at {text[:80]!r} is not an RFC 3339 date-time with an offset"
     if moment > now + _FUTURE_SKEW:
         return "issued_at is in the future"
     if moment < now - MAX_ISSUED_AGE:
         return "issued_at is more than 72 hours old"
     return None
+
+
+def parse_issued_at(text: str | None, now: datetime) -> datetime:
+    """The moment an event happened: its issued_at when readable, else now."""
+    return (_read_time(text) if text else None) or now
 
 
 def collect_redeems(body: Mapping[str, Any]) -> dict[str, float]:
@@ -126,8 +138,11 @@ def accumulations(
 
 
 def expiry_time(issued_at: datetime, reserve: float) -> datetime:
-    """When a standby event expires: issued_at plus `reserve` days."""
-    return issued_at + timedelta(days=reserve)
+    """When a standby event expires: issued_at plus `reserve` days (at most year 9999)."""
+    try:
+        return issued_at + timedelta(days=reserve)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
 def check_fulfil(state: EventState) -> None:

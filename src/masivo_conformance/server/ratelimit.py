@@ -41,9 +41,11 @@ class RateLimit:
         allowed, remaining, reset = self._tick()
         extra: list[tuple[bytes, bytes]] = []
         if self.headers:
-            extra = [(b"x-ratelimit-limit", str(self.limit).encode()),
-                     (b"x-ratelimit-remaining", str(remaining).encode()),
-                     (b"x-ratelimit-reset", str(reset).encode())]
+            extra = [
+                (b"x-ratelimit-limit", str(self.limit).encode()),
+                (b"x-ratelimit-remaining", str(remaining).encode()),
+                (b"x-ratelimit-reset", str(reset).encode()),
+            ]
         if not allowed:
             await _too_many(send, [*extra, (b"retry-after", str(reset).encode())], reset)
             return
@@ -57,10 +59,20 @@ class RateLimit:
 
 
 async def _too_many(send: Send, headers: list[tuple[bytes, bytes]], reset: int) -> None:
-    body: dict[str, Any] = {"error": "Too many requests",
-                            "details": f"rate limit reached: retry in {reset} s"}
+    body: dict[str, Any] = {
+        "error": "Too many requests",
+        "details": f"rate limit reached: retry in {reset} s",
+    }
     content = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": 429, "headers": [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(content)).encode()), *headers]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 429,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(content)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": content})

@@ -11,8 +11,14 @@ from starlette.responses import Response
 
 __all__ = ["Renderer"]
 
-_EVENT_TIMES = ("issued_at", "processing_at", "resolved_at", "cancelled_at", "expired_at",
-                "reversed_at")
+_EVENT_TIMES = (
+    "issued_at",
+    "processing_at",
+    "resolved_at",
+    "cancelled_at",
+    "expired_at",
+    "reversed_at",
+)
 _EXTRA = "x_reference_server"  # the unknown member `extra_members` adds to every object
 
 
@@ -33,6 +39,8 @@ class Renderer:
         return self.json(status, {"error": error, "details": details})
 
     def event(self, event: dict[str, Any]) -> dict[str, Any]:
+        if "resolved_without_resolved_at" in self.faults and event.get("status") == "RESOLVED":
+            event["resolved_at"] = None
         if "lowercase_status" in self.faults:
             event["status"] = event["status"].lower()
         if "epoch_timestamps" in self.faults:

@@ -37,6 +37,9 @@ CREATE TABLE IF NOT EXISTS lines (
     issued_at TEXT, expiration_date TEXT, reservation_expires_at TEXT);
 CREATE INDEX IF NOT EXISTS lines_customer ON lines (customer_id, active);
 CREATE INDEX IF NOT EXISTS lines_event ON lines (event_id);
+CREATE TABLE IF NOT EXISTS balances (
+    customer_id TEXT NOT NULL, reward_id TEXT NOT NULL, total REAL NOT NULL,
+    PRIMARY KEY (customer_id, reward_id));
 CREATE TABLE IF NOT EXISTS transactions (
     seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, customer_id TEXT NOT NULL,
     event_id TEXT, brand_id TEXT, campaign_id TEXT, campaign_name TEXT,

@@ -1,0 +1,91 @@
+"""`masivo-conformance serve`, the packaged seeds, and EmbeddedServer's lifecycle."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import time
+from importlib import resources
+
+import httpx
+
+from masivo_conformance.server import FAULTS, EmbeddedServer, ServerConfig
+from masivo_conformance.server.seed import VARIANT_SEED, load_seed
+
+from .conftest import Api
+
+SERVE = [sys.executable, "-m", "masivo_conformance", "serve"]
+
+
+def test_list_faults_prints_name_and_requirement_per_line():
+    done = subprocess.run([*SERVE, "--list-faults"], capture_output=True, text=True, check=True)
+    pairs = [line.partition(" ") for line in done.stdout.splitlines()]
+    assert {name: requirement for name, _, requirement in pairs} == {
+        f.name: f.requirement for f in FAULTS.values()
+    }
+
+
+def test_unknown_fault_is_a_usage_error():
+    done = subprocess.run([*SERVE, "--fault", "nope"], capture_output=True, text=True, check=False)
+    assert done.returncode == 2
+    assert "unknown fault(s): nope" in done.stderr
+
+
+def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
+    process = subprocess.Popen(
+        [*SERVE, "--port", "0", "--db", str(tmp_path / "s.sqlite")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    printed = {}
+    for _ in range(3):
+        key, _, value = process.stdout.readline().partition(":")
+        printed[key] = value.strip()
+    answer = httpx.get(
+        f"{printed['base URL']}/auth/authorize", headers={"x-api-key": printed["API key"]}
+    )
+    assert answer.status_code == 200
+    assert printed["brand id"] == load_seed().brand_id
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=10) == 0
+    assert "stopped" in process.stdout.read()
+
+
+def test_both_seeds_ship_inside_the_package():
+    package = resources.files("masivo_conformance.server")
+    for name in ("seed.yaml", "seed-variant.yaml"):
+        assert package.joinpath(name).is_file()
+    default, variant = load_seed(), load_seed(VARIANT_SEED)
+    assert default.brand_id != variant.brand_id
+    assert {r.id for r in default.rewards}.isdisjoint(r.id for r in variant.rewards)
+
+
+def test_variant_seed_runs_its_own_business():
+    variant = load_seed(VARIANT_SEED)
+    points = next(r.id for r in variant.rewards if r.type == "POINTS")
+    with EmbeddedServer(ServerConfig(seed_path=VARIANT_SEED)) as server:
+        api = Api(server)
+        assert server.brand_id == variant.brand_id
+        customer_id = api.customer()
+        api.event(customer_id, 10.7)
+        assert api.total(customer_id, points) == 21
+        order = {"value": 10, "redeem": [{"id": points, "amount": 20}]}
+        result = api.preview(customer_id, order).json()["data"]["order"]["redemptions_result"]
+        assert result["discount_value"] == 1.0
+        api.close()
+
+
+def test_embedded_server_starts_fast_and_stops_without_leaks():
+    before = threading.active_count()
+    started = time.perf_counter()
+    server = EmbeddedServer().start()
+    assert time.perf_counter() - started < 1.0
+    port = int(server.base_url.split(":")[2].split("/")[0])
+    assert httpx.get(f"{server.base_url}/rewards").status_code == 401
+    server.stop()
+    assert threading.active_count() == before
+    again = EmbeddedServer(ServerConfig(port=port)).start()  # the port is free again
+    again.stop()
