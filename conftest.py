@@ -1,3 +1,3 @@
-"""Root conftest: only points at the plugin that holds the suite's fixtures and options."""
+"""Root conftest: only points at the plugins the tests use (the suite's own and pytester)."""
 
-pytest_plugins = ["masivo_conformance.plugin"]
+pytest_plugins = ["masivo_conformance.plugin", "pytester"]

@@ -13,7 +13,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 
-from masivo_conformance import __version__, commands
+from masivo_conformance import __version__, commands, contract
 from masivo_conformance.errors import EXIT_CANNOT_RUN, MasivoError
 
 PROG = "masivo-conformance"
@@ -44,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        contract.check_complete()  # a missing schema file is one clear line, up front
         code: int = args.execute(args)
     except MasivoError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -21,6 +21,7 @@ from masivo_conformance.errors import ContractDataError
 
 __all__ = [
     "SchemaViolation",
+    "check_complete",
     "openapi_path",
     "registry",
     "schema",
@@ -88,6 +89,35 @@ def registry() -> Registry[Any]:
             )
         resources.append((path.name, Resource.from_contents(contents, DRAFT202012)))
     return Registry().with_resources(resources)
+
+
+def check_complete() -> None:
+    """Every schema file the OpenAPI document reaches exists and parses (else one clear error)."""
+    import yaml  # noqa: PLC0415 - only this check reads the YAML document
+
+    try:
+        document = yaml.safe_load(openapi_path().read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ContractDataError(
+            f"{openapi_path()} is not valid YAML ({exc})", "restore it from the repository"
+        ) from None
+    pending = [str(ref) for ref in _refs(document)]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop().split("#", 1)[0].removeprefix("./")
+        if not name or name in seen:
+            continue
+        seen.add(name)
+        pending += _refs(schema(name))
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [r for value in node.values() for r in _refs(value)]
+    if isinstance(node, list):
+        return [r for value in node for r in _refs(value)]
+    return []
 
 
 def schema(name: str) -> dict[str, Any]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
 
 from masivo_conformance.client import ApiClient
 from masivo_conformance.errors import SettingsError, TargetError
@@ -88,8 +91,23 @@ def preflight(target: Target, timeout: float = 10.0) -> None:
             f"{target.base_url} has no storefront API (GET /rewards answered 404)",
             "the base URL should end in /api/storefront/v1",
         )
+    listed = _json(response)
+    if response.status_code == 200 and isinstance(listed, dict) and listed.get("data") == []:
+        # No brand endpoint is in the contract: a brand with no rewards is how an unknown
+        # brand shows, and the suite needs a POINTS reward of the brand anyway.
+        raise TargetError(
+            f"brand {target.brand_id!r} lists no rewards on {target.base_url}",
+            "check MASIVO_BRAND_ID (or --brand-id): the suite needs a brand with a POINTS reward",
+        )
     if 400 <= response.status_code < 500:
         raise TargetError(
             f"{target.base_url} refused brand {target.brand_id!r} (HTTP {response.status_code})",
             "check MASIVO_BRAND_ID (or --brand-id)",
         )
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None

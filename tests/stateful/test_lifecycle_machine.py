@@ -30,6 +30,7 @@ from masivo_conformance.storefront import Storefront
 CUSTOMERS = 2
 CONCURRENT_REVERSALS = 4
 REDEEM_POINTS = 5
+STARTING_PURCHASE = 200.0
 
 Wallet = dict[str, float]
 
@@ -90,6 +91,9 @@ class EventLifecycleMachine(RuleBasedStateMachine):
         for _ in range(CUSTOMERS):
             customer = self.sf.create_customer()
             self.wallets[customer] = self.sf.wallet(customer)
+        # Points from the start, so that redeeming emits (and their release) come early.
+        first = min(self.wallets)
+        self._record(first, self.sf.earn(first, value=STARTING_PURCHASE), fulfilled=True)
 
     @rule(data=st.data(), value=st.integers(1, 400), fulfilled=st.booleans(),
           redeem=st.booleans())
@@ -101,18 +105,22 @@ class EventLifecycleMachine(RuleBasedStateMachine):
                  if redeem and points >= REDEEM_POINTS else None)
         call = self.sf.emit_purchase(customer, value=float(value), fulfilled=fulfilled,
                                      redeem=items)
-        event = call.data
-        made = self.sf.settle(call) if fulfilled else []
-        if not fulfilled and (event.get("fulfilled") is not False
-                              or event.get("status") == "RESOLVED"):
+        if fulfilled:
+            self.sf.settle(call)
+        elif call.data.get("fulfilled") is not False or call.data.get("status") == "RESOLVED":
             raise ConformanceViolation("EMIT-4", "a standby event must stay fulfilled false "
-                                       f"and not RESOLVED; got {event.get('fulfilled')!r} / "
-                                       f"{event.get('status')!r}", call.reproducer)
-        after = self.sf.wallet(customer)  # what it earned or reserved: observed, not predicted
+                                       f"and not RESOLVED; got {call.data.get('fulfilled')!r}"
+                                       f" / {call.data.get('status')!r}", call.reproducer)
+        self._record(customer, call, fulfilled)
+
+    def _record(self, customer: str, emitted: Call, fulfilled: bool) -> None:
+        """Model a settled emit by its observed effect on the wallet (never predicted)."""
+        before, after = self.wallets[customer], self.sf.wallet(customer)
         self.wallets[customer] = after
-        self.events[event["id"]] = Event(event["id"], customer,
-                                         "fulfilled" if fulfilled else "standby",
-                                         _minus(after, before), bool(made))
+        event_id = emitted.data["id"]
+        made = bool(self.sf.transactions(event_id)) if fulfilled else False
+        self.events[event_id] = Event(event_id, customer, "fulfilled" if fulfilled else "standby",
+                                      _minus(after, before), made)
 
     @precondition(lambda self: self._ids("standby"))
     @rule(data=st.data())
@@ -161,6 +169,11 @@ class EventLifecycleMachine(RuleBasedStateMachine):
             calls = list(pool.map(lambda _: self.sf.reverse(event.id),
                                   range(CONCURRENT_REVERSALS)))
         accepted = [c for c in calls if 200 <= c.status < 300]
+        if len(accepted) > 1 and 200 <= (again := self.sf.reverse(event.id)).status < 300:
+            # Not a race: even a later, lone reverse is accepted. That is REV-4's rule.
+            raise ConformanceViolation("REV-4", f"a reverse of an event {len(accepted)} "
+                                       f"concurrent reverses had already reversed answered "
+                                       f"{again.status}", again.reproducer)
         if len(accepted) != 1:
             raise ConformanceViolation("REV-6", f"{len(accepted)} of {CONCURRENT_REVERSALS} "
                                        "concurrent reverse calls answered 2xx (statuses "
