@@ -210,12 +210,15 @@ def _clean_up(
     )
     live = events.live()
     left = storefront.cleanup()
+    line = (
+        f"cleanup: the run created {len(events.statuses)} events and reversed the "
+        f"{len(live) - len(left)} still live at the end; left behind: "
+        f"{', '.join(left) or 'nothing'}"
+    )
+    config.stash[CLEANUP_NOTE] = line
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
-        reporter.write_line(
-            f"masivo: created {len(events.statuses)} events, reversed {len(live) - len(left)} "
-            f"still live at the end; left behind: {', '.join(left) or 'nothing'}"
-        )
+        reporter.write_line(f"masivo: {line}")
 
 
 @pytest.fixture(scope="session")
@@ -286,6 +289,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 # -- outcomes -------------------------------------------------------------------------------
 
 _BUDGET_AT_START = pytest.StashKey[int]()
+CLEANUP_NOTE = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(wrapper=True)
@@ -360,16 +364,17 @@ class _Recorder:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         document = {
+            "cleanup": self.config.stash.get(CLEANUP_NOTE, ""),
             "requests": self.requests,
             "outcomes": [o.__dict__ for o in self.outcomes.values()],
         }
         path.write_text(json.dumps(document, indent=1), encoding="utf-8")
 
 
-def load_outcomes(path: Path) -> tuple[list[TestOutcome], int]:
-    """The outcomes and request count a session wrote with --masivo-results."""
+def load_outcomes(path: Path) -> tuple[list[TestOutcome], int, str]:
+    """The outcomes, request count and cleanup note a session wrote with --masivo-results."""
     raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     outcomes = [
         TestOutcome(**{**o, "requirements": tuple(o["requirements"])}) for o in raw["outcomes"]
     ]
-    return outcomes, int(raw["requests"])
+    return outcomes, int(raw["requests"]), str(raw.get("cleanup", ""))

@@ -48,6 +48,7 @@ class SuiteRun:
     request_count: int
     duration_s: float
     output: str  # what pytest printed, when it was captured
+    cleanup: str = ""  # what the run left behind on a real target
 
 
 def run_pytest(paths: Sequence[Path], args: Sequence[str], *, quiet: bool = False) -> SuiteRun:
@@ -83,7 +84,7 @@ def run_pytest(paths: Sequence[Path], args: Sequence[str], *, quiet: bool = Fals
                 f"{': ' + tail[0] if tail else ''})",
                 "run again with -v to see pytest's own message",
             )
-        outcomes, requests = load_outcomes(results)
+        outcomes, requests, cleanup = load_outcomes(results)
     if quiet:
         sys.stdout.flush()
-    return SuiteRun(code, outcomes, requests, duration, captured.getvalue())
+    return SuiteRun(code, outcomes, requests, duration, captured.getvalue(), cleanup)

@@ -15,11 +15,21 @@ from tests.suite.cli_runs import run_cli, target_args
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [11, 2026, 90210])
-def test_clean_reference_server_conforms_on_any_seed(start_server: Any, tmp_path: Path,
-                                                     seed: int) -> None:
+def test_clean_reference_server_conforms_on_any_seed(
+    start_server: Any, tmp_path: Path, seed: int
+) -> None:
     server = start_server()
-    run = run_cli("run", *target_args(server), "--profile", "quick", "--seed", str(seed),
-                  "--strict", "-q", report_dir=tmp_path)
+    run = run_cli(
+        "run",
+        *target_args(server),
+        "--profile",
+        "quick",
+        "--seed",
+        str(seed),
+        "--strict",
+        "-q",
+        report_dir=tmp_path,
+    )
     assert run.exit_code == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert run.failing() == []
     assert run.status("REV-1") == "pass"
@@ -29,11 +39,25 @@ def test_clean_reference_server_conforms_on_any_seed(start_server: Any, tmp_path
 def test_a_different_but_conforming_server_passes(start_server: Any, tmp_path: Path) -> None:
     """200 for emit, 400 for bad bodies, another points rule and conversion factor, extra
     members everywhere, and events that settle 300 ms after emit."""
-    server = start_server(ServerConfig(seed_path=VARIANT_SEED, emit_status=200,
-                                       validation_status=400, extra_members=True,
-                                       processing_delay=0.3))
-    run = run_cli("run", *target_args(server), "--profile", "ci", "--strict", "-q",
-                  report_dir=tmp_path, timeout=400)
+    server = start_server(
+        ServerConfig(
+            seed_path=VARIANT_SEED,
+            emit_status=200,
+            validation_status=400,
+            extra_members=True,
+            processing_delay=0.3,
+        )
+    )
+    run = run_cli(
+        "run",
+        *target_args(server),
+        "--profile",
+        "ci",
+        "--strict",
+        "-q",
+        report_dir=tmp_path,
+        timeout=400,
+    )
     assert run.exit_code == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert run.failing() == []
     not_run = [r["id"] for r in run.result["requirements"] if r["status"] == "not run"]

@@ -11,7 +11,7 @@ import pytest
 from masivo_conformance.client import ApiClient
 from masivo_conformance.storefront import IdFactory, Storefront, WritesRefused
 
-TESTS = '''
+TESTS = """
 import pytest
 
 @pytest.mark.requirement("REV-1")
@@ -21,7 +21,7 @@ def test_reverse():
 @pytest.mark.requirement("PRV-2", "PRV-1")
 def test_preview():
     raise AssertionError("[PRV-2] wallet changed")
-'''
+"""
 
 
 def test_unknown_requirement_ids_are_refused(pytester: pytest.Pytester) -> None:
@@ -56,10 +56,17 @@ def test_storefront_refuses_writes_when_not_allowed() -> None:
         seen.append(request)
         return httpx.Response(200, json={"data": []})
 
-    client = ApiClient("https://api.example.test/v1", token="t",
-                       transport=httpx.MockTransport(answer))
-    storefront = Storefront(client, brand_id="b", ids=IdFactory("s"), writes_allowed=False,
-                            settle_time=0.0, host="https://api.example.test/v1")
+    client = ApiClient(
+        "https://api.example.test/v1", token="t", transport=httpx.MockTransport(answer)
+    )
+    storefront = Storefront(
+        client,
+        brand_id="b",
+        ids=IdFactory("s"),
+        writes_allowed=False,
+        settle_time=0.0,
+        host="https://api.example.test/v1",
+    )
     with pytest.raises(WritesRefused, match="--allow-writes"):
         storefront.create_customer()
     assert seen == []
@@ -71,5 +78,7 @@ def test_customer_ids_are_recognisable_and_reproducible() -> None:
     first, again = IdFactory.for_test("s1", "t::a"), IdFactory.for_test("s1", "t::a")
     assert first.customer_id() == again.customer_id()
     assert first.customer_id().startswith("mc-test-")
-    assert IdFactory.for_test("s2", "t::a").customer_id() != IdFactory.for_test(
-        "s1", "t::a").customer_id()
+    assert (
+        IdFactory.for_test("s2", "t::a").customer_id()
+        != IdFactory.for_test("s1", "t::a").customer_id()
+    )

@@ -7,8 +7,15 @@ from masivo_conformance.results import RunResult, TestOutcome, fold
 
 
 def _result(outcomes: list[TestOutcome], strict: bool = False) -> RunResult:
-    return RunResult(target="t", profile="ci", seed=None, strict=strict, duration_s=1.0,
-                     request_count=3, requirements=fold(catalogue(), outcomes))
+    return RunResult(
+        target="t",
+        profile="ci",
+        seed=None,
+        strict=strict,
+        duration_s=1.0,
+        request_count=3,
+        requirements=fold(catalogue(), outcomes),
+    )
 
 
 def _status(result: RunResult, requirement: str) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import pytest
+
 from masivo_conformance import __version__, profiles, report
 from masivo_conformance.commands._options import (
     add_output_arguments,
@@ -90,7 +92,7 @@ def execute(args: argparse.Namespace) -> int:
     run = run_pytest(
         [suite_path("contract"), suite_path("stateful")], pytest_args, quiet=args.quiet
     )
-    notes = []
+    notes = [run.cleanup] if run.cleanup else []
     if not settings.writes_allowed:
         notes.append(
             f"writes to {target} were not allowed: tests that write were not run "
@@ -107,7 +109,16 @@ def execute(args: argparse.Namespace) -> int:
         suite_version=__version__,
         notes=notes,
     )
-    if all(r.status == "not run" for r in result.requirements):
+    budget_spent = any(
+        "request budget" in o.message for o in run.outcomes if o.outcome == "skipped"
+    )
+    if budget_spent:
+        not_run = sum(1 for r in result.requirements if r.status == "not run")
+        result.notes.append(
+            f"the request budget of {settings.max_requests} was spent: "
+            f"{not_run} requirements not run (raise --max-requests)"
+        )
+    elif all(r.status == "not run" for r in result.requirements):
         raise MasivoError("no test ran", "check --requirement and that writes are allowed")
     print(report.render_matrix(result))
     if args.report_dir:
@@ -115,4 +126,5 @@ def execute(args: argparse.Namespace) -> int:
         for path in report.write_reports(result, args.report_dir):
             if not args.quiet:
                 print(f"wrote {path}")
-    return result.exit_code() if run.exit_code != 2 else EXIT_CANNOT_RUN
+    interrupted = run.exit_code == pytest.ExitCode.INTERRUPTED and not budget_spent
+    return EXIT_CANNOT_RUN if interrupted else result.exit_code()

@@ -1,0 +1,65 @@
+"""`run` options a CI user relies on: request budget, parallel workers, cleanup."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.suite.cli_runs import run_cli, target_args
+
+
+@pytest.mark.slow
+def test_a_spent_request_budget_stops_cleanly(start_server: Any, tmp_path: Path) -> None:
+    server = start_server()
+    run = run_cli(
+        "run",
+        *target_args(server),
+        "--profile",
+        "quick",
+        "--max-requests",
+        "150",
+        "-q",
+        report_dir=tmp_path,
+    )
+    assert run.exit_code == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert "Traceback" not in run.stdout + run.stderr
+    assert run.result is not None
+    assert run.result["request_count"] <= 150
+    assert any("request budget of 150 was spent" in note for note in run.result["notes"])
+    statuses = {r["id"]: r["status"] for r in run.result["requirements"]}
+    assert "not run" in statuses.values()
+    assert "pass" in statuses.values()
+    assert "fail" not in statuses.values()
+
+
+@pytest.mark.slow
+def test_parallel_workers_keep_customers_apart(tmp_path: Path) -> None:
+    run = run_cli("run", "--profile", "quick", "-n", "2", "-q", report_dir=tmp_path, timeout=400)
+    assert run.exit_code == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert run.failing() == []
+    assert run.status("REV-6") == "pass"
+    assert run.result is not None
+    assert run.result["request_count"] > 100  # both workers' requests are counted
+
+
+@pytest.mark.slow
+def test_events_left_live_on_a_real_target_are_reversed(start_server: Any, tmp_path: Path) -> None:
+    server = start_server()  # a base URL: treated like a real target, unlike the embedded one
+    run = run_cli(
+        "run",
+        *target_args(server),
+        "--profile",
+        "quick",
+        "--requirement",
+        "EMIT-1",
+        "-q",
+        report_dir=tmp_path,
+    )
+    assert run.exit_code == 0, run.stdout[-3000:]
+    assert run.result is not None
+    notes = " ".join(run.result["notes"])
+    assert "cleanup: the run created" in notes
+    assert "left behind: nothing" in notes
+    assert "reversed the 0 " not in notes  # EMIT-1 leaves standby events live: they were undone
