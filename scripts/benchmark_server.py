@@ -112,7 +112,7 @@ def start_server(db: str | None) -> tuple[subprocess.Popen[str], str]:
     command = [sys.executable, "-m", "masivo_conformance", "serve", "--port", "0"]
     if db:
         command += ["--db", db]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -20,8 +20,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import xml.etree.ElementTree as ET
+import xml.etree.ElementTree as ET  # our own schemathesis's report, not untrusted input
 from pathlib import Path
+from typing import Any
+
+import httpx
 
 from masivo_conformance.contract import openapi_path
 from masivo_conformance.server.config import ServerConfig
@@ -31,31 +34,70 @@ from masivo_conformance.server.faults import FAULTS
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_suite(server: EmbeddedServer, profile: str, seed: int = 1) -> tuple[dict, float]:
+def run_suite(server: EmbeddedServer, profile: str, seed: int = 1) -> tuple[dict[str, Any], float]:
     with tempfile.TemporaryDirectory() as tmp:
         started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "masivo_conformance", "run", "--base-url",
-                        server.base_url, "--api-key", server.api_key, "--brand-id",
-                        server.brand_id, "--profile", profile, "--seed", str(seed), "-q",
-                        "--report-dir", tmp], capture_output=True, text=True, check=False,
-                       timeout=900)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "masivo_conformance",
+                "run",
+                "--base-url",
+                server.base_url,
+                "--api-key",
+                server.api_key,
+                "--brand-id",
+                server.brand_id,
+                "--profile",
+                profile,
+                "--seed",
+                str(seed),
+                "-q",
+                "--report-dir",
+                tmp,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
         elapsed = time.monotonic() - started
         return json.loads((Path(tmp) / "result.json").read_text()), elapsed
 
 
 def plain_schemathesis(server: EmbeddedServer, budget_s: int) -> set[tuple[str, str]]:
     """(testcase name, failure message head) pairs that plain schemathesis reports."""
-    import httpx
-
-    token = httpx.get(server.base_url + "/auth/authorize",
-                      headers={"x-api-key": server.api_key}).json()["data"]
+    token = httpx.get(
+        server.base_url + "/auth/authorize", headers={"x-api-key": server.api_key}
+    ).json()["data"]
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
-        subprocess.run([str(ROOT / ".venv/bin/schemathesis"), "run", str(openapi_path()),
-                        "--url", server.base_url, "-H", f"Authorization: Bearer {token}",
-                        "--checks", "all", "--max-time", str(budget_s), "--seed", "1",
-                        "--report", "junit", "--report-junit-path", str(junit)],
-                       capture_output=True, text=True, check=False, timeout=budget_s + 120)
+        subprocess.run(
+            [
+                str(ROOT / ".venv/bin/schemathesis"),
+                "run",
+                str(openapi_path()),
+                "--url",
+                server.base_url,
+                "-H",
+                f"Authorization: Bearer {token}",
+                "--checks",
+                "all",
+                "--max-time",
+                str(budget_s),
+                "--seed",
+                "1",
+                "--report",
+                "junit",
+                "--report-junit-path",
+                str(junit),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=budget_s + 120,
+        )
         failures: set[tuple[str, str]] = set()
         if junit.exists():
             for case in ET.parse(junit).getroot().iter("testcase"):
@@ -79,13 +121,17 @@ def main() -> None:
         for profile in ("quick", "ci", "deep"):
             result, elapsed = run_suite(server, profile)
             failed = [r["id"] for r in result["requirements"] if r["status"] == "fail"]
-            print(f"| {profile} | {elapsed:.1f} | {result['request_count']} | "
-                  f"{'conformant' if not failed else 'FAILED ' + ','.join(failed)} |")
+            print(
+                f"| {profile} | {elapsed:.1f} | {result['request_count']} | "
+                f"{'conformant' if not failed else 'FAILED ' + ','.join(failed)} |"
+            )
             if profile == "ci":
                 ci_time = int(elapsed) + 1
         baseline = set() if args.skip_schemathesis else plain_schemathesis(server, ci_time)
-    print(f"\nplain schemathesis on the clean server: {len(baseline)} failing "
-          "(testcase, message) pairs (false alarms)\n")
+    print(
+        f"\nplain schemathesis on the clean server: {len(baseline)} failing "
+        "(testcase, message) pairs (false alarms)\n"
+    )
 
     print("## Faults caught\n")
     print("| fault | requirement | quick | quick s | ci | ci s | plain schemathesis |")
@@ -97,8 +143,7 @@ def main() -> None:
         with EmbeddedServer(ServerConfig(faults=frozenset({fault}))) as server:
             for profile in ("quick", "ci"):
                 result, elapsed = run_suite(server, profile)
-                status = next(r["status"] for r in result["requirements"]
-                              if r["id"] == requirement)
+                status = next(r["status"] for r in result["requirements"] if r["id"] == requirement)
                 caught = status == "fail"
                 totals[profile] += caught
                 row += ["yes" if caught else "**no**", f"{elapsed:.1f}"]
@@ -109,8 +154,10 @@ def main() -> None:
                 totals["st"] += bool(new)
                 row.append(f"yes ({len(new)} new)" if new else "no")
         print("| " + " | ".join(row) + " |", flush=True)
-    print(f"\ncaught: quick {totals['quick']}/{len(faults)}, ci {totals['ci']}/{len(faults)}, "
-          f"plain schemathesis {totals['st']}/{len(faults)}")
+    print(
+        f"\ncaught: quick {totals['quick']}/{len(faults)}, ci {totals['ci']}/{len(faults)}, "
+        f"plain schemathesis {totals['st']}/{len(faults)}"
+    )
 
 
 if __name__ == "__main__":

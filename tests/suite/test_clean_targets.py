@@ -60,5 +60,6 @@ def test_a_different_but_conforming_server_passes(start_server: Any, tmp_path: P
     )
     assert run.exit_code == 0, run.stdout[-4000:] + run.stderr[-2000:]
     assert run.failing() == []
+    assert run.result is not None
     not_run = [r["id"] for r in run.result["requirements"] if r["status"] == "not run"]
     assert not_run == []

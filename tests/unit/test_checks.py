@@ -12,6 +12,7 @@ import pytest
 from masivo_conformance import checks
 from masivo_conformance.calls import Call, operation_for
 from masivo_conformance.checks import ConformanceViolation
+from masivo_conformance.requirements import catalogue
 
 BASE = "http://127.0.0.1:1/api/storefront/v1"
 EVENT_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
@@ -67,8 +68,6 @@ EMIT = {"customer_id": "c-1", "brand_id": "b", "type": "PURCHASE"}
 
 
 def test_every_check_is_tagged_with_catalogue_ids() -> None:
-    from masivo_conformance.requirements import catalogue
-
     for entry in checks.CHECKS.values():
         assert entry.requirements
         assert all(i in catalogue() for i in entry.requirements)
@@ -196,7 +195,7 @@ def _preview(
     products: list[dict[str, Any]] | None = None,
     brand: str = "b",
 ) -> Call:
-    request = {
+    request: dict[str, Any] = {
         "customer_id": "c-1",
         "brand_id": "b",
         "order": {
