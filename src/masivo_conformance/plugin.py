@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 from collections.abc import Generator, Iterator
 from pathlib import Path
@@ -347,7 +348,7 @@ class _Recorder:
         message = ""
         if report.outcome == "failed":
             crash = getattr(report.longrepr, "reprcrash", None)
-            message = (crash.message if crash is not None else str(report.longrepr))[:4000]
+            message = _readable(crash.message if crash is not None else str(report.longrepr))
         elif report.outcome == "skipped" and isinstance(report.longrepr, tuple):
             message = str(report.longrepr[2])
         self.outcomes[report.nodeid] = TestOutcome(
@@ -369,6 +370,16 @@ class _Recorder:
             "outcomes": [o.__dict__ for o in self.outcomes.values()],
         }
         path.write_text(json.dumps(document, indent=1), encoding="utf-8")
+
+
+_EXCEPTION_PREFIX = re.compile(r"^(?:[\w.]+\.)?(?:ConformanceViolation|ViolationGroup): ")
+
+
+def _readable(message: str) -> str:
+    """A failure as a person reads it: no exception class, no repeated reproducer line
+    (the reproducer is kept on its own), at most 4000 characters."""
+    lines = [line for line in message.splitlines() if not line.strip().startswith("reproduce: ")]
+    return _EXCEPTION_PREFIX.sub("", "\n".join(lines))[:4000]
 
 
 def load_outcomes(path: Path) -> tuple[list[TestOutcome], int, str]:

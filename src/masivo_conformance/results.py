@@ -121,8 +121,12 @@ def fold(
     for req in catalogue:
         if selected is not None and req.id not in selected:
             continue
-        covering = [o for o in outcomes if req.id in o.requirements and o.outcome != "skipped"]
         breaking = [o for o in outcomes if req.id in o.violated()]
+        covering = [
+            o
+            for o in outcomes
+            if o.outcome != "skipped" and (req.id in o.requirements or o in breaking)
+        ]
         status: Status = "fail" if breaking else ("pass" if covering else "not run")
         first = breaking[0] if breaking else None
         violation = (

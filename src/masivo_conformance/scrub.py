@@ -43,7 +43,9 @@ _SECRET_HEADERS = frozenset(
 # two segments already count, so a token cut short still never reaches a cassette.
 _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?")
 # RFC 6750 b64token characters only, so a closing quote in a JSON text survives.
-_BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
+# Eight characters at least: a credential is never shorter, and prose such as
+# "bearer token enforced" must survive.
+_BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
 # Shorter values would redact ordinary words; real keys and tokens are far longer.
 _MIN_SECRET_LENGTH = 6
 
