@@ -224,8 +224,10 @@ def requirement_for(check: str, failure: Failure, call: Call) -> str | None:
             return None  # GEN-3 already says it
         if refusal and check == "content_type_conformance" and "json" in call.content_type:
             return None  # GEN-2 asks for JSON, not for exactly application/json
-        return ("GEN-4" if check == "response_schema_conformance" else "GEN-1") if success else (
-            "GEN-2" if refusal else None
+        return (
+            ("GEN-4" if check == "response_schema_conformance" else "GEN-1")
+            if success
+            else ("GEN-2" if refusal else None)
         )
     if check == "negative_data_rejection":
         return None if call.status >= 500 else must_refuse(call.operation, call.request_json)
@@ -324,9 +326,7 @@ def links_machine(schema: Any, tailor: Tailor, seen: Callable[[Call], None]) -> 
         def validate_response(
             self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
         ) -> None:
-            call = judge(
-                case, response, transport_kwargs=kwargs or None, recorder=self.recorder
-            )
+            call = judge(case, response, transport_kwargs=kwargs or None, recorder=self.recorder)
             if call is not None:
                 seen(call)
 

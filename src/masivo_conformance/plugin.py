@@ -22,28 +22,14 @@ from masivo_conformance import cassettes, profiles
 from masivo_conformance.client import ApiClient, BudgetSpent, RequestBudget
 from masivo_conformance.requirements import catalogue
 from masivo_conformance.results import TestOutcome
-from masivo_conformance.settings import Settings, resolve
+from masivo_conformance.settings import TARGET_FLAGS, Settings, add_target_options, resolve
 from masivo_conformance.storefront import EventLog, IdFactory, Storefront
 from masivo_conformance.target import Target, open_target
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("masivo", "Masivo conformance target")
-    group.addoption(
-        "--base-url",
-        help="target base URL (env MASIVO_BASE_URL); default: the embedded reference server",
-    )
-    group.addoption("--api-key", help="API key exchanged for a JWT (env MASIVO_API_KEY)")
-    group.addoption("--token", help="ready bearer token (env MASIVO_TOKEN)")
-    group.addoption("--brand-id", help="brand of emitted events and previews (env MASIVO_BRAND_ID)")
-    group.addoption(
-        "--allow-writes",
-        action="store_true",
-        default=None,
-        help="allow operations that write against a non-loopback host",
-    )
-    group.addoption("--targets-file", type=Path, help="YAML file of named targets")
-    group.addoption("--target", help="name of a target in the targets file")
+    add_target_options(group.addoption)
     group.addoption(
         "--profile",
         choices=profiles.NAMES,
@@ -82,11 +68,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def settings_from(config: pytest.Config) -> Settings:
     option = config.getoption
     flags = {
-        "base_url": option("--base-url"),
-        "api_key": option("--api-key"),
-        "token": option("--token"),
-        "brand_id": option("--brand-id"),
-        "allow_writes": option("--allow-writes"),
+        **{name: option(name) for name in TARGET_FLAGS},
         "seed": option("--seed"),
         "max_requests": option("--max-requests"),
         "timeout": option("masivo_timeout"),

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,16 @@ import yaml
 
 from masivo_conformance.errors import SettingsError
 
-__all__ = ["DEFAULT_TARGETS_FILE", "ENV", "Settings", "is_loopback", "load_targets", "resolve"]
+__all__ = [
+    "DEFAULT_TARGETS_FILE",
+    "ENV",
+    "TARGET_FLAGS",
+    "Settings",
+    "add_target_options",
+    "is_loopback",
+    "load_targets",
+    "resolve",
+]
 
 DEFAULT_TARGETS_FILE = Path("masivo-targets.yaml")
 
@@ -72,6 +81,34 @@ class Settings:
             "brand_id": self.brand_id,
             "allow_writes": self.writes_allowed,
         }
+
+
+def add_target_options(add: Callable[..., Any]) -> None:
+    """Declare the target flags through `add` (argparse's add_argument or pytest's addoption:
+    both take the same arguments), so the CLI and the pytest plugin share one definition."""
+    add(
+        "--base-url",
+        help="target base URL (env MASIVO_BASE_URL); default: the embedded reference server",
+    )
+    add("--api-key", help="API key exchanged for a JWT (env MASIVO_API_KEY)")
+    add("--token", help="ready bearer token (env MASIVO_TOKEN)")
+    add("--brand-id", help="brand of emitted events and previews (env MASIVO_BRAND_ID)")
+    add(
+        "--targets-file",
+        type=Path,
+        help=f"YAML file of named targets (default ./{DEFAULT_TARGETS_FILE})",
+    )
+    add("--target", help="name of a target in the targets file")
+    add(
+        "--allow-writes",
+        action="store_true",
+        default=None,
+        help="allow operations that write against a host that is not loopback",
+    )
+
+
+#: the `Settings` fields that `add_target_options` declares flags for
+TARGET_FLAGS = ("base_url", "api_key", "token", "brand_id", "allow_writes")
 
 
 def is_loopback(url: str) -> bool:

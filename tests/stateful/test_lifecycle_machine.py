@@ -94,19 +94,27 @@ class EventLifecycleMachine(RuleBasedStateMachine):
             customer = self.sf.create_customer()
             self.wallets[customer] = self.sf.wallet(customer)
         # Points from the start, so that redeeming emits (and their release) come early.
-        first = next(iter(self.wallets))
-        self._record(first, self.sf.earn(first, value=STARTING_PURCHASE), fulfilled=True)
+        for customer in list(self.wallets):
+            self._record(customer, self.sf.earn(customer, value=STARTING_PURCHASE), True)
 
-    @rule(data=st.data(), value=st.integers(1, 400), fulfilled=st.booleans(),
-          redeem=st.booleans())
-    def emit(self, data: st.DataObject, value: int, fulfilled: bool, redeem: bool) -> None:
-        customer = data.draw(st.sampled_from(list(self.wallets)))
-        before = self.wallets[customer]
-        points = before.get(self.reward_id, 0.0)
-        items = ([{"id": self.reward_id, "amount": REDEEM_POINTS}]
-                 if redeem and points >= REDEEM_POINTS else None)
+    @rule(data=st.data(), value=st.integers(1, 400), fulfilled=st.booleans())
+    def emit(self, data: st.DataObject, value: int, fulfilled: bool) -> None:
+        self._emit(data.draw(st.sampled_from(list(self.wallets))), value, fulfilled, None)
+
+    @precondition(lambda self: self._rich())
+    @rule(data=st.data(), value=st.integers(1, 400), fulfilled=st.booleans())
+    def emit_redeeming(self, data: st.DataObject, value: int, fulfilled: bool) -> None:
+        """A purchase paid partly with points: a standby one reserves them (REV-3)."""
+        customer = data.draw(st.sampled_from(self._rich()))
+        self._emit(customer, value, fulfilled, [{"id": self.reward_id, "amount": REDEEM_POINTS}])
+
+    def _rich(self) -> list[str]:
+        return [c for c, w in self.wallets.items() if w.get(self.reward_id, 0.0) >= REDEEM_POINTS]
+
+    def _emit(self, customer: str, value: int, fulfilled: bool,
+              redeem: list[dict[str, Any]] | None) -> None:
         call = self.sf.emit_purchase(customer, value=float(value), fulfilled=fulfilled,
-                                     redeem=items)
+                                     redeem=redeem)
         if fulfilled:
             self.sf.settle(call)
         elif call.data.get("fulfilled") is not False or call.data.get("status") == "RESOLVED":

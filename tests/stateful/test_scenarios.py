@@ -93,11 +93,8 @@ def test_reversing_a_standby_event_cancels_it_and_releases_reservations(
     )
 
 
-@pytest.mark.requirement("REV-4")
-@pytest.mark.parametrize("fulfilled", [True, False], ids=["reversed", "cancelled"])
-def test_a_second_reverse_is_refused_and_changes_nothing(
-    storefront: Storefront, fulfilled: bool
-) -> None:
+def _undone_event(storefront: Storefront, fulfilled: bool) -> tuple[str, str]:
+    """(customer, event id) of a PURCHASE reversed once (fulfilled) or cancelled (standby)."""
     customer = storefront.create_customer()
     emitted = storefront.emit_purchase(customer, value=60.0, fulfilled=fulfilled)
     if fulfilled:
@@ -106,6 +103,15 @@ def test_a_second_reverse_is_refused_and_changes_nothing(
     expect_2xx(storefront.reverse(event_id), "REV-1" if fulfilled else "REV-3", "first reverse")
     if fulfilled:
         storefront.wait_transactions(event_id, "REVERSAL")
+    return customer, event_id
+
+
+@pytest.mark.requirement("REV-4")
+@pytest.mark.parametrize("fulfilled", [True, False], ids=["reversed", "cancelled"])
+def test_a_second_reverse_is_refused_and_changes_nothing(
+    storefront: Storefront, fulfilled: bool
+) -> None:
+    customer, event_id = _undone_event(storefront, fulfilled)
     after_first = storefront.wallet(customer)
     second = storefront.reverse(event_id)
     expect_4xx(second, "REV-4", "a second reverse of the same event")
@@ -186,14 +192,7 @@ def test_fulfilling_a_standby_event_answers_it_fulfilled(storefront: Storefront)
 def test_fulfilling_a_reversed_or_cancelled_event_is_refused(
     storefront: Storefront, fulfilled: bool
 ) -> None:
-    customer = storefront.create_customer()
-    emitted = storefront.emit_purchase(customer, value=70.0, fulfilled=fulfilled)
-    if fulfilled:
-        storefront.settle(emitted)
-    event_id = emitted.data["id"]
-    expect_2xx(storefront.reverse(event_id), "REV-1" if fulfilled else "REV-3", "reverse")
-    if fulfilled:
-        storefront.wait_transactions(event_id, "REVERSAL")
+    customer, event_id = _undone_event(storefront, fulfilled)
     before = storefront.wallet(customer)
     refused = storefront.fulfil(event_id)
     expect_4xx(refused, "FUL-4", "fulfil of a reversed or cancelled event")

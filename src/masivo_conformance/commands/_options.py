@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from masivo_conformance.settings import Settings, resolve
+from masivo_conformance.settings import TARGET_FLAGS, Settings, add_target_options, resolve
 from masivo_conformance.target import Target
 
 
@@ -13,25 +13,7 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "target (flags win over MASIVO_* variables and the targets file)"
     )
-    group.add_argument(
-        "--base-url",
-        help="target base URL (env MASIVO_BASE_URL); default: the embedded reference server",
-    )
-    group.add_argument("--api-key", help="API key (env MASIVO_API_KEY)")
-    group.add_argument("--token", help="ready bearer token (env MASIVO_TOKEN)")
-    group.add_argument("--brand-id", help="brand id (env MASIVO_BRAND_ID)")
-    group.add_argument(
-        "--targets-file",
-        type=Path,
-        help="YAML file of named targets (default ./masivo-targets.yaml)",
-    )
-    group.add_argument("--target", help="name of a target in the targets file")
-    group.add_argument(
-        "--allow-writes",
-        action="store_true",
-        default=None,
-        help="allow writes against a host that is not loopback",
-    )
+    add_target_options(group.add_argument)
     group.add_argument("--timeout", type=float, help="seconds per HTTP request (default 10)")
 
 
@@ -50,11 +32,7 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 
 def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
     flags = {
-        "base_url": args.base_url,
-        "api_key": args.api_key,
-        "token": args.token,
-        "brand_id": args.brand_id,
-        "allow_writes": args.allow_writes,
+        **{name: getattr(args, name) for name in TARGET_FLAGS},
         "timeout": args.timeout,
         **extra,
     }
