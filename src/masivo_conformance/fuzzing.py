@@ -9,25 +9,26 @@ tuned to the contract's own strictness; `BUILTIN_CHECKS` maps each to its requir
 from __future__ import annotations
 
 import re
-import uuid
-import zlib
+import secrets
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 import schemathesis
 from schemathesis.core.failures import Failure, FailureGroup
 
-from masivo_conformance import checks, contract, payloads
-from masivo_conformance.calls import NOT_JSON, Call, operation_for
+from masivo_conformance import checks, contract
+from masivo_conformance.calls import NOT_JSON, Call
 from masivo_conformance.checks import ConformanceViolation, ViolationGroup
 from masivo_conformance.requirements import catalogue
-from masivo_conformance.storefront import CUSTOMER_PREFIX, Storefront
+from masivo_conformance.tailoring import Tailor
 
 __all__ = [
     "BUILTIN_CHECKS",
     "REQUIREMENTS",
-    "Tailor",
+    "AuthProbe",
     "judge",
     "links_machine",
     "must_refuse",
@@ -84,7 +85,6 @@ _REQUIRED = {
     "emit_event": ("EMIT-2", ("customer_id", "brand_id", "type")),
     "preview_order": ("PRV-6", ("customer_id", "brand_id", "order")),
 }
-_LONG_ID = 300  # GEN-3 names huge strings; Hypothesis rarely draws them at small budgets
 _MESSAGE_LIMIT = 600
 
 
@@ -108,91 +108,6 @@ def schema_for(base_url: str, token: str, *, exhaustive: bool = False) -> Any:
         }
     )
     return schemathesis.openapi.from_path(contract.openapi_path(), config=config)
-
-
-@dataclass(frozen=True)
-class Tailor:
-    """Points generated requests at the suite's own data on the target.
-
-    Customer ids get the suite's prefix (the suite never touches customers it did not
-    create); half of them become `customer_id`, a customer of this run with a wallet, so
-    that reads, emits and previews reach their success paths, and some are stretched to
-    huge strings (GEN-3). Half of the event ids become `event_id`, a standby event of
-    this run, so that fulfil, reverse and list_transactions succeed too. String brand
-    ids become the target's brand. Half of the emits lose a drawn `issued_at`: a random
-    date-time is almost never inside the 72-hour window (EMIT-3 has its own example).
-    Values that already carry the prefix (passed on by a link) are kept, and so are
-    values that are no usable id (maybe the very negation under test).
-    """
-
-    brand_id: str
-    customer_id: str
-    event_id: str
-
-    @classmethod
-    def prepare(cls, storefront: Storefront) -> Tailor:
-        """Create the customer (with points) and the standby event on the target.
-
-        Their answers are not checked here: the fuzzer judges those operations, so that
-        a broken answer is reported once, with its requirement, by the fuzzer.
-        """
-        customer = storefront.create_customer()
-        brand = storefront.brand_id
-        emit = {"method": "POST", "path": "/behavior/events", "check": False}
-        storefront.call(**emit, json_body=payloads.purchase(customer, brand))
-        standby = storefront.call(
-            **emit, json_body=payloads.purchase(customer, brand, value=20.0, fulfilled=False)
-        )
-        event = standby.data.get("id") if isinstance(standby.data, dict) else None
-        return cls(brand, customer, event if isinstance(event, str) else str(uuid.uuid4()))
-
-    def apply(self, case: Any) -> None:
-        found = operation_for(case.method, case.path)
-        operation = found[0] if found is not None else ""
-        body = case.body if isinstance(case.body, dict) else None
-        path, query = case.path_parameters, case.query
-        if operation == "create_customer" and body is not None:
-            body["id"] = _own(body.get("id"))
-        elif operation == "get_customer" and path:
-            path["id"] = self._customer(path.get("id"))
-        elif operation in ("fulfill_event", "reverse_event") and path:
-            path["eventId"] = self._event(path.get("eventId"))
-        elif operation == "list_transactions" and query and "event_id" in query:
-            query["event_id"] = self._event(query["event_id"])
-        elif operation in _REQUIRED and body is not None:
-            body["customer_id"] = self._customer(body.get("customer_id"))
-            if isinstance(body.get("brand_id"), str) and body["brand_id"]:
-                body["brand_id"] = self.brand_id
-            if isinstance(body.get("issued_at"), str) and _bucket(body["issued_at"]) % 2:
-                del body["issued_at"]
-
-    def _customer(self, value: Any) -> Any:
-        own = _own(value)
-        if own is value:
-            return value
-        bucket = _bucket(value)
-        if bucket < 2:
-            return self.customer_id
-        return own if bucket == 2 else own.ljust(_LONG_ID, "x")
-
-    def _event(self, value: Any) -> Any:
-        try:
-            uuid.UUID(value)
-        except (TypeError, ValueError, AttributeError):
-            return value
-        return self.event_id if _bucket(value) % 2 else value
-
-
-def _own(value: Any) -> Any:
-    """A drawn customer id with the suite's prefix; anything else as drawn."""
-    if not isinstance(value, str) or not value or value.startswith(CUSTOMER_PREFIX):
-        return value
-    return f"{CUSTOMER_PREFIX}fz-{value}"
-
-
-def _bucket(value: str) -> int:
-    """A stable choice in 0..3 for a drawn value, so a run replays the same requests."""
-    return zlib.crc32(value.encode("utf-8", "surrogatepass")) % 4
 
 
 def must_refuse(operation: str, request_json: Any) -> str | None:
@@ -288,19 +203,21 @@ def judge(case: Any, response: Any, **kwargs: Any) -> Call | None:
     if call is None:
         return None
     found: dict[str, ConformanceViolation] = {}
-    where = f"{call.method} {call.url} answered {call.status}"
-    for name, failure in _failures(case, response, kwargs):
-        requirement = requirement_for(name, failure, call)
-        if requirement is not None:
-            detail = failure.message.strip().replace("\n", " ")[:_MESSAGE_LIMIT]
-            text = f"{where}: schemathesis {name}: {failure.title}: {detail}"
-            found.setdefault(text, ConformanceViolation(requirement, text, call.reproducer))
     try:
         checks.run_checks(call, _MUST_CHECKS)
     except ViolationGroup as group:
         found.update((str(v), v) for v in group.violations)
     except ConformanceViolation as violation:
         found[str(violation)] = violation
+    ours = {v.requirement for v in found.values()}
+    where = f"{call.method} {call.url} answered {call.status}"
+    for name, failure in _failures(case, response, kwargs):
+        requirement = requirement_for(name, failure, call)
+        # A requirement our own check already named is said once, in our words.
+        if requirement is not None and requirement not in ours:
+            detail = failure.message.strip().replace("\n", " ")[:_MESSAGE_LIMIT]
+            text = f"{where}: schemathesis {name}: {failure.title}: {detail}"
+            found.setdefault(text, ConformanceViolation(requirement, text, call.reproducer))
     violations = list(found.values())
     if any(v.requirement == "GEN-1" for v in violations):
         # Out of its envelope, `data` is not the payload: what the other checks read
@@ -313,7 +230,48 @@ def judge(case: Any, response: Any, **kwargs: Any) -> Call | None:
     return call
 
 
-def links_machine(schema: Any, tailor: Tailor, seen: Callable[[Call], None]) -> Any:
+@dataclass
+class AuthProbe:
+    """AUTH-1 beyond schemathesis's ignored_auth, whose probes send tokens that are not
+    JWTs at all: after an operation's first 2xx, the same request is sent once more with
+    a JWT that carries our token's claims but another party's signature; it must be
+    answered 401 or 403."""
+
+    token: str
+    probed: set[str] = field(default_factory=set)
+
+    def __call__(self, case: Any, response: Any) -> None:
+        label = case.operation.label
+        headers = dict(case.headers or {})
+        if label in self.probed or not 200 <= response.status_code < 300:
+            return
+        if not any(name.lower() == "authorization" for name in headers):
+            return  # an operation without bearer auth (authorize)
+        self.probed.add(label)
+        headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
+        forged = case.derive(headers={**headers, "Authorization": f"Bearer {_forged(self.token)}"})
+        answer = observed(forged, forged.call())
+        if answer is not None and answer.status not in (401, 403):
+            raise ConformanceViolation(
+                "AUTH-1",
+                f"{answer.method} {answer.url} answered {answer.status} to a JWT signed by "
+                "someone else (our token's claims, a foreign key); expected 401 or 403",
+                answer.reproducer,
+            )
+
+
+def _forged(token: str) -> str:
+    try:
+        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        claims = {"sub": "masivo-conformance"}
+    now = int(time.time())
+    return jwt.encode({**claims, "iat": now, "exp": now + 600}, secrets.token_hex(32), "HS256")
+
+
+def links_machine(
+    schema: Any, tailor: Tailor, probe: AuthProbe, seen: Callable[[Call], None]
+) -> Any:
     """schemathesis's state machine over the OpenAPI links, judging like the fuzz test.
 
     `seen` gets every judged call (the suite's event log, for cleanup on a real target).
@@ -329,5 +287,6 @@ def links_machine(schema: Any, tailor: Tailor, seen: Callable[[Call], None]) -> 
             call = judge(case, response, transport_kwargs=kwargs or None, recorder=self.recorder)
             if call is not None:
                 seen(call)
+            probe(case, response)
 
     return LinksStateMachine

@@ -18,6 +18,7 @@ from masivo_conformance import checks, fuzzing
 from masivo_conformance.client import ApiClient
 from masivo_conformance.payloads import preview_request, purchase
 from masivo_conformance.storefront import CUSTOMER_PREFIX, EventLog, Storefront
+from masivo_conformance.tailoring import Tailor
 from masivo_conformance.target import Target
 
 
@@ -29,14 +30,17 @@ def fuzz_schema(
     # schemathesis 4.32 renames its per-operation reports through `Node._nodeid`, which
     # pytest 9 no longer has: give it one, so the reports keep this test's node id.
     request.node._nodeid = request.node.nodeid
-    return fuzzing.schema_for(
-        masivo_target.base_url, masivo_client.token(), exhaustive=exhaustive
-    )
+    return fuzzing.schema_for(masivo_target.base_url, masivo_client.token(), exhaustive=exhaustive)
 
 
 @pytest.fixture
-def tailor(storefront: Storefront) -> fuzzing.Tailor:
-    return fuzzing.Tailor.prepare(storefront)
+def tailor(storefront: Storefront) -> Tailor:
+    return Tailor.prepare(storefront)
+
+
+@pytest.fixture
+def auth_probe(masivo_client: ApiClient) -> fuzzing.AuthProbe:
+    return fuzzing.AuthProbe(masivo_client.token())
 
 
 schema = schemathesis.pytest.from_fixture("fuzz_schema")
@@ -46,13 +50,14 @@ schema = schemathesis.pytest.from_fixture("fuzz_schema")
 @pytest.mark.requirement(*fuzzing.REQUIREMENTS)
 @pytest.mark.writes
 def test_generated_requests_keep_the_contract(
-    case: Any, tailor: fuzzing.Tailor, masivo_events: EventLog
+    case: Any, tailor: Tailor, auth_probe: fuzzing.AuthProbe, masivo_events: EventLog
 ) -> None:
     tailor.apply(case)
     response = case.call()
     call = fuzzing.judge(case, response)
     if call is not None:
         masivo_events.saw(call)  # on a real target, the run reverses the events it left live
+    auth_probe(case, response)
 
 
 # Odd strings a generator rarely draws at small budgets; GEN-3 names them explicitly.
@@ -66,9 +71,13 @@ def test_huge_and_odd_strings_get_no_server_error(storefront: Storefront) -> Non
     for suffix in _HOSTILE_SUFFIXES:
         odd = f"{CUSTOMER_PREFIX}odd-{suffix}"
         sent = [
-            storefront.call("POST", "/customers", json_body={"id": odd, "name": suffix}, check=False),
+            storefront.call(
+                "POST", "/customers", json_body={"id": odd, "name": suffix}, check=False
+            ),
             storefront.call("GET", f"/customers/{quote(odd, safe='')}", check=False),
-            storefront.call("POST", "/behavior/events", json_body=purchase(odd, brand), check=False),
+            storefront.call(
+                "POST", "/behavior/events", json_body=purchase(odd, brand), check=False
+            ),
             storefront.call(
                 "PUT", "/events/redeem/preview", json_body=preview_request(odd, brand), check=False
             ),

@@ -73,8 +73,9 @@ class EventLifecycleMachine(RuleBasedStateMachine):
     def _ids(self, *states: str) -> list[str]:
         return [e.id for e in self.events.values() if e.state in states]
 
-    def _observe(self, customer: str, expected: Wallet, requirement: str, what: str,
-                 call: Call) -> Wallet:
+    def _observe(
+        self, customer: str, expected: Wallet, requirement: str, what: str, call: Call
+    ) -> Wallet:
         """The customer's wallet now; it must equal `expected` (the model's)."""
         actual = self.sf.wallet(customer)
         expect_wallet(expected, actual, requirement, what, call.reproducer)
@@ -111,16 +112,22 @@ class EventLifecycleMachine(RuleBasedStateMachine):
     def _rich(self) -> list[str]:
         return [c for c, w in self.wallets.items() if w.get(self.reward_id, 0.0) >= REDEEM_POINTS]
 
-    def _emit(self, customer: str, value: int, fulfilled: bool,
-              redeem: list[dict[str, Any]] | None) -> None:
-        call = self.sf.emit_purchase(customer, value=float(value), fulfilled=fulfilled,
-                                     redeem=redeem)
+    def _emit(
+        self, customer: str, value: int, fulfilled: bool, redeem: list[dict[str, Any]] | None
+    ) -> None:
+        call = self.sf.emit_purchase(
+            customer, value=float(value), fulfilled=fulfilled, redeem=redeem
+        )
         if fulfilled:
             self.sf.settle(call)
         elif call.data.get("fulfilled") is not False or call.data.get("status") == "RESOLVED":
-            raise ConformanceViolation("EMIT-4", "a standby event must stay fulfilled false "
-                                       f"and not RESOLVED; got {call.data.get('fulfilled')!r}"
-                                       f" / {call.data.get('status')!r}", call.reproducer)
+            raise ConformanceViolation(
+                "EMIT-4",
+                "a standby event must stay fulfilled false "
+                f"and not RESOLVED; got {call.data.get('fulfilled')!r}"
+                f" / {call.data.get('status')!r}",
+                call.reproducer,
+            )
         self._record(customer, call, fulfilled)
 
     def _record(self, customer: str, emitted: Call, fulfilled: bool) -> None:
@@ -129,8 +136,9 @@ class EventLifecycleMachine(RuleBasedStateMachine):
         self.wallets[customer] = after
         event_id = emitted.data["id"]
         made = bool(self.sf.transactions(event_id)) if fulfilled else False
-        self.events[event_id] = Event(event_id, customer, "fulfilled" if fulfilled else "standby",
-                                      _minus(after, before), made)
+        self.events[event_id] = Event(
+            event_id, customer, "fulfilled" if fulfilled else "standby", _minus(after, before), made
+        )
 
     @precondition(lambda self: self._ids("standby"))
     @rule(data=st.data())
@@ -151,10 +159,18 @@ class EventLifecycleMachine(RuleBasedStateMachine):
         event = self._draw(data, "fulfilled")
         call = self.sf.fulfil(event.id)
         if not (call.status == 200 or 400 <= call.status < 500):
-            raise ConformanceViolation("FUL-5", f"a second fulfil answered {call.status}; "
-                                       "expected 200 or 4xx", call.reproducer)
-        self._observe(event.customer, self.wallets[event.customer], "FUL-5",
-                      "after fulfilling a fulfilled event again", call)
+            raise ConformanceViolation(
+                "FUL-5",
+                f"a second fulfil answered {call.status}; expected 200 or 4xx",
+                call.reproducer,
+            )
+        self._observe(
+            event.customer,
+            self.wallets[event.customer],
+            "FUL-5",
+            "after fulfilling a fulfilled event again",
+            call,
+        )
 
     @precondition(lambda self: self._ids("reversed", "cancelled"))
     @rule(data=st.data())
@@ -162,8 +178,13 @@ class EventLifecycleMachine(RuleBasedStateMachine):
         event = self._draw(data, "reversed", "cancelled")
         call = self.sf.fulfil(event.id)
         expect_4xx(call, "FUL-4", f"fulfil of a {event.state} event")
-        self._observe(event.customer, self.wallets[event.customer], "FUL-4",
-                      f"after the refused fulfil of a {event.state} event", call)
+        self._observe(
+            event.customer,
+            self.wallets[event.customer],
+            "FUL-4",
+            f"after the refused fulfil of a {event.state} event",
+            call,
+        )
 
     @precondition(lambda self: self._ids("fulfilled", "standby"))
     @rule(data=st.data())
@@ -176,19 +197,25 @@ class EventLifecycleMachine(RuleBasedStateMachine):
     def reverse_concurrently(self, data: st.DataObject) -> None:
         event = self._draw(data, "fulfilled", "standby")
         with ThreadPoolExecutor(CONCURRENT_REVERSALS) as pool:
-            calls = list(pool.map(lambda _: self.sf.reverse(event.id),
-                                  range(CONCURRENT_REVERSALS)))
+            calls = list(pool.map(lambda _: self.sf.reverse(event.id), range(CONCURRENT_REVERSALS)))
         accepted = [c for c in calls if 200 <= c.status < 300]
         if len(accepted) > 1 and 200 <= (again := self.sf.reverse(event.id)).status < 300:
             # Not a race: even a later, lone reverse is accepted. That is REV-4's rule.
-            raise ConformanceViolation("REV-4", f"a reverse of an event {len(accepted)} "
-                                       f"concurrent reverses had already reversed answered "
-                                       f"{again.status}", again.reproducer)
+            raise ConformanceViolation(
+                "REV-4",
+                f"a reverse of an event {len(accepted)} "
+                f"concurrent reverses had already reversed answered "
+                f"{again.status}",
+                again.reproducer,
+            )
         if len(accepted) != 1:
-            raise ConformanceViolation("REV-6", f"{len(accepted)} of {CONCURRENT_REVERSALS} "
-                                       "concurrent reverse calls answered 2xx (statuses "
-                                       f"{sorted(c.status for c in calls)}), expected one",
-                                       calls[0].reproducer)
+            raise ConformanceViolation(
+                "REV-6",
+                f"{len(accepted)} of {CONCURRENT_REVERSALS} "
+                "concurrent reverse calls answered 2xx (statuses "
+                f"{sorted(c.status for c in calls)}), expected one",
+                calls[0].reproducer,
+            )
         self._finish(event, accepted, requirement="REV-6")
 
     def _finish(self, event: Event, calls: list[Call], requirement: str | None = None) -> None:
@@ -200,18 +227,26 @@ class EventLifecycleMachine(RuleBasedStateMachine):
         status = call.data.get("status") if isinstance(call.data, dict) else None
         wanted = "CANCELLED" if cancelling else "REVERSED"
         if status != wanted:
-            raise ConformanceViolation(rule_id, f"reverse of a {event.state} event answered "
-                                       f"status {status!r}, expected {wanted!r}",
-                                       call.reproducer)
-        listed = self.sf.wait_transactions(event.id, "REVERSAL") if event.made_transactions \
-            else []
+            raise ConformanceViolation(
+                rule_id,
+                f"reverse of a {event.state} event answered status {status!r}, expected {wanted!r}",
+                call.reproducer,
+            )
+        listed = self.sf.wait_transactions(event.id, "REVERSAL") if event.made_transactions else []
         expected = _plus(self.wallets[event.customer], event.effect, -1.0)
-        self._observe(event.customer, expected, requirement or ("REV-3" if cancelling else "REV-2"),
-                      f"after the reverse of a {event.state} event (its own effect undone)",
-                      call)
+        self._observe(
+            event.customer,
+            expected,
+            requirement or ("REV-3" if cancelling else "REV-2"),
+            f"after the reverse of a {event.state} event (its own effect undone)",
+            call,
+        )
         if event.made_transactions and not any(t.get("type") == "REVERSAL" for t in listed):
-            raise ConformanceViolation("REV-2", "the event made transactions but no REVERSAL "
-                                       "is listed after its reversal", call.reproducer)
+            raise ConformanceViolation(
+                "REV-2",
+                "the event made transactions but no REVERSAL is listed after its reversal",
+                call.reproducer,
+            )
         event.state, event.effect = ("cancelled" if cancelling else "reversed"), {}
 
     @precondition(lambda self: self._ids("reversed", "cancelled"))
@@ -220,8 +255,13 @@ class EventLifecycleMachine(RuleBasedStateMachine):
         event = self._draw(data, "reversed", "cancelled")
         call = self.sf.reverse(event.id)
         expect_4xx(call, "REV-4", f"reverse of a {event.state} event")
-        self._observe(event.customer, self.wallets[event.customer], "REV-4",
-                      f"after the refused reverse of a {event.state} event", call)
+        self._observe(
+            event.customer,
+            self.wallets[event.customer],
+            "REV-4",
+            f"after the refused reverse of a {event.state} event",
+            call,
+        )
 
     @rule(event_id=st.uuids())
     def touch_unknown(self, event_id: Any) -> None:
@@ -235,13 +275,15 @@ class EventLifecycleMachine(RuleBasedStateMachine):
         mine = [e for e in self.events.values() if e.customer == customer]
         listed = self.sf.transactions(mine[-1].id) if mine else []
         redeem = [{"id": self.reward_id, "amount": points}]
-        call = self.sf.preview(preview_request(customer, self.sf.brand_id,
-                                               order_redeem=redeem, product_redeem=redeem))
+        call = self.sf.preview(
+            preview_request(customer, self.sf.brand_id, order_redeem=redeem, product_redeem=redeem)
+        )
         expect_2xx(call, "PRV-1", "a valid preview")
         self._observe(customer, self.wallets[customer], "PRV-2", "after a preview", call)
         if mine and self.sf.transactions(mine[-1].id) != listed:
-            raise ConformanceViolation("PRV-2", "an event's transactions changed after a "
-                                       "preview", call.reproducer)
+            raise ConformanceViolation(
+                "PRV-2", "an event's transactions changed after a preview", call.reproducer
+            )
 
 
 TestEventLifecycle = EventLifecycleMachine.TestCase
@@ -249,8 +291,20 @@ TestEventLifecycle = EventLifecycleMachine.TestCase
 # length; one bug per run, so that a failure names one requirement.
 TestEventLifecycle.settings = settings(report_multiple_bugs=False)
 TestEventLifecycle = pytest.mark.requirement(
-    "EMIT-1", "EMIT-4", "FUL-1", "FUL-3", "FUL-4", "FUL-5",
-    "REV-1", "REV-2", "REV-3", "REV-4", "REV-5", "REV-6", "PRV-1", "PRV-2",
+    "EMIT-1",
+    "EMIT-4",
+    "FUL-1",
+    "FUL-3",
+    "FUL-4",
+    "FUL-5",
+    "REV-1",
+    "REV-2",
+    "REV-3",
+    "REV-4",
+    "REV-5",
+    "REV-6",
+    "PRV-1",
+    "PRV-2",
 )(pytest.mark.writes(TestEventLifecycle))
 
 

@@ -15,6 +15,7 @@ from hypothesis import Phase, settings
 from masivo_conformance import fuzzing
 from masivo_conformance.client import ApiClient
 from masivo_conformance.storefront import EventLog, Storefront
+from masivo_conformance.tailoring import Tailor
 from masivo_conformance.target import Target
 
 
@@ -28,7 +29,10 @@ def test_linked_operations_keep_the_contract(
 ) -> None:
     schema = fuzzing.schema_for(masivo_target.base_url, masivo_client.token())
     links_state_machine = fuzzing.links_machine(
-        schema, fuzzing.Tailor.prepare(storefront), masivo_events.saw
+        schema,
+        Tailor.prepare(storefront),
+        fuzzing.AuthProbe(masivo_client.token()),
+        masivo_events.saw,
     )
     # The profile's max_examples scenarios of at most stateful_step_count steps; no
     # example database and one bug per run, so a failure names one requirement.
