@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import jwt
 import schemathesis
@@ -275,18 +275,31 @@ def links_machine(
     """schemathesis's state machine over the OpenAPI links, judging like the fuzz test.
 
     `seen` gets every judged call (the suite's event log, for cleanup on a real target).
+    The first violation is kept on the class as `first_violation`: a replay of a failing
+    scenario meets a server whose state has moved on, so Hypothesis may then report the
+    replay's inconsistency instead of the violation the run saw on the wire.
     """
 
     class LinksStateMachine(schema.as_state_machine()):  # type: ignore[misc]
+        first_violation: ClassVar[AssertionError | None] = None
+
         def before_call(self, case: Any) -> None:
             tailor.apply(case)
 
         def validate_response(
             self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
         ) -> None:
-            call = judge(case, response, transport_kwargs=kwargs or None, recorder=self.recorder)
-            if call is not None:
-                seen(call)
-            probe(case, response)
+            try:
+                call = judge(
+                    case, response, transport_kwargs=kwargs or None, recorder=self.recorder
+                )
+                if call is not None:
+                    tailor.note(call)
+                    seen(call)
+                probe(case, response)
+            except (ConformanceViolation, ViolationGroup) as violation:
+                cls = type(self)
+                cls.first_violation = cls.first_violation or violation
+                raise
 
     return LinksStateMachine

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from masivo_conformance import payloads
-from masivo_conformance.calls import operation_for
+from masivo_conformance.calls import Call, operation_for
+from masivo_conformance.checks._util import EVENT_OPERATIONS
 from masivo_conformance.storefront import CUSTOMER_PREFIX, Storefront
 
 __all__ = ["Tailor"]
@@ -44,6 +45,9 @@ class Tailor:
     # Created customers get a fresh number each: a replayed step (Hypothesis re-runs
     # steps while it explores) must not meet the customer its first run created.
     _created: Iterator[int] = field(default_factory=itertools.count, compare=False)
+    # Event ids the target answered: passed on by a link, they are kept as they are, so
+    # that whether a step is rewritten never depends on a server-made (random) id.
+    _served: set[str] = field(default_factory=set, compare=False)
 
     @classmethod
     def prepare(cls, storefront: Storefront) -> Tailor:
@@ -73,9 +77,9 @@ class Tailor:
         elif operation == "get_customer" and path:
             path["id"] = self._customer(path.get("id"))
         elif operation in ("fulfill_event", "reverse_event") and path:
-            if _ours(path.get("eventId")):
+            if self._replaced(path.get("eventId")):
                 path["eventId"] = self.fresh_event()
-        elif operation == "list_transactions" and query and _ours(query.get("event_id")):
+        elif operation == "list_transactions" and query and self._replaced(query.get("event_id")):
             query["event_id"] = self.event_id
         elif operation in _WITH_CUSTOMER and body is not None:
             body["customer_id"] = self._customer(body.get("customer_id"))
@@ -93,14 +97,21 @@ class Tailor:
             return self.customer_id
         return own if bucket == 2 else own.ljust(_LONG_ID, "x")
 
+    def note(self, call: Call) -> None:
+        """Remember the event an answer names (see `_served`)."""
+        data = call.data
+        if call.operation in EVENT_OPERATIONS and isinstance(data, dict) and data.get("id"):
+            self._served.add(str(data["id"]))
 
-def _ours(value: Any) -> bool:
-    """Whether a drawn event id is one of the half that is replaced by one of ours."""
-    try:
-        uuid.UUID(value)
-    except (TypeError, ValueError, AttributeError):
-        return False  # not an event id at all: maybe the negation under test
-    return _bucket(value) % 2 == 1
+    def _replaced(self, value: Any) -> bool:
+        """Whether a drawn event id is one of the half that is replaced by one of ours."""
+        if isinstance(value, str) and value in self._served:
+            return False
+        try:
+            uuid.UUID(value)
+        except (TypeError, ValueError, AttributeError):
+            return False  # not an event id at all: maybe the negation under test
+        return _bucket(value) % 2 == 1
 
 
 def _own(value: Any, nonce: str = "") -> Any:
