@@ -69,7 +69,7 @@ def test_live_job_uses_dev_secrets_and_allows_writes(workflow: dict[Any, Any]) -
     commands = run_lines(job)
     run = next(line for line in commands.splitlines() if "masivo-conformance run" in line)
     assert run.startswith(".venv/bin/masivo-conformance run")
-    for flag in ("--allow-writes", "--profile ci", "--report-dir reports"):
+    for flag in ("--allow-writes", "--profile quick", "--report-dir reports"):
         assert flag in run
     assert "--junit reports/junit.xml" in run
     assert "make venv" in commands
@@ -92,8 +92,8 @@ def test_live_job_budget_stays_well_inside_the_dev_limit(workflow: dict[Any, Any
     assert default
     dispatch_default = workflow[True]["workflow_dispatch"]["inputs"]["max_requests"]["default"]
     for budget in (int(default.group(1)), int(dispatch_default)):
-        # Two runs on one day (nightly plus a manual rerun) still fit in the daily limit.
-        assert 0 < budget * 2 < DEV_DAILY_LIMIT
+        # The nightly run leaves a quarter of the smallest daily limit to people.
+        assert 0 < budget <= DEV_DAILY_LIMIT * 3 // 4
 
 
 def test_live_job_never_overlaps_itself(workflow: dict[Any, Any]) -> None:
