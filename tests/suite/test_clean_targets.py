@@ -63,3 +63,25 @@ def test_a_different_but_conforming_server_passes(start_server: Any, tmp_path: P
     assert run.result is not None
     not_run = [r["id"] for r in run.result["requirements"] if r["status"] == "not run"]
     assert not_run == []
+
+
+@pytest.mark.slow
+def test_a_rerun_with_the_same_seed_on_the_same_server_passes(
+    start_server: Any, tmp_path: Path
+) -> None:
+    """The target keeps the first run's customers; the second run must make its own."""
+    server = start_server()
+    for attempt in ("first", "second"):
+        run = run_cli(
+            "run",
+            *target_args(server),
+            "--profile",
+            "quick",
+            "--seed",
+            "5",
+            "--requirement",
+            "REV-1",
+            "-q",
+            report_dir=tmp_path / attempt,
+        )
+        assert run.exit_code == 0, f"{attempt} run: {run.stdout[-3000:]}"
