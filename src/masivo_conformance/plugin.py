@@ -12,6 +12,7 @@ import json
 import os
 import re
 import secrets
+from collections import Counter
 from collections.abc import Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,21 @@ def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
     return str(root / request.module.__name__.rsplit(".", 1)[-1])
 
 
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """One line per phase of a suite run: how many tests each folder contributes."""
+    suite = [item for item in session.items if requirement_ids(item)]
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if not suite or reporter is None or session.config.get_verbosity() < -1:
+        return
+    phases = Counter(Path(str(item.path)).parent.name for item in suite)
+    covered = {i for item in suite for i in requirement_ids(item)}
+    reporter.write_line(
+        "masivo: "
+        + ", ".join(f"{phase} {count} tests" for phase, count in sorted(phases.items()))
+        + f", covering {len(covered)} requirements"
+    )
+
+
 def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
     ids: list[str] = []
     for marker in item.iter_markers("requirement"):
@@ -175,6 +191,11 @@ def masivo_client(
     )
     if not masivo_target.embedded and masivo_events.statuses and not replaying:
         _clean_up(client, masivo_target, masivo_settings, masivo_events, pytestconfig)
+    lowest = masivo_budget.lowest_remaining
+    if lowest is not None and lowest < RATE_LIMIT_WARNING:
+        pytestconfig.stash[RATE_NOTE] = (
+            f"rate limit: the target's X-RateLimit-Remaining fell to {lowest} during the run"
+        )
     client.close()
 
 
@@ -281,6 +302,8 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 _BUDGET_AT_START = pytest.StashKey[int]()
 CLEANUP_NOTE = pytest.StashKey[str]()
+RATE_NOTE = pytest.StashKey[str]()
+RATE_LIMIT_WARNING = 100  # remaining requests below which a run says so in its report
 
 
 @pytest.hookimpl(wrapper=True)
@@ -355,7 +378,14 @@ class _Recorder:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         document = {
-            "cleanup": self.config.stash.get(CLEANUP_NOTE, ""),
+            "notes": [
+                n
+                for n in (
+                    self.config.stash.get(CLEANUP_NOTE, ""),
+                    self.config.stash.get(RATE_NOTE, ""),
+                )
+                if n
+            ],
             "requests": self.requests,
             "outcomes": [o.__dict__ for o in self.outcomes.values()],
         }
@@ -372,10 +402,10 @@ def _readable(message: str) -> str:
     return _EXCEPTION_PREFIX.sub("", "\n".join(lines))[:4000]
 
 
-def load_outcomes(path: Path) -> tuple[list[TestOutcome], int, str]:
-    """The outcomes, request count and cleanup note a session wrote with --masivo-results."""
+def load_outcomes(path: Path) -> tuple[list[TestOutcome], int, list[str]]:
+    """The outcomes, request count and notes a session wrote with --masivo-results."""
     raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     outcomes = [
         TestOutcome(**{**o, "requirements": tuple(o["requirements"])}) for o in raw["outcomes"]
     ]
-    return outcomes, int(raw["requests"]), str(raw.get("cleanup", ""))
+    return outcomes, int(raw["requests"]), [str(n) for n in raw.get("notes", [])]

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -48,7 +48,7 @@ class SuiteRun:
     request_count: int
     duration_s: float
     output: str  # what pytest printed, when it was captured
-    cleanup: str = ""  # what the run left behind on a real target
+    notes: list[str] = field(default_factory=list)  # cleanup and rate-limit remarks
 
 
 def run_pytest(paths: Sequence[Path], args: Sequence[str], *, quiet: bool = False) -> SuiteRun:
@@ -84,7 +84,7 @@ def run_pytest(paths: Sequence[Path], args: Sequence[str], *, quiet: bool = Fals
                 f"{': ' + tail[0] if tail else ''})",
                 "run again with -v to see pytest's own message",
             )
-        outcomes, requests, cleanup = load_outcomes(results)
+        outcomes, requests, notes = load_outcomes(results)
     if quiet:
         sys.stdout.flush()
-    return SuiteRun(code, outcomes, requests, duration, captured.getvalue(), cleanup)
+    return SuiteRun(code, outcomes, requests, duration, captured.getvalue(), notes)

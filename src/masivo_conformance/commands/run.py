@@ -92,7 +92,7 @@ def execute(args: argparse.Namespace) -> int:
     run = run_pytest(
         [suite_path("contract"), suite_path("stateful")], pytest_args, quiet=args.quiet
     )
-    notes = [run.cleanup] if run.cleanup else []
+    notes = list(run.notes)
     if not settings.writes_allowed:
         notes.append(
             f"writes to {target} were not allowed: tests that write were not run "
