@@ -49,6 +49,13 @@ def _call(
 # -- requirement_for ---------------------------------------------------------------------------
 
 
+def _judged(case: Any, response: Any) -> set[str]:
+    """The requirement ids `fuzzing.judge` raises for one exchange (it must raise)."""
+    with pytest.raises((ConformanceViolation, ViolationGroup)) as raised:
+        fuzzing.judge(case, response)
+    return {v.requirement for v in getattr(raised.value, "violations", [raised.value])}
+
+
 @pytest.mark.parametrize(
     ("check", "status", "content_type", "expected"),
     [
@@ -260,10 +267,7 @@ def test_judge_names_gen2_for_an_error_body_without_error_and_details(schema: An
         b'{"message": "no such customer"}',
         path_parameters={"id": "x"},
     )
-    with pytest.raises((ConformanceViolation, ViolationGroup)) as raised:
-        fuzzing.judge(case, response)
-    violations = getattr(raised.value, "violations", [raised.value])
-    assert {v.requirement for v in violations} == {"GEN-2"}
+    assert _judged(case, response) == {"GEN-2"}
 
 
 def test_judge_reports_a_success_out_of_its_envelope_once_as_gen1(schema: Any) -> None:
@@ -277,10 +281,7 @@ def test_judge_reports_a_success_out_of_its_envelope_once_as_gen1(schema: Any) -
         content_type="text/plain",
         headers={"x-api-key": "k"},
     )
-    with pytest.raises((ConformanceViolation, ViolationGroup)) as raised:
-        fuzzing.judge(case, response)
-    violations = getattr(raised.value, "violations", [raised.value])
-    assert {v.requirement for v in violations} == {"GEN-1"}
+    assert _judged(case, response) == {"GEN-1"}
 
 
 def test_judge_runs_our_single_call_checks_too(schema: Any) -> None:
