@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from masivo_conformance.errors import MasivoError, SettingsError
-from masivo_conformance.plugin import load_outcomes
+from masivo_conformance.recorder import load_outcomes
 from masivo_conformance.results import TestOutcome
 
 __all__ = ["SuiteRun", "project_root", "run_pytest", "suite_path"]

@@ -14,7 +14,7 @@ from collections import Counter
 import pytest
 
 from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK
-from masivo_conformance.plugin import requirement_ids
+from masivo_conformance.recorder import requirement_ids
 from masivo_conformance.requirements import catalogue
 from masivo_conformance.runner import project_root, suite_path
 
