@@ -111,8 +111,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--faults", help="comma-separated subset of faults")
     parser.add_argument("--skip-schemathesis", action="store_true")
-    parser.add_argument("--skip-profiles", type=int, metavar="CI_SECONDS",
-                        help="skip the profile table; give plain schemathesis this budget")
+    parser.add_argument(
+        "--skip-profiles",
+        type=int,
+        metavar="CI_SECONDS",
+        help="skip the profile table; give plain schemathesis this budget",
+    )
     args = parser.parse_args()
     faults = args.faults.split(",") if args.faults else sorted(FAULTS)
 
