@@ -28,7 +28,4 @@ def test_replay_of_committed_cassettes_passes_offline(tmp_path: Path) -> None:
     statuses = {r["id"]: r["status"] for r in run.result["requirements"]}
     assert statuses
     assert set(statuses.values()) == {"pass"}, statuses
-    # The replay could not have reached a server: its base URL is a reserved, unresolvable
-    # name, and pytest-recording blocks the network as well.
-    assert "replay.invalid" in run.result["target"] or "cassettes" in run.result["target"]
     print(f"replay took {elapsed:.1f} s (budget {REPLAY_BUDGET_S} s)")
