@@ -16,7 +16,9 @@ import httpx
 
 from masivo_conformance.client import curl_for
 
-__all__ = ["NOT_JSON", "Call", "operation_for"]
+__all__ = ["EVENT_OPERATIONS", "NOT_JSON", "Call", "is_event", "operation_for"]
+
+EVENT_OPERATIONS = frozenset({"emit_event", "fulfill_event", "reverse_event"})
 
 
 class _NotJson:
@@ -51,13 +53,20 @@ def operation_for(method: str, path: str) -> tuple[str, dict[str, str]] | None:
     return None
 
 
-def _parse(text: str, content_type: str) -> Any:
-    if "json" not in content_type:
-        return NOT_JSON
+def _parse(text: str) -> Any:
+    """The body as JSON whatever its content type says: GEN-1 and GEN-2 judge the
+    content type, and the rules about the payload still get an answer to read."""
     try:
         return json.loads(text)
     except ValueError:
         return NOT_JSON
+
+
+def is_event(value: Any) -> bool:
+    """Whether a value has the members every Event has (event.schema.json's required)."""
+    return isinstance(value, dict) and all(
+        member in value for member in ("id", "customer_id", "type", "status")
+    )
 
 
 @dataclass(frozen=True)
@@ -78,7 +87,28 @@ class Call:
         return self.headers.get("content-type", "")
 
     @property
+    def media_type(self) -> str:
+        """The content type without parameters, lower case (media types are case-blind)."""
+        return self.content_type.split(";", 1)[0].strip().lower()
+
+    @property
+    def bare_event(self) -> bool:
+        """An Event answered at the top level instead of under `data` (GEN-1's to judge)."""
+        return (
+            self.operation in EVENT_OPERATIONS
+            and is_event(self.body)
+            and not (isinstance(self.body, dict) and is_event(self.body.get("data")))
+        )
+
+    @property
     def data(self) -> Any:
+        """The payload: `data` of the envelope, or a bare Event itself.
+
+        Rules about the payload read it here, so an envelope fault (GEN-1) does not
+        hide what the payload says about the other rules.
+        """
+        if self.bare_event:
+            return self.body
         return self.body.get("data") if isinstance(self.body, dict) else None
 
     @classmethod
@@ -109,7 +139,7 @@ class Call:
             request_json=request_json,
             status=status,
             headers=lowered,
-            body=_parse(text, lowered.get("content-type", "")),
+            body=_parse(text),
             text=text,
             reproducer=reproducer,
             path_params=found[1],

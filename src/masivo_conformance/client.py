@@ -18,9 +18,16 @@ import httpx
 import jwt
 
 from masivo_conformance import scrub
-from masivo_conformance.errors import MasivoError, TargetError
+from masivo_conformance.errors import MasivoError, NoAnswer, TargetError, TargetStopped
 
-__all__ = ["ApiClient", "BudgetSpent", "RequestBudget", "curl_for"]
+__all__ = [
+    "MAX_429_RETRIES",
+    "ApiClient",
+    "BudgetSpent",
+    "RequestBudget",
+    "curl_for",
+    "retry_after",
+]
 
 REFRESH_MARGIN_S = 300  # the Masivo guide refreshes five minutes before exp
 MAX_RETRY_AFTER_S = 60.0
@@ -132,6 +139,29 @@ class ApiClient:
         self._lock = threading.Lock()
         self.budget = budget or RequestBudget()
         self._http = httpx.Client(timeout=timeout, transport=transport)
+        self._answered = False  # the target answered once: a later silence is an outage
+
+    def responsive(self) -> bool:
+        """Whether the target still answers HTTP at all (any status counts)."""
+        try:
+            self._http.get(self.base_url + "/rewards", params={"from": 0, "to": 1})
+        except httpx.HTTPError:
+            return False
+        return True
+
+    def silence(self, where: str, exc: Exception) -> TargetError:
+        """What a request without an answer means: before any answer, the target cannot
+        be reached; after, an outage if a probe gets no answer either, else one request's
+        failure (an error of the test that sent it)."""
+        if not self._answered:
+            return _connection_error(self.base_url, exc)
+        cause = f"{type(exc).__name__}: {str(exc)[:120]}".rstrip(": ")
+        if not self.responsive():
+            return TargetStopped(
+                f"the target stopped answering at {where} ({cause})",
+                "the verdicts so far are in the report; check the target and run again",
+            )
+        return NoAnswer(f"{where} got no answer ({cause}) while the target answers others")
 
     def close(self) -> None:
         self._http.close()
@@ -194,18 +224,19 @@ class ApiClient:
                     method, url, content=content, params=params, headers=all_headers
                 )
             except httpx.TransportError as exc:
-                raise _connection_error(self.base_url, exc) from None
+                raise self.silence(f"{method} {path}", exc) from None
+            self._answered = True
             self.budget.observe_remaining(response.headers.get("X-RateLimit-Remaining"))
             if response.status_code != 429 or attempt == MAX_429_RETRIES:
                 return response
-            time.sleep(_retry_after(response))
+            time.sleep(retry_after(response.headers.get("Retry-After")))
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _retry_after(response: httpx.Response) -> float:
-    value = response.headers.get("Retry-After", "1")
+def retry_after(value: str | None) -> float:
+    """Seconds to wait before retrying a 429, from its Retry-After (bounded)."""
     try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER_S)
+        return min(max(float(value or "1"), 0.0), MAX_RETRY_AFTER_S)
     except ValueError:
         return 1.0
 

@@ -1,7 +1,9 @@
 """Errors that end a command with one clear line instead of a traceback.
 
 Exit codes are part of the interface (see README): 0 conformant, 1 a MUST failed (or
-breaking drift), 2 the run could not happen. Every `MasivoError` maps to 2.
+breaking drift), 2 the run could not happen (or the target stopped answering mid-run),
+3 inconclusive (nothing failed, but a MUST was not checked or a test erred). Every
+`MasivoError` maps to 2.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_NONCONFORMANT = 1
 EXIT_CANNOT_RUN = 2
+EXIT_INCONCLUSIVE = 3
 
 
 class MasivoError(Exception):
@@ -36,3 +39,12 @@ class TargetError(MasivoError):
 
 class CassetteError(MasivoError):
     """A cassette is missing, corrupt or truncated."""
+
+
+class TargetStopped(TargetError):
+    """The target answered earlier in the run and no longer does (a probe failed too)."""
+
+
+class NoAnswer(TargetError):
+    """One request got no answer (timeout, broken connection) while the target still
+    answers others: an error of the test that sent it, not an outage."""

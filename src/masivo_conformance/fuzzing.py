@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import jwt
 import schemathesis
@@ -21,14 +21,15 @@ from schemathesis.core.failures import Failure, FailureGroup
 
 from masivo_conformance import checks, contract
 from masivo_conformance.calls import NOT_JSON, Call
-from masivo_conformance.checks import ConformanceViolation, ViolationGroup
-from masivo_conformance.requirements import catalogue
+from masivo_conformance.client import MAX_429_RETRIES, retry_after
+from masivo_conformance.evidence import ConformanceViolation, Evidence, Verdict
 from masivo_conformance.tailoring import Tailor
 
 __all__ = [
     "BUILTIN_CHECKS",
     "REQUIREMENTS",
     "AuthProbe",
+    "call",
     "judge",
     "links_machine",
     "must_refuse",
@@ -66,17 +67,14 @@ _CHECK_SETTINGS: dict[str, dict[str, Any]] = {
 }
 
 # Our single-call checks of MUST requirements (SHOULDs never fail a fuzz run).
-_MUST_CHECKS = tuple(
-    name
-    for name, entry in checks.CHECKS.items()
-    if all(catalogue()[i].is_must for i in entry.requirements)
-)
+_MUST_CHECKS = checks.must_checks()
 
-# Every requirement a fuzz run can find broken: tests carry these in their marker.
+# What a fuzz run may judge: the fuzz tests carry these in their `explores` marker, which
+# selects them with --requirement; their verdicts come from what they observed.
 REQUIREMENTS: tuple[str, ...] = tuple(
     dict.fromkeys(
         ["GEN-1", "GEN-2", "GEN-3", "GEN-4", "AUTH-1", "AUTH-2", "EMIT-2", "PRV-6"]
-        + [i for name in _MUST_CHECKS for i in checks.CHECKS[name].requirements]
+        + [checks.CHECKS[name].requirement for name in _MUST_CHECKS]
     )
 )
 
@@ -86,6 +84,7 @@ _REQUIRED = {
     "preview_order": ("PRV-6", ("customer_id", "brand_id", "order")),
 }
 _MESSAGE_LIMIT = 600
+_RATE_LIMITED = "got `429 "  # how schemathesis's own probes say they were rate limited
 
 
 def schema_for(base_url: str, token: str, *, exhaustive: bool = False) -> Any:
@@ -124,21 +123,35 @@ def must_refuse(operation: str, request_json: Any) -> str | None:
         return requirement
     if operation == "emit_event":
         name = "emit-event.request.schema.json"
-        if any(e.validator == "type" for e in contract.validator(name).iter_errors(request_json)):
+        errors = contract.validator(name).iter_errors(request_json)
+        if any(e.validator == "type" and _obliges(e.instance, e.absolute_path) for e in errors):
             return requirement
     return None
+
+
+def _obliges(instance: Any, path: Any) -> bool:
+    """A wrong type obliges a refusal, but a null for an optional member does not: many
+    servers read null as "not given", and no requirement says otherwise."""
+    return instance is not None or list(path) in [[m] for m in _REQUIRED["emit_event"][1]]
 
 
 def requirement_for(check: str, failure: Failure, call: Call) -> str | None:
     """The requirement a schemathesis failure breaks, or None when it breaks none."""
     success, refusal = 200 <= call.status < 300, 400 <= call.status < 500 and call.status != 429
+    if (call.status == 429 and check != "not_a_server_error") or _RATE_LIMITED in failure.message:
+        # Rate limited (this answer, or the probe a check sent): it says nothing of what
+        # was asked; GEN-5 judges the 429 itself.
+        return None
     if check == "not_a_server_error":
         return "GEN-3"
     if check in ("response_schema_conformance", "content_type_conformance"):
-        if call.status >= 500:
-            return None  # GEN-3 already says it
-        if refusal and check == "content_type_conformance" and "json" in call.content_type:
-            return None  # GEN-2 asks for JSON, not for exactly application/json
+        if (
+            call.status >= 500  # GEN-3 already says it
+            # GEN-2 asks for JSON, not for exactly application/json
+            or (refusal and check == "content_type_conformance" and "json" in call.content_type)
+            or call.bare_event  # the envelope is GEN-1's, said once by our own check
+        ):
+            return None
         return (
             ("GEN-4" if check == "response_schema_conformance" else "GEN-1")
             if success
@@ -179,6 +192,19 @@ def _curl(case: Any, response: Any) -> str:
     )
 
 
+def call(case: Any, **kwargs: Any) -> Any:
+    """Send a generated request, waiting out a 429 as the suite's own client does: a
+    rate-limited answer judges nothing, and a state machine whose links depend on
+    answers must see the same answers when Hypothesis runs a step again."""
+    response = case.call(**kwargs)
+    for _ in range(MAX_429_RETRIES):
+        if response.status_code != 429:
+            break
+        time.sleep(retry_after(response.headers.get("Retry-After")))
+        response = case.call(**kwargs)
+    return response
+
+
 def _failures(case: Any, response: Any, kwargs: dict[str, Any]) -> list[tuple[str, Failure]]:
     """(check name, failure) for each kept built-in check that fails on this exchange."""
     try:
@@ -194,31 +220,29 @@ def _check_of(failure: Failure) -> str:
     return kept[0] if kept else type(failure).__name__
 
 
-def judge(case: Any, response: Any, **kwargs: Any) -> Call | None:
-    """Judge one exchange; raise every violation found, each naming its requirement.
+def judge(case: Any, response: Any, evidence: Evidence, **kwargs: Any) -> Call | None:
+    """Judge one exchange; record every verdict in `evidence` (nothing is raised, so the
+    run goes on and one broken answer hides no other rule).
 
     `kwargs` go to schemathesis's `validate_response` (`transport_kwargs`, `recorder`).
     """
     call = observed(case, response)
     if call is None:
         return None
-    found: dict[str, ConformanceViolation] = {}
-    try:
-        checks.run_checks(call, _MUST_CHECKS)
-    except ViolationGroup as group:
-        found.update((str(v), v) for v in group.violations)
-    except ConformanceViolation as violation:
-        found[str(violation)] = violation
-    ours = {v.requirement for v in found.values()}
+    violated = checks.judge_call(call, evidence, _MUST_CHECKS)
     where = f"{call.method} {call.url} answered {call.status}"
     for name, failure in _failures(case, response, kwargs):
         requirement = requirement_for(name, failure, call)
         # A requirement our own check already named is said once, in our words.
-        if requirement is not None and requirement not in ours:
+        if requirement is not None and requirement not in violated:
+            violated.add(requirement)
             detail = failure.message.strip().replace("\n", " ")[:_MESSAGE_LIMIT]
             text = f"{where}: schemathesis {name}: {failure.title}: {detail}"
-            found.setdefault(text, ConformanceViolation(requirement, text, call.reproducer))
-    checks.raise_all(list(found.values()))
+            evidence.violated(ConformanceViolation(requirement, text, call.reproducer))
+    refusal = must_refuse(call.operation, call.request_json)
+    refused = 400 <= call.status < 500 and call.status != 429  # 429 says nothing of the body
+    if refusal is not None and refusal not in violated and refused:
+        evidence.held(refusal)  # a request the contract says to refuse was refused
     return call
 
 
@@ -230,6 +254,7 @@ class AuthProbe:
     answered 401 or 403."""
 
     token: str
+    evidence: Evidence
     probed: set[str] = field(default_factory=set)
 
     def __call__(self, case: Any, response: Any) -> None:
@@ -242,14 +267,18 @@ class AuthProbe:
         self.probed.add(label)
         headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
         forged = case.derive(headers={**headers, "Authorization": f"Bearer {_forged(self.token)}"})
-        answer = observed(forged, forged.call())
-        if answer is not None and answer.status not in (401, 403):
-            raise ConformanceViolation(
+        answer = observed(forged, call(forged))
+        if answer is None:
+            return
+        self.evidence.expect(
+            Verdict.of(
                 "AUTH-1",
+                answer.status in (401, 403),
                 f"{answer.method} {answer.url} answered {answer.status} to a JWT signed by "
                 "someone else (our token's claims, a foreign key); expected 401 or 403",
                 answer.reproducer,
             )
+        )
 
 
 def _forged(token: str) -> str:
@@ -267,31 +296,30 @@ def links_machine(
     """schemathesis's state machine over the OpenAPI links, judging like the fuzz test.
 
     `seen` gets every judged call (the suite's event log, for cleanup on a real target).
-    The first violation is kept on the class as `first_violation`: a replay of a failing
-    scenario meets a server whose state has moved on, so Hypothesis may then report the
-    replay's inconsistency instead of the violation the run saw on the wire.
+    Verdicts go to the probe's evidence as they are made; nothing is raised, so
+    Hypothesis never replays a scenario against a server whose state has moved on.
     """
 
     class LinksStateMachine(schema.as_state_machine()):  # type: ignore[misc]
-        first_violation: ClassVar[AssertionError | None] = None
-
         def before_call(self, case: Any) -> None:
             tailor.apply(case)
+
+        def call(self, case: Any, **kwargs: Any) -> Any:
+            return call(case, **kwargs)
 
         def validate_response(
             self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any
         ) -> None:
-            try:
-                call = judge(
-                    case, response, transport_kwargs=kwargs or None, recorder=self.recorder
-                )
-                if call is not None:
-                    tailor.note(call)
-                    seen(call)
-                probe(case, response)
-            except (ConformanceViolation, ViolationGroup) as violation:
-                cls = type(self)
-                cls.first_violation = cls.first_violation or violation
-                raise
+            call = judge(
+                case,
+                response,
+                probe.evidence,
+                transport_kwargs=kwargs or None,
+                recorder=self.recorder,
+            )
+            if call is not None:
+                tailor.note(call)
+                seen(call)
+            probe(case, response)
 
     return LinksStateMachine

@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["preview_request", "purchase"]
+__all__ = ["issued_at_formats", "preview_request", "purchase", "purchase_id"]
+
+
+def purchase_id(prefix: str = "order") -> str:
+    """A purchase id no other order of any run has: a target may de-duplicate orders."""
+    return f"{prefix}-{uuid.uuid4().hex[:16]}"
+
+
+def issued_at_formats(now: datetime | None = None) -> dict[str, str]:
+    """The same recent moment in every RFC 3339 form the Masivo docs show or allow:
+    `Z` with milliseconds (the docs' own example), `Z` whole seconds, a zero offset,
+    another offset, microseconds. All lie inside EMIT-3's 72-hour window."""
+    moment = (now or datetime.now(UTC)) - timedelta(minutes=5)
+    west = moment.astimezone(timezone(timedelta(hours=-5)))
+    return {
+        "zulu-millis": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
+        "zulu": moment.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "zero-offset": moment.replace(microsecond=0).isoformat(),
+        "other-offset": west.replace(microsecond=0).isoformat(),
+        "micros": moment.isoformat(),
+    }
 
 
 def purchase(
@@ -22,7 +44,7 @@ def purchase(
         "brand_id": brand_id,
         "type": "PURCHASE",
         "order": {
-            "purchase_id": f"order-{customer_id}",
+            "purchase_id": purchase_id(),
             "value": value,
             "products": [{"sku": "SKU-1", "amount": 1, "value": value}],
             "payment_method": "CREDIT",
@@ -52,7 +74,7 @@ def preview_request(
     if product_redeem:
         products[0]["redeem"] = product_redeem
     order: dict[str, Any] = {
-        "purchase_id": f"preview-{customer_id}",
+        "purchase_id": purchase_id("preview"),
         "value": 100.0,
         "products": products,
         "shipping": {"value": 5.0},

@@ -19,6 +19,7 @@ import pytest
 
 from masivo_conformance import cassettes, profiles
 from masivo_conformance.client import ApiClient, RequestBudget
+from masivo_conformance.evidence import Evidence
 from masivo_conformance.recorder import (
     CLEANUP_NOTE,
     RATE_LIMIT_WARNING,
@@ -55,6 +56,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="seconds after which an event with no transaction counts as settled",
     )
     group.addoption(
+        "--settle-timeout",
+        type=float,
+        help="longest wait for a fulfilled event's transactions once an identical one listed its",
+    )
+    group.addoption(
         "--requirement",
         action="append",
         default=[],
@@ -78,6 +84,7 @@ def settings_from(config: pytest.Config) -> Settings:
         "max_requests": option("--max-requests"),
         "timeout": option("masivo_timeout"),
         "settle_time": option("--settle-time"),
+        "settle_timeout": option("--settle-timeout"),
     }
     return resolve(flags, targets_file=option("--targets-file"), target=option("--target"))
 
@@ -85,6 +92,11 @@ def settings_from(config: pytest.Config) -> Settings:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "requirement(*ids): ties a test to requirement ids of the catalogue"
+    )
+    config.addinivalue_line(
+        "markers",
+        "explores(*ids): requirement ids a fuzz or state-machine test may judge (selection "
+        "only: a verdict comes from what the test observed)",
     )
     config.addinivalue_line("markers", "writes: the test changes state on the target")
     profiles.load(config.getoption("--profile"), config.getoption("--seed"))
@@ -103,7 +115,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         ids = requirement_ids(item)
         unknown = [i for i in ids if i not in known]
-        if unknown or any(not m.args for m in item.iter_markers("requirement")):
+        markers = [*item.iter_markers("requirement"), *item.iter_markers("explores")]
+        if unknown or any(not m.args for m in markers):
             raise pytest.UsageError(
                 f"{item.nodeid}: @pytest.mark.requirement needs catalogue ids, got {unknown}"
             )
@@ -227,6 +240,12 @@ def masivo_events() -> EventLog:
     return EventLog()
 
 
+@pytest.fixture
+def masivo_evidence() -> Evidence:
+    """What this test observed, requirement by requirement (the recorder reads it)."""
+    return Evidence()
+
+
 @pytest.fixture(scope="session")
 def run_salt(masivo_settings: Settings, pytestconfig: pytest.Config) -> str:
     """What makes this run's customer ids its own.
@@ -248,15 +267,18 @@ def storefront(
     masivo_target: Target,
     masivo_settings: Settings,
     masivo_events: EventLog,
+    masivo_evidence: Evidence,
     run_salt: str,
 ) -> Storefront:
-    """A checked view of the target for one test, with its own customer ids."""
+    """A judged view of the target for one test, with its own customer ids."""
     return Storefront(
         masivo_client,
         brand_id=masivo_target.brand_id,
         ids=IdFactory.for_test(run_salt, request.node.nodeid),
         writes_allowed=masivo_settings.writes_allowed,
         settle_time=masivo_settings.settle_time,
+        settle_timeout=masivo_settings.settle_timeout,
+        evidence=masivo_evidence,
         events=masivo_events,
         host=masivo_target.base_url,
     )
@@ -264,7 +286,10 @@ def storefront(
 
 @pytest.fixture
 def points_reward(
-    masivo_client: ApiClient, masivo_target: Target, masivo_settings: Settings, run_salt: str
+    masivo_client: ApiClient,
+    masivo_target: Target,
+    masivo_evidence: Evidence,
+    run_salt: str,
 ) -> dict[str, Any]:
     """A POINTS reward of the brand, discovered through list_rewards.
 
@@ -276,6 +301,7 @@ def points_reward(
         ids=IdFactory.for_test(run_salt, "session"),
         writes_allowed=False,
         settle_time=0.0,
+        evidence=masivo_evidence,
         host=masivo_target.base_url,
     )
     for reward in storefront.rewards():

@@ -1,23 +1,26 @@
-"""What a suite session found, test by test: requirement ids, outcome, first violation,
-reproducer and request count, written as JSON for `masivo-conformance run` to read.
+"""What a suite session found, test by test: the evidence each test recorded, how it
+ended, its errors and request count, written as JSON for `masivo-conformance run`.
 
 Registered by the plugin as an object, so each pytest session (the CLI may run several
 in one process) has its own; on pytest-xdist it runs on the controller, where reports
-arrive with their `user_properties`.
+arrive carrying the `masivo` attribute set here on the worker.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis.errors import Flaky
 
-from masivo_conformance.client import BudgetSpent, RequestBudget
+from masivo_conformance.client import ApiClient, BudgetSpent, RequestBudget
+from masivo_conformance.errors import NoAnswer, TargetError
+from masivo_conformance.evidence import ConformanceViolation, Evidence
 from masivo_conformance.results import TestOutcome
+from masivo_conformance.storefront import CannotContinue
 
 __all__ = [
     "CLEANUP_NOTE",
@@ -25,29 +28,45 @@ __all__ = [
     "RATE_NOTE",
     "Recorder",
     "load_outcomes",
+    "one_line",
     "requirement_ids",
 ]
-
-
-def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
-    ids: list[str] = []
-    for marker in item.iter_markers("requirement"):
-        ids.extend(marker.args)
-    return tuple(dict.fromkeys(ids))
-
 
 _BUDGET_AT_START = pytest.StashKey[int]()
 CLEANUP_NOTE = pytest.StashKey[str]()
 RATE_NOTE = pytest.StashKey[str]()
 RATE_LIMIT_WARNING = 100  # remaining requests below which a run says so in its report
+_ERROR_LIMIT = 300
+
+
+def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
+    """What a test may judge, from its `requirement` and `explores` markers."""
+    ids: list[str] = []
+    for name in ("requirement", "explores"):
+        for marker in item.iter_markers(name):
+            ids.extend(marker.args)
+    return tuple(dict.fromkeys(ids))
+
+
+def one_line(exc: BaseException) -> str:
+    """An exception as one line a person can act on: its type and first line."""
+    text = str(exc).strip().splitlines()
+    first = text[0] if text else ""
+    return f"{type(exc).__name__}: {first}"[:_ERROR_LIMIT].rstrip(": ")
 
 
 def _budget_of(item: pytest.Item) -> RequestBudget | None:
-    funcargs = getattr(item, "funcargs", {})
+    funcargs = getattr(item, "funcargs", None) or {}
     budget = funcargs.get("masivo_budget")
     if budget is None and "masivo_client" in funcargs:
         budget = funcargs["masivo_client"].budget
     return budget if isinstance(budget, RequestBudget) else None
+
+
+def _is_transport(exc: BaseException) -> bool:
+    """A request that got no answer from schemathesis's own HTTP stack (requests)."""
+    module = type(exc).__module__
+    return module.startswith(("requests.", "urllib3.")) and "Error" in type(exc).__name__
 
 
 class Recorder:
@@ -57,54 +76,90 @@ class Recorder:
         self.config = config
         self.outcomes: dict[str, TestOutcome] = {}
         self.requests = 0
+        self.stopped = ""  # the target stopped answering (first such message)
+        self.budget_spent = ""
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
         self, item: pytest.Item, call: pytest.CallInfo[None]
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-        """Tag each report with its requirement ids, reproducer and request count."""
+        """Judge how the phase ended, and carry the test's evidence on its report."""
         report = yield
-        report.user_properties.append(("requirements", " ".join(requirement_ids(item))))
-        if call.excinfo is not None:
-            if call.excinfo.errisinstance(BudgetSpent):
-                # The budget is not the test's fault: its requirements are "not run".
-                report.outcome = "skipped"
-                report.longrepr = (str(item.path), 0, f"not run: {call.excinfo.value}")
-                item.session.shouldstop = str(call.excinfo.value)
-            reproducer = getattr(call.excinfo.value, "reproducer", "")
-            if reproducer:
-                report.user_properties.append(("reproducer", reproducer))
+        funcargs = getattr(item, "funcargs", None) or {}
+        evidence = funcargs.get("masivo_evidence")
+        info: dict[str, Any] = {"requirements": list(requirement_ids(item))}
+        excinfo = call.excinfo
+        if excinfo is not None and not excinfo.errisinstance(pytest.skip.Exception):
+            info.update(self._ending(item, report, excinfo.value, evidence))
+        elif report.skipped and isinstance(report.longrepr, tuple):
+            info["skip_reason"] = str(report.longrepr[2]).removeprefix("Skipped: ")
+        if call.when == "call" and report.passed and evidence is not None and evidence.violations:
+            # Soft violations do not raise: the test still fails, with what it found.
+            report.outcome = "failed"
+            report.longrepr = evidence.summary()
         budget = _budget_of(item)
         if call.when == "setup":
             item.stash[_BUDGET_AT_START] = 0 if budget is None else budget.spent
         elif call.when == "teardown" and budget is not None:
-            report.user_properties.append(
-                ("requests", budget.spent - item.stash.get(_BUDGET_AT_START, 0))
-            )
+            info["requests"] = budget.spent - item.stash.get(_BUDGET_AT_START, 0)
+        if evidence is not None:
+            info["evidence"] = evidence.to_dict()
+        report.masivo = info  # type: ignore[attr-defined]  # carried to the xdist controller
         return report
 
+    def _ending(
+        self,
+        item: pytest.Item,
+        report: pytest.TestReport,
+        exc: BaseException,
+        evidence: Evidence | None,
+    ) -> dict[str, str]:
+        """What an exception means: a violation (recorded), the budget, an outage, or an
+        error of the test (never a requirement's)."""
+        if isinstance(exc, BudgetSpent):
+            # The budget is not the test's fault: what it had not judged is "not checked".
+            report.outcome = "skipped"
+            report.longrepr = (str(item.path), 0, f"not run: {exc}")
+            item.session.shouldstop = str(exc)
+            return {"skip_reason": f"not run: {exc}", "budget": str(exc)}
+        if isinstance(exc, ConformanceViolation):
+            if not exc.recorded and evidence is not None:
+                evidence.violated(exc)
+            return {}
+        explained = evidence is not None and evidence.violations > 0
+        if isinstance(exc, CannotContinue | Flaky | AssertionError) and explained:
+            return {}  # the scenario stopped on a violation it has already recorded
+        if _is_transport(exc):
+            client = (getattr(item, "funcargs", None) or {}).get("masivo_client")
+            if isinstance(client, ApiClient):
+                exc = client.silence(item.name, exc)  # type: ignore[arg-type]
+        if isinstance(exc, TargetError) and not isinstance(exc, NoAnswer):
+            # The target stopped answering (or never did): nothing after this can be judged.
+            self.stopped = self.stopped or str(exc)
+            item.session.shouldstop = str(exc)
+            return {"error": str(exc), "stopped": str(exc)}
+        return {"error": str(exc) if isinstance(exc, TargetError) else one_line(exc)}
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        props = dict(report.user_properties)
-        requests = props.get("requests", 0)
-        self.requests += requests if isinstance(requests, int) else 0
-        ids = tuple(str(props.get("requirements", "")).split())
-        if not ids or (report.when != "call" and report.outcome == "passed"):
+        info: dict[str, Any] = getattr(report, "masivo", None) or {}
+        if not info:
             return
+        self.requests += int(info.get("requests", 0))
+        self.budget_spent = self.budget_spent or str(info.get("budget", ""))
+        error = str(info.get("error", ""))
+        self.stopped = self.stopped or str(info.get("stopped", ""))
         previous = self.outcomes.get(report.nodeid)
-        if previous is not None and previous.outcome == "failed":
-            return  # the first failure of a test is the one worth showing
-        message = ""
-        if report.outcome == "failed":
-            crash = getattr(report.longrepr, "reprcrash", None)
-            message = _readable(crash.message if crash is not None else str(report.longrepr))
-        elif report.outcome == "skipped" and isinstance(report.longrepr, tuple):
-            message = str(report.longrepr[2])
+        outcome = report.outcome
+        if previous is not None and (previous.outcome == "failed" or outcome == "passed"):
+            outcome = previous.outcome  # a passed teardown does not undo a failed call
         self.outcomes[report.nodeid] = TestOutcome(
             report.nodeid,
-            ids,
-            report.outcome,
-            message,
-            str(props.get("reproducer", "")),
+            tuple(info.get("requirements", ())),
+            outcome,
+            info.get("evidence", previous.evidence if previous else {}),
+            (previous.error if previous else "") or error,
+            str(info.get("skip_reason", "")) or (previous.skip_reason if previous else ""),
+            (previous.requests if previous else 0) + int(info.get("requests", 0)),
         )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -122,25 +177,17 @@ class Recorder:
                 if n
             ],
             "requests": self.requests,
-            "outcomes": [o.__dict__ for o in self.outcomes.values()],
+            "stopped": self.stopped,
+            "budget_spent": self.budget_spent,
+            "outcomes": [o.__dict__ for o in self.outcomes.values() if o.requirements],
         }
         path.write_text(json.dumps(document, indent=1), encoding="utf-8")
 
 
-_EXCEPTION_PREFIX = re.compile(r"^(?:[\w.]+\.)?(?:ConformanceViolation|ViolationGroup): ")
-
-
-def _readable(message: str) -> str:
-    """A failure as a person reads it: no exception class, no repeated reproducer line
-    (the reproducer is kept on its own), at most 4000 characters."""
-    lines = [line for line in message.splitlines() if not line.strip().startswith("reproduce: ")]
-    return _EXCEPTION_PREFIX.sub("", "\n".join(lines))[:4000]
-
-
-def load_outcomes(path: Path) -> tuple[list[TestOutcome], int, list[str]]:
-    """The outcomes, request count and notes a session wrote with --masivo-results."""
+def load_outcomes(path: Path) -> dict[str, Any]:
+    """What a session wrote with --masivo-results: outcomes, requests, notes, stop."""
     raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    outcomes = [
+    raw["outcomes"] = [
         TestOutcome(**{**o, "requirements": tuple(o["requirements"])}) for o in raw["outcomes"]
     ]
-    return outcomes, int(raw["requests"]), [str(n) for n in raw.get("notes", [])]
+    return raw

@@ -13,7 +13,12 @@ from pathlib import Path
 
 from masivo_conformance.changes import BREAKING
 from masivo_conformance.drift import Difference, DriftReport
-from masivo_conformance.errors import EXIT_OK
+from masivo_conformance.errors import (
+    EXIT_CANNOT_RUN,
+    EXIT_INCONCLUSIVE,
+    EXIT_NONCONFORMANT,
+    EXIT_OK,
+)
 from masivo_conformance.report_templates import (
     h,
     html_table,
@@ -47,41 +52,71 @@ DRIFT_MD = "drift.md"
 MARKDOWN_MESSAGE_LIMIT = 3000
 TERMINAL_MESSAGE_LINES = 12
 _ICONS = {"ok": "✅", "warn": "⚠️", "bad": "❌", "none": "⚪"}
-_STATUS_WORDS = {"pass": "pass", "fail": "fail", "warn": "fail (warning)", "not-run": "not run"}
+_STATUS_WORDS = {
+    "pass": "pass",
+    "fail": "fail",
+    "warn": "fail (warning)",
+    "not-checked": "not checked",
+    "accepted": "accepted",
+}
 _STATUS_ICONS = {
     "pass": "✅ pass",
     "fail": "❌ fail",
     "warn": "⚠️ fail (warning)",
-    "not-run": "⚪ not run",
+    "not-checked": "⚪ not checked",
+    "accepted": "🔸 accepted",
+}
+#: exit code -> what it means; README, `run --help` and the reports list the same
+EXIT_CODES = {
+    EXIT_OK: "every MUST requirement was checked and held",
+    EXIT_NONCONFORMANT: "a MUST requirement failed (or a SHOULD, with --strict)",
+    EXIT_CANNOT_RUN: "the run could not happen, or the target stopped answering mid-run",
+    EXIT_INCONCLUSIVE: "inconclusive: nothing failed, but a MUST was not checked or a test erred",
 }
 
 
 def _row_class(result: RunResult, row: RequirementResult) -> str:
-    """pass, fail, warn (a SHOULD that failed without --strict) or not-run."""
-    if row.status == "fail" and row.level != "MUST" and not result.strict:
+    """pass, fail, warn (a SHOULD that failed without --strict), not-checked or accepted."""
+    if row.status == "fail" and not row.is_must and not result.strict:
         return "warn"
     return row.status.replace(" ", "-")
 
 
+_VERDICT_WORDS = {
+    EXIT_OK: ("ok", "CONFORMANT"),
+    EXIT_NONCONFORMANT: ("bad", "NONCONFORMANT"),
+    EXIT_CANNOT_RUN: ("bad", "TARGET STOPPED ANSWERING"),
+    EXIT_INCONCLUSIVE: ("none", "INCONCLUSIVE"),
+}
+
+
 def _verdict(result: RunResult) -> tuple[str, str]:
-    """(kind, sentence): kind is ok, warn, bad or none (nothing was checked)."""
+    """(kind, sentence): kind is ok, warn, bad or none (inconclusive)."""
     count = Counter(r.status for r in result.requirements)
     musts, shoulds = len(result.failed_musts), len(result.failed_shoulds)
-    if result.exit_code() != EXIT_OK:
-        kind, word = "bad", "NONCONFORMANT"
-    elif not count["pass"] and not count["fail"]:
-        kind, word = "none", "NOTHING CHECKED"
-    elif shoulds:
+    code = result.exit_code()
+    kind, word = _VERDICT_WORDS[code]
+    if code == EXIT_OK and shoulds:
         kind, word = "warn", "CONFORMANT with warnings"
-    else:
-        kind, word = "ok", "CONFORMANT"
     warning = " (warnings only)" if shoulds and not result.strict else ""
-    sentence = (
-        f"{word}: {musts} MUST failed, {shoulds} SHOULD failed{warning}, "
-        f"{count['pass']} passed, {count['not run']} not run "
+    accepted = f", {count['accepted']} accepted" if count["accepted"] else ""
+    errors = f", {len(result.errors)} test error(s)" if result.errors else ""
+    return kind, (
+        f"{word} (exit {code}): {musts} MUST failed, {shoulds} SHOULD failed{warning}, "
+        f"{count['pass']} passed, {count['not checked']} not checked{accepted}{errors} "
         f"({len(result.requirements)} requirements)"
     )
-    return kind, sentence
+
+
+def _evidence(row: RequirementResult) -> str:
+    """What a verdict rests on: `12 checks`, `2 of 14 checks violated`, or the reason."""
+    if row.status == "not checked":
+        return row.reason
+    checks = row.held + row.violated
+    text = f"{checks} check{'s' if checks != 1 else ''} in {row.tests} test(s)"
+    if row.violated:
+        text = f"{row.violated} of {text} violated"
+    return f"{text}; accepted: {row.reason}" if row.status == "accepted" else text
 
 
 def _duration(seconds: float) -> str:
@@ -95,35 +130,44 @@ def _metadata(result: RunResult) -> list[tuple[str, str]]:
     return [
         ("Target", safe_target(result.target)),
         ("Suite version", result.suite_version or "unknown"),
+        ("Started", result.started_at or "unknown"),
         ("Profile", result.profile),
         ("Seed", "none (derandomised)" if result.seed is None else str(result.seed)),
         ("Strict", "yes (SHOULD failures fail the run)" if result.strict else "no"),
         ("Duration", _duration(result.duration_s)),
         ("Requests", str(result.request_count)),
+        ("Exit code", f"{result.exit_code()}: {EXIT_CODES[result.exit_code()]}"),
     ]
 
 
 def _failures(result: RunResult) -> list[RequirementResult]:
-    return [r for r in result.requirements if r.status == "fail"]
+    return [r for r in result.requirements if r.status in ("fail", "accepted") and r.findings]
 
 
 # -- terminal ---------------------------------------------------------------------------------
 
 
 def render_matrix(result: RunResult) -> str:
-    """One line per requirement, then each failure with its curl line, then the verdict."""
-    lines = [f"{r.id:<7} {r.level:<6} {r.status:<7}  {r.title}" for r in result.requirements]
+    """One line per requirement with its evidence, then each failure with its curl line,
+    the test errors, and the verdict with its exit code."""
+    lines = [
+        f"{r.id:<7} {r.level:<6} {_STATUS_WORDS[_row_class(result, r)]:<14} "
+        f"{terminal_text(_evidence(r))}"
+        for r in result.requirements
+    ]
     for row in _failures(result):
-        violation = row.violation
-        if violation is None:
-            continue
-        lines += ["", f"{row.id} ({row.level}) failed in {terminal_text(violation.test)}:"]
-        message = terminal_text(violation.message).splitlines() or ["(no message)"]
-        lines += [f"  {line}" for line in message[:TERMINAL_MESSAGE_LINES]]
-        if len(message) > TERMINAL_MESSAGE_LINES:
-            lines.append(f"  ... ({len(message) - TERMINAL_MESSAGE_LINES} more lines)")
-        reproducer = terminal_text(violation.reproducer) or "(no request to repeat: rerun the test)"
-        lines.append(f"  reproduce: {reproducer}")
+        for finding in row.findings:
+            lines += ["", f"{row.id} ({row.level}) {row.status} in {terminal_text(finding.test)}:"]
+            message = terminal_text(finding.message).splitlines() or ["(no message)"]
+            lines += [f"  {line}" for line in message[:TERMINAL_MESSAGE_LINES]]
+            if len(message) > TERMINAL_MESSAGE_LINES:
+                lines.append(f"  ... ({len(message) - TERMINAL_MESSAGE_LINES} more lines)")
+            shown = terminal_text(finding.reproducer) or "(no request to repeat: rerun the test)"
+            lines.append(f"  reproduce: {shown}")
+    if result.errors:
+        lines += ["", "Test errors (charged to no requirement):"]
+        lines += [f"  {terminal_text(e.test)}: {terminal_text(e.message)}" for e in result.errors]
+    lines += [*(f"note: {terminal_text(n)}" for n in result.notes)]
     lines += ["", _verdict(result)[1]]
     return "\n".join(lines) + "\n"
 
@@ -151,22 +195,27 @@ def render_markdown(result: RunResult) -> str:
             md_cell(r.id),
             md_cell(r.level),
             _STATUS_ICONS[_row_class(result, r)],
-            md_cell(f"{r.tests} ({r.failed} failed)" if r.failed else r.tests),
+            md_cell(_evidence(r)),
             md_cell(r.title),
         ]
         for r in result.requirements
     ]
-    lines += md_table(["Id", "Level", "Status", "Tests", "Title"], rows)
-    failures = [r for r in _failures(result) if r.violation is not None]
+    lines += md_table(["Id", "Level", "Status", "Evidence", "Title"], rows)
+    failures = _failures(result)
     if failures:
         lines += ["", "#### Failures"]
     for row in failures:
-        assert row.violation is not None  # filtered above; narrows the type
-        lines += ["", f"**{md_text(row.id)}** ({row.level}) {md_text(row.title)}", ""]
-        lines += [f"Test: {md_text(row.violation.test)}", ""]
-        lines += [md_code_block(_shortened(redact_text(row.violation.message))), ""]
-        if row.violation.reproducer:
-            lines += ["Reproduce:", "", md_code_block(row.violation.reproducer, "sh")]
+        lines += ["", f"**{md_text(row.id)}** ({row.level}) {md_text(row.title)}"]
+        for finding in row.findings:
+            lines += ["", f"Test: {md_text(finding.test)}", ""]
+            lines += [md_code_block(_shortened(redact_text(finding.message))), ""]
+            if finding.reproducer:
+                lines += ["Reproduce:", "", md_code_block(finding.reproducer, "sh")]
+    if result.errors:
+        lines += ["", "#### Test errors (charged to no requirement)", ""]
+        lines += [f"* {md_text(e.test)}: {md_text(e.message)}" for e in result.errors]
+    lines += ["", "#### Exit codes", ""]
+    lines += [f"* `{code}`: {md_text(text)}" for code, text in EXIT_CODES.items()]
     return "\n".join(lines) + "\n"
 
 
@@ -177,42 +226,50 @@ def _html_matrix(result: RunResult) -> str:
     rows = []
     for r in result.requirements:
         kind = _row_class(result, r)
-        ident = f'<a href="#failure-{h(r.id)}">{h(r.id)}</a>' if r.status == "fail" else h(r.id)
+        ident = f'<a href="#failure-{h(r.id)}">{h(r.id)}</a>' if r.findings else h(r.id)
         rows.append(
             f'<tr class="{kind}"><td>{ident}</td><td class="level-{h(r.level)}">{h(r.level)}</td>'
-            f'<td class="status">{_STATUS_WORDS[kind]}</td><td>{r.tests}</td><td>{r.failed}</td>'
+            f'<td class="status">{_STATUS_WORDS[kind]}</td><td>{r.held}</td><td>{r.violated}</td>'
+            f"<td>{r.tests}</td><td>{r.requests}</td><td>{h(_evidence(r))}</td>"
             f"<td>{h(r.title)}</td></tr>\n"
         )
-    return html_table(["Id", "Level", "Status", "Tests", "Failed", "Title"], rows)
+    return html_table(
+        ["Id", "Level", "Status", "Held", "Violated", "Tests", "Requests", "Evidence", "Title"],
+        rows,
+    )
+
+
+_LEVEL_STATUSES = ("pass", "fail", "not checked", "accepted")
 
 
 def _html_levels(result: RunResult) -> str:
-    count = Counter((r.level, r.status) for r in result.requirements)
+    count: Counter[tuple[str, str]] = Counter((r.level, r.status) for r in result.requirements)
     levels = dict.fromkeys(r.level for r in result.requirements)
     rows = [
         f"<tr><td>{h(level)}</td>"
-        + "".join(f"<td>{count[level, s]}</td>" for s in ("pass", "fail", "not run"))
+        + "".join(f"<td>{count[level, s]}</td>" for s in _LEVEL_STATUSES)
         + "</tr>\n"
         for level in levels
     ]
-    return html_table(["Level", "pass", "fail", "not run"], rows)
+    return html_table(["Level", *_LEVEL_STATUSES], rows)
 
 
 def _html_failure(row: RequirementResult) -> str:
-    violation = row.violation
-    assert violation is not None  # only called for rows with a violation
     parts = [
         f'<section class="failure"><h3 id="failure-{h(row.id)}">{h(row.id)} ({h(row.level)}) '
         f"{h(row.title)}</h3>",
-        f"<p>First violation in <code>{h(violation.test)}</code> "
-        f"({row.failed} failing test(s))</p>",
-        f'<pre class="message">{h(violation.message)}</pre>',
+        f"<p>{h(_evidence(row))}</p>",
     ]
-    if violation.reproducer:
+    for finding in row.findings:
         parts += [
-            '<p class="hint">Reproduce (one click selects it):</p>',
-            f'<pre class="reproducer"><code>{h(violation.reproducer)}</code></pre>',
+            f"<p>In <code>{h(finding.test)}</code></p>",
+            f'<pre class="message">{h(finding.message)}</pre>',
         ]
+        if finding.reproducer:
+            parts += [
+                '<p class="hint">Reproduce (one click selects it):</p>',
+                f'<pre class="reproducer"><code>{h(finding.reproducer)}</code></pre>',
+            ]
     return "\n".join(parts) + "</section>\n"
 
 
@@ -221,7 +278,7 @@ def render_html(result: RunResult) -> str:
     kind, sentence = _verdict(result)
     meta = "".join(f"<dt>{h(k)}</dt><dd>{h(v)}</dd>" for k, v in _metadata(result))
     meta += "".join(f"<dt>Note</dt><dd>{h(note)}</dd>" for note in result.notes)
-    failures = [r for r in _failures(result) if r.violation is not None]
+    failures = _failures(result)
     body = [
         "<h1>Masivo conformance report</h1>",
         f'<p class="verdict {kind}">{h(sentence)}</p>',
@@ -233,6 +290,11 @@ def render_html(result: RunResult) -> str:
     ]
     if failures:
         body += ["<h2>Failures</h2>", *(_html_failure(r) for r in failures)]
+    if result.errors:
+        items = "".join(f"<li><code>{h(e.test)}</code>: {h(e.message)}</li>" for e in result.errors)
+        body += ["<h2>Test errors (charged to no requirement)</h2>", f"<ul>{items}</ul>"]
+    codes = "".join(f"<dt>{code}</dt><dd>{h(text)}</dd>" for code, text in EXIT_CODES.items())
+    body += ["<h2>Exit codes</h2>", f'<dl class="meta">{codes}</dl>']
     return page(f"Masivo conformance: {sentence}", "\n".join(body))
 
 

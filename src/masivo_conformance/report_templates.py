@@ -45,7 +45,8 @@ td.status { font-weight: 600; white-space: nowrap; }
 tr.pass td.status { color: #1a7f37; background: #dafbe1; }
 tr.fail td.status { color: #cf222e; background: #ffebe9; }
 tr.warn td.status { color: #9a6700; background: #fff8c5; }
-tr.not-run td.status { color: #57606a; background: #eaeef2; }
+tr.not-checked td.status { color: #57606a; background: #eaeef2; }
+tr.accepted td.status { color: #7d4e00; background: #fff1d6; }
 tr.breaking td.status { color: #cf222e; background: #ffebe9; }
 tr.additive td.status { color: #0969da; background: #ddf4ff; }
 .level-SHOULD { font-style: italic; }

@@ -1,8 +1,12 @@
-"""What a conformance run found: per-test outcomes folded into a per-requirement matrix.
+"""What a conformance run found: the evidence of every test folded into one verdict per
+requirement, and the exit code those verdicts mean.
 
-The pytest plugin writes one `TestOutcome` per test; `RunResult` is what reports and
-exit codes are made from. Both round-trip through JSON so that `run` can read what a
-pytest session (possibly in another process) wrote.
+A requirement is **fail** when any observation violated it, **pass** only when at
+least one observation held and none violated, and otherwise **not checked**, with the
+reason. An exception that is no check's (our bug, a transport error, a refused set-up
+step) is an **error** of its test: shown with its one-line cause, never charged to a
+requirement. The pytest plugin writes one `TestOutcome` per test; both round-trip
+through JSON so that `run` can read what a pytest session wrote.
 """
 
 from __future__ import annotations
@@ -12,44 +16,55 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK
-from masivo_conformance.requirements import REQUIREMENT_ID, Catalogue
+from masivo_conformance.errors import (
+    EXIT_CANNOT_RUN,
+    EXIT_INCONCLUSIVE,
+    EXIT_NONCONFORMANT,
+    EXIT_OK,
+)
+from masivo_conformance.evidence import Evidence, Finding
+from masivo_conformance.requirements import Catalogue
 
-__all__ = ["RequirementResult", "RunResult", "TestOutcome", "Violation", "fold"]
+__all__ = [
+    "FINDINGS_PER_REQUIREMENT",
+    "RequirementResult",
+    "RunResult",
+    "TestError",
+    "TestOutcome",
+    "fold",
+]
 
 Outcome = Literal["passed", "failed", "skipped"]
-Status = Literal["pass", "fail", "not run"]
-
-
-@dataclass(frozen=True)
-class Violation:
-    """The first observed break of a requirement, with a way to see it again."""
-
-    requirement: str
-    message: str
-    test: str
-    reproducer: str = ""
+Status = Literal["pass", "fail", "not checked", "accepted"]
+FINDINGS_PER_REQUIREMENT = 5  # failing tests shown per requirement (one finding each)
 
 
 @dataclass(frozen=True)
 class TestOutcome:
-    """One test of the suite: the requirement ids it covers and how it ended."""
+    """One test of the suite: what it may judge (its markers), what it judged, how it ended."""
 
     __test__ = False  # not a pytest test class, despite the name
 
     nodeid: str
-    requirements: tuple[str, ...]
+    requirements: tuple[str, ...]  # from its markers: documentation and selection only
     outcome: Outcome
-    message: str = ""
-    reproducer: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)  # Evidence.to_dict()
+    error: str = ""  # one line: an exception that is no check's
+    skip_reason: str = ""
+    requests: int = 0
 
-    def violated(self) -> tuple[str, ...]:
-        """Ids this failure breaks: the ids its message names, else all the test covers."""
-        if self.outcome != "failed":
-            return ()
-        named = tuple(dict.fromkeys(REQUIREMENT_ID.findall(self.message)))
-        named = tuple(i for i in named if i in self.requirements) or named
-        return named or self.requirements
+    def observed(self) -> Evidence:
+        return Evidence.from_dict(self.evidence, self.nodeid)
+
+
+@dataclass(frozen=True)
+class TestError:
+    """A test that ended on something that is no requirement's: shown, never charged."""
+
+    __test__ = False
+
+    test: str
+    message: str
 
 
 @dataclass(frozen=True)
@@ -58,9 +73,16 @@ class RequirementResult:
     level: str
     title: str
     status: Status
-    tests: int = 0
-    failed: int = 0
-    violation: Violation | None = None
+    held: int = 0  # observations that held
+    violated: int = 0  # observations that violated it
+    tests: int = 0  # tests that judged it
+    findings: tuple[Finding, ...] = ()  # first violation of each failing test
+    reason: str = ""  # why it was not checked, or why a failure is accepted
+    requests: int = 0  # requests of the tests that judged it
+
+    @property
+    def is_must(self) -> bool:
+        return self.level == "MUST"
 
 
 @dataclass
@@ -74,20 +96,39 @@ class RunResult:
     duration_s: float
     request_count: int
     requirements: list[RequirementResult]
+    errors: list[TestError] = field(default_factory=list)
+    stopped: str = ""  # the target stopped answering: which call, and how
+    selected: bool = False  # --requirement chose the rows: exit by them alone
     suite_version: str = ""
+    started_at: str = ""
     notes: list[str] = field(default_factory=list)
+
+    def _binding(self, row: RequirementResult) -> bool:
+        return row.is_must or self.strict
 
     @property
     def failed_musts(self) -> list[RequirementResult]:
-        return [r for r in self.requirements if r.status == "fail" and r.level == "MUST"]
+        return [r for r in self.requirements if r.status == "fail" and r.is_must]
 
     @property
     def failed_shoulds(self) -> list[RequirementResult]:
-        return [r for r in self.requirements if r.status == "fail" and r.level == "SHOULD"]
+        return [r for r in self.requirements if r.status == "fail" and not r.is_must]
+
+    @property
+    def unchecked_binding(self) -> list[RequirementResult]:
+        """MUSTs (and SHOULDs, with --strict) that no observation judged."""
+        return [r for r in self.requirements if r.status == "not checked" and self._binding(r)]
 
     def exit_code(self) -> int:
-        if self.failed_musts or (self.strict and self.failed_shoulds):
+        """2 the target stopped answering; 1 a binding requirement failed; 3 inconclusive
+        (nothing failed, but a binding requirement was not checked or a test erred);
+        0 every binding requirement was checked and held."""
+        if self.stopped:
+            return EXIT_CANNOT_RUN
+        if any(r.status == "fail" and self._binding(r) for r in self.requirements):
             return EXIT_NONCONFORMANT
+        if self.unchecked_binding or (self.errors and not self.selected):
+            return EXIT_INCONCLUSIVE
         return EXIT_OK
 
     def to_json(self) -> str:
@@ -96,51 +137,88 @@ class RunResult:
     @classmethod
     def from_json(cls, text: str) -> RunResult:
         raw: dict[str, Any] = json.loads(text)
-        rows = []
-        for row in raw.pop("requirements"):
-            violation = row.pop("violation")
-            rows.append(
-                RequirementResult(**row, violation=Violation(**violation) if violation else None)
+        rows = [
+            RequirementResult(
+                **{
+                    **row,
+                    "findings": tuple(Finding(**f) for f in row["findings"]),
+                }
             )
-        return cls(**raw, requirements=rows)
+            for row in raw.pop("requirements")
+        ]
+        errors = [TestError(**e) for e in raw.pop("errors", [])]
+        return cls(**raw, requirements=rows, errors=errors)
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(self.to_json(), encoding="utf-8")
 
 
-def fold(
-    catalogue: Catalogue, outcomes: list[TestOutcome], selected: list[str] | None = None
-) -> list[RequirementResult]:
-    """Fold test outcomes into one row per requirement (only `selected` ids when given).
+def _not_checked_reason(requirement: str, outcomes: list[TestOutcome], budget: str) -> str:
+    """Why nothing judged a requirement, from the tests that were meant to."""
+    covering = [o for o in outcomes if requirement in o.requirements]
+    told = [
+        str(o.evidence[requirement].get("unjudged", ""))
+        for o in outcomes
+        if requirement in o.evidence
+    ]
+    told = [t for t in told if t]
+    if told:
+        return told[0]
+    if budget and (not covering or any(o.outcome == "skipped" for o in covering)):
+        return budget
+    if not covering:
+        return "no test that judges it ran (deselected, or not collected)"
+    skipped = [o for o in covering if o.outcome == "skipped"]
+    if len(skipped) == len(covering):
+        return f"skipped: {skipped[0].skip_reason or 'no reason given'}"
+    stopped = [o for o in covering if o.outcome == "failed"]
+    if stopped and len(stopped) + len(skipped) == len(covering):
+        first = stopped[0]
+        cause = first.error or "it stopped on another requirement's violation"
+        return (
+            f"every test that covers it stopped before its check (first: {first.nodeid}: {cause})"
+        )
+    return "the tests that cover it ran but met no case it speaks of"
 
-    A requirement passes when at least one test covering it ran and none broke it,
-    fails when any test broke it (the first break is kept), and is "not run" otherwise.
-    """
+
+def fold(
+    catalogue: Catalogue,
+    outcomes: list[TestOutcome],
+    selected: list[str] | None = None,
+    budget_note: str = "",
+) -> list[RequirementResult]:
+    """One row per requirement (only `selected` ids when given), from the evidence."""
+    observed = [(o, o.observed()) for o in outcomes]
     rows = []
     for req in catalogue:
         if selected is not None and req.id not in selected:
             continue
-        breaking = [o for o in outcomes if req.id in o.violated()]
-        covering = [
-            o
-            for o in outcomes
-            if o.outcome != "skipped" and (req.id in o.requirements or o in breaking)
-        ]
-        status: Status = "fail" if breaking else ("pass" if covering else "not run")
-        first = breaking[0] if breaking else None
-        violation = (
-            Violation(req.id, first.message, first.nodeid, first.reproducer) if first else None
-        )
+        held = violated = tests = requests = 0
+        findings: list[Finding] = []
+        for outcome, evidence in observed:
+            tally = evidence.tallies.get(req.id)
+            if tally is None or not (tally.held or tally.violated):
+                continue
+            tests += 1
+            requests += outcome.requests
+            held, violated = held + tally.held, violated + tally.violated
+            if tally.findings and len(findings) < FINDINGS_PER_REQUIREMENT:
+                findings.append(tally.findings[0])
+        status: Status = "fail" if violated else ("pass" if held else "not checked")
+        reason = "" if held or violated else _not_checked_reason(req.id, outcomes, budget_note)
         rows.append(
             RequirementResult(
                 req.id,
                 req.level,
                 req.title,
                 status,
-                tests=len(covering),
-                failed=len(breaking),
-                violation=violation,
+                held=held,
+                violated=violated,
+                tests=tests,
+                findings=tuple(findings),
+                reason=reason,
+                requests=requests,
             )
         )
     return rows

@@ -49,6 +49,8 @@ class SuiteRun:
     duration_s: float
     output: str  # what pytest printed, when it was captured
     notes: list[str] = field(default_factory=list)  # cleanup and rate-limit remarks
+    stopped: str = ""  # the target stopped answering mid-run: where and how
+    budget_spent: str = ""  # the request budget ran out: the message that said so
 
 
 def run_pytest(paths: Sequence[Path], args: Sequence[str], *, quiet: bool = False) -> SuiteRun:
@@ -84,7 +86,16 @@ def run_pytest(paths: Sequence[Path], args: Sequence[str], *, quiet: bool = Fals
                 f"{': ' + tail[0] if tail else ''})",
                 "run again with -v to see pytest's own message",
             )
-        outcomes, requests, notes = load_outcomes(results)
+        found = load_outcomes(results)
     if quiet:
         sys.stdout.flush()
-    return SuiteRun(code, outcomes, requests, duration, captured.getvalue(), notes)
+    return SuiteRun(
+        code,
+        found["outcomes"],
+        int(found["requests"]),
+        duration,
+        captured.getvalue(),
+        [str(n) for n in found.get("notes", [])],
+        str(found.get("stopped", "")),
+        str(found.get("budget_spent", "")),
+    )

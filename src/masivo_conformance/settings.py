@@ -46,7 +46,16 @@ ENV = {
     "brand_id": "MASIVO_BRAND_ID",
 }
 
-_TARGET_KEYS = {"base_url", "brand_id", "api_key_env", "token_env", "allow_writes"}
+_TARGET_KEYS = {
+    "base_url",
+    "brand_id",
+    "api_key_env",
+    "token_env",
+    "allow_writes",
+    "settle_time",
+    "settle_timeout",
+}
+_SECONDS_KEYS = ("settle_time", "settle_timeout")
 
 
 @dataclass(frozen=True)
@@ -167,6 +176,13 @@ def load_targets(path: Path) -> dict[str, dict[str, Any]]:
                 f"target {name!r} in {path} has unknown keys {unknown}",
                 f"use only {sorted(_TARGET_KEYS)}",
             )
+        for key in _SECONDS_KEYS:
+            value = entry.get(key, 0)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+                raise SettingsError(
+                    f"target {name!r} in {path}: {key} must be a number of seconds",
+                    f"write e.g. {key}: 2",
+                )
         if "allow_writes" in entry and not isinstance(entry["allow_writes"], bool):
             raise SettingsError(
                 f"target {name!r} in {path}: allow_writes must be true or false",
@@ -182,7 +198,7 @@ def _from_target(entry: Mapping[str, Any], env: Mapping[str, str]) -> tuple[dict
     credential either, which `resolve` knows once everything is merged.
     """
     values: dict[str, Any] = {
-        k: entry[k] for k in ("base_url", "brand_id", "allow_writes") if k in entry
+        k: entry[k] for k in ("base_url", "brand_id", "allow_writes", *_SECONDS_KEYS) if k in entry
     }
     unset = ""
     for key, setting in (("api_key_env", "api_key"), ("token_env", "token")):
@@ -240,6 +256,9 @@ def resolve(
                 f"no credentials for {settings.base_url}",
                 "set MASIVO_API_KEY (or --api-key), or MASIVO_TOKEN (or --token)",
             )
+    for name in _SECONDS_KEYS:
+        if getattr(settings, name) < 0:
+            raise SettingsError(f"--{name.replace('_', '-')} must not be negative", "give seconds")
     if settings.max_requests is not None and settings.max_requests < 1:
         raise SettingsError("--max-requests must be at least 1", "give a positive number")
     return settings

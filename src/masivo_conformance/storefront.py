@@ -1,5 +1,6 @@
 """The storefront API as the suite uses it: typed operations on one target, every answer
-checked by the single-call MUST checks, fresh customers, settling, and cleanup.
+judged by the single-call MUST checks (recorded as evidence, never raised), fresh
+customers, settling, and cleanup.
 """
 
 from __future__ import annotations
@@ -12,18 +13,25 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from masivo_conformance import checks, payloads
-from masivo_conformance.calls import Call
-from masivo_conformance.checks import ConformanceViolation
-from masivo_conformance.checks._util import EVENT_OPERATIONS
+from masivo_conformance.calls import EVENT_OPERATIONS, Call
+from masivo_conformance.checks._util import same_enum
 from masivo_conformance.client import ApiClient
 from masivo_conformance.errors import SettingsError
-from masivo_conformance.requirements import catalogue
+from masivo_conformance.evidence import Evidence
+from masivo_conformance.invariants import WALLET_TOLERANCE, is_2xx
 
-__all__ = ["CUSTOMER_PREFIX", "IdFactory", "Storefront", "WritesRefused"]
+__all__ = [
+    "CUSTOMER_PREFIX",
+    "CannotContinue",
+    "IdFactory",
+    "Settlement",
+    "SetupRefused",
+    "Storefront",
+    "WritesRefused",
+]
 
 CUSTOMER_PREFIX = "mc-test-"
 FINAL_STATUSES = frozenset({"REVERSED", "CANCELLED", "FAILED", "EXPIRED"})
-SETTLED_STATUSES = frozenset({"RESOLVED", "FAILED"})
 POLL_INTERVALS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
@@ -31,13 +39,73 @@ class WritesRefused(SettingsError):
     """A write against a host that is not loopback without --allow-writes."""
 
 
-def _must_check_names() -> list[str]:
-    reqs = catalogue()
-    return [
-        name
-        for name, entry in checks.CHECKS.items()
-        if all(reqs[i].is_must for i in entry.requirements)
-    ]
+class SetupRefused(Exception):
+    """A step that sets a scenario up (create a customer, read a wallet) was refused.
+
+    No requirement speaks of it on its own, so it is an error of the test, never a
+    verdict on a rule: the rules the scenario had not reached stay "not checked".
+    """
+
+
+class CannotContinue(Exception):
+    """A scenario cannot go on because of a violation it has already recorded."""
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """What waiting for a fulfilled event showed.
+
+    `known` is True when the event is known to have settled as the contract defines it
+    from outside: its answer said RESOLVED or FAILED, or its transactions were listed.
+    An event that only outlived the settle time made no visible transaction: it may be
+    settled with no effect, or not settled at all, and rules that need a RESOLVED event
+    are not judged on it.
+    """
+
+    known: bool
+    transactions: list[dict[str, Any]]
+    status: str = ""
+
+
+def wallet_totals(data: Any) -> dict[str, float] | None:
+    """Wallet totals by reward id from get_customer's `data` (CONTRACT section 2: entries
+    of one reward are summed). Read leniently (GEN-4 judges the shape): totals given as an
+    object keyed by reward id are read too. None when there is no wallet to read."""
+    wallet = data.get("wallet") if isinstance(data, dict) else None
+    if not isinstance(wallet, dict):
+        return None
+    entries = wallet.get("totals", [])
+    if isinstance(entries, dict):
+        entries = [
+            {"reward_id": key, **(v if isinstance(v, dict) else {"total": v})}
+            for key, v in entries.items()
+        ]
+    if not isinstance(entries, list):
+        return None
+    totals: dict[str, float] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            amount = float(entry.get("total", 0))
+        except (TypeError, ValueError):
+            continue
+        key = str(entry.get("reward_id"))
+        totals[key] = round(totals.get(key, 0.0) + amount, 6)
+    return totals
+
+
+def _same_totals(a: dict[str, float], b: dict[str, float]) -> bool:
+    return all(abs(a.get(k, 0.0) - b.get(k, 0.0)) <= WALLET_TOLERANCE for k in set(a) | set(b))
+
+
+def _polls(deadline: float) -> Any:
+    """Pauses between polls until `deadline` (time.monotonic), growing to 0.8 s."""
+    for pause in itertools.chain(POLL_INTERVALS, itertools.repeat(POLL_INTERVALS[-1])):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        yield min(pause, left)
 
 
 @dataclass
@@ -74,14 +142,14 @@ class EventLog:
         if call.operation not in EVENT_OPERATIONS:
             return  # a customer's `data.id` is no event: reversing it would be nonsense
         if 200 <= call.status < 300 and isinstance(data, dict) and isinstance(data.get("id"), str):
-            self.statuses[data["id"]] = str(data.get("status"))
+            self.statuses[data["id"]] = str(data.get("status")).upper()
 
     def live(self) -> list[str]:
         return [i for i, status in self.statuses.items() if status not in FINAL_STATUSES]
 
 
 class Storefront:
-    """One test's view of the target."""
+    """One test's view of the target: every answer judged, its verdicts in `evidence`."""
 
     def __init__(
         self,
@@ -91,19 +159,23 @@ class Storefront:
         ids: IdFactory,
         writes_allowed: bool,
         settle_time: float,
+        evidence: Evidence | None = None,
         events: EventLog | None = None,
         host: str = "",
+        settle_timeout: float | None = None,
     ) -> None:
         self.client = client
         self.brand_id = brand_id
         self.ids = ids
         self.writes_allowed = writes_allowed
         self.settle_time = settle_time
+        self.settle_timeout = max(settle_time, settle_timeout or settle_time)
+        self.evidence = evidence if evidence is not None else Evidence()
         self.events = events if events is not None else EventLog()
         self._host = host
-        self._checks = _must_check_names()
+        self._checks = checks.must_checks()
 
-    # -- raw, checked calls ---------------------------------------------------------------
+    # -- raw, judged calls ------------------------------------------------------------------
 
     def call(
         self,
@@ -117,7 +189,7 @@ class Storefront:
         auth: bool = True,
         check: bool = True,
     ) -> Call:
-        """One request; its answer passes every single-call MUST check or this raises."""
+        """One request; every single-call MUST check judges its answer (as evidence)."""
         if method != "GET" and not self.writes_allowed:
             raise WritesRefused(
                 f"refusing {method} {path} on {self._host}: writes are not allowed",
@@ -135,8 +207,17 @@ class Storefront:
         observed = Call.from_httpx(response)
         self.events.saw(observed)
         if check:
-            checks.run_checks(observed, self._checks)
+            checks.judge_call(observed, self.evidence, self._checks)
         return observed
+
+    def _setup(self, call: Call, what: str) -> Any:
+        """The payload of a set-up step's 2xx answer, or SetupRefused."""
+        if not 200 <= call.status < 300:
+            raise SetupRefused(
+                f"{what} answered {call.status}: {call.text[:200]}"
+                f"\n    reproduce: {call.reproducer}"
+            )
+        return call.data
 
     # -- operations -------------------------------------------------------------------------
 
@@ -151,11 +232,7 @@ class Storefront:
                 "email": f"{customer_id}@example.invalid",
             },
         )
-        if not 200 <= call.status < 300:
-            raise AssertionError(
-                f"create_customer answered {call.status}: {call.text[:200]}"
-                f"\n    reproduce: {call.reproducer}"
-            )
+        self._setup(call, "create_customer")
         return customer_id
 
     def customer(self, customer_id: str) -> Call:
@@ -164,16 +241,40 @@ class Storefront:
     def wallet(self, customer_id: str) -> dict[str, float]:
         """Wallet totals by reward id (entries of one reward summed; CONTRACT section 2)."""
         call = self.customer(customer_id)
-        if call.status != 200:
-            raise AssertionError(
-                f"get_customer answered {call.status}: {call.text[:200]}"
+        totals = wallet_totals(self._setup(call, "get_customer"))
+        if totals is None:
+            raise SetupRefused(
+                f"get_customer answered no readable wallet: {call.text[:200]}"
                 f"\n    reproduce: {call.reproducer}"
             )
-        totals: dict[str, float] = {}
-        for entry in call.data["wallet"].get("totals", []):
-            key = str(entry.get("reward_id"))
-            totals[key] = round(totals.get(key, 0.0) + float(entry.get("total", 0)), 6)
         return totals
+
+    def wallet_when(
+        self, customer_id: str, done: Any, seconds: float | None = None
+    ) -> dict[str, float]:
+        """The wallet once `done(totals)` holds, polled until the settle time has passed
+        (effects may land a few hundred ms after the answer; CONTRACT section 2)."""
+        deadline = time.monotonic() + (self.settle_time if seconds is None else seconds)
+        totals = self.wallet(customer_id)
+        for pause in _polls(deadline):
+            if done(totals):
+                break
+            time.sleep(pause)
+            totals = self.wallet(customer_id)
+        return totals
+
+    def wallet_back_to(self, customer_id: str, expected: dict[str, float]) -> dict[str, float]:
+        """The wallet once it equals `expected`, or as it is when the settle time is over."""
+        return self.wallet_when(customer_id, lambda totals: _same_totals(totals, expected))
+
+    def wallet_after(self, customer_id: str, before: dict[str, float]) -> dict[str, float]:
+        """The wallet once it differs from `before`, or as it is after the settle time."""
+        return self.wallet_when(customer_id, lambda totals: not _same_totals(totals, before))
+
+    def wallet_at_rest(self, customer_id: str) -> dict[str, float]:
+        """The wallet after the settle time: what a late effect would have changed by now."""
+        time.sleep(self.settle_time)
+        return self.wallet(customer_id)
 
     def emit(self, payload: dict[str, Any]) -> Call:
         return self.call("POST", "/behavior/events", json_body=payload)
@@ -189,70 +290,92 @@ class Storefront:
         return self.call("PUT", "/events/redeem/preview", json_body=payload)
 
     def transactions(self, event_id: str, type_: str | None = None) -> list[dict[str, Any]]:
+        """The event's transactions, as `list_transactions?event_id=` lists them.
+
+        Entries that carry another `event_id` are dropped; entries without one are kept
+        (the member is optional, and the target filtered on the query already), so a
+        target that omits it is judged on its ledger, not passed by omission.
+        """
         params = {"event_id": event_id} | ({"type": type_} if type_ else {})
-        call = self.call("GET", "/transactions", params=params)
-        if call.status != 200:
-            raise AssertionError(
-                f"list_transactions answered {call.status}: {call.text[:200]}"
-                f"\n    reproduce: {call.reproducer}"
-            )
-        return [t for t in call.data if isinstance(t, dict) and t.get("event_id") == event_id]
+        data = self._setup(self.call("GET", "/transactions", params=params), "list_transactions")
+        if not isinstance(data, list):
+            return []
+        return [t for t in data if isinstance(t, dict) and t.get("event_id") in (event_id, None)]
+
+    def customer_transactions(self, customer_id: str) -> list[dict[str, Any]]:
+        """The brand's listed transactions that name the customer as receiver or sender
+        (list_transactions has no customer filter; the suite owns the customer)."""
+        call = self.call("GET", "/transactions", params={"brand_id": self.brand_id})
+        data = self._setup(call, "list_transactions")
+        return [
+            t
+            for t in (data if isinstance(data, list) else [])
+            if isinstance(t, dict) and customer_id in (t.get("receiver_id"), t.get("sender_id"))
+        ]
 
     def rewards(self) -> list[dict[str, Any]]:
         call = self.call(
             "GET", "/rewards", params={"from": 0, "to": 100, "brand_id": self.brand_id}
         )
-        if call.status != 200:
-            raise AssertionError(
-                f"list_rewards answered {call.status}: {call.text[:200]}"
-                f"\n    reproduce: {call.reproducer}"
-            )
-        return [r for r in call.data if isinstance(r, dict)]
+        data = self._setup(call, "list_rewards")
+        return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
 
     def emit_purchase(self, customer_id: str, **options: Any) -> Call:
-        """Emit a PURCHASE (see `payloads.purchase` for options); it must answer 2xx."""
+        """Emit a valid PURCHASE (`payloads.purchase` options); EMIT-1 asks for a 2xx with
+        the Event, and the scenario cannot go on without its id."""
         call = self.emit(payloads.purchase(customer_id, self.brand_id, **options))
-        if not 200 <= call.status < 300:
-            raise ConformanceViolation(
-                "EMIT-1",
-                f"a valid PURCHASE emit answered {call.status}: {call.text[:200]}",
-                call.reproducer,
-            )
+        self.evidence.insist(is_2xx(call, "EMIT-1", "a valid PURCHASE emit"))
+        self.event_id(call)
         return call
 
-    def earn(self, customer_id: str, value: float = 500.0) -> Call:
+    def event_id(self, call: Call) -> str:
+        """The id of the Event an answer carries; a scenario cannot go on without it."""
+        data = call.data
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            raise CannotContinue(f"{call.operation} answered no event id: {call.text[:200]}")
+        return str(data["id"])
+
+    def standby(self, customer_id: str, **options: Any) -> Call | None:
+        """Emit a standby PURCHASE (fulfilled false); None when the target did not keep it
+        standby (EMIT-1 and EMIT-4 judge that): rules about standby events are then not
+        reached, rather than charged with the emit's fault."""
+        call = self.emit_purchase(customer_id, fulfilled=False, **options)
+        event = call.data
+        if event.get("fulfilled") is False and not same_enum(event.get("status"), "RESOLVED"):
+            return call
+        return None
+
+    def earn(self, customer_id: str, value: float = 500.0) -> Settlement:
         """Give a customer rewards: a fulfilled PURCHASE, waited on until settled."""
-        call = self.emit_purchase(customer_id, value=value)
-        self.settle(call)
-        return call
+        return self.settle(self.emit_purchase(customer_id, value=value))
 
     def wait_transactions(self, event_id: str, kind: str) -> list[dict[str, Any]]:
         """The event's transactions once one of type `kind` is listed, or after settle_time."""
         deadline = time.monotonic() + self.settle_time
-        for pause in itertools.chain(POLL_INTERVALS, itertools.repeat(POLL_INTERVALS[-1])):
+        found = self.transactions(event_id)
+        for pause in _polls(deadline):
+            if any(same_enum(t.get("type"), kind) for t in found):
+                break
+            time.sleep(pause)
             found = self.transactions(event_id)
-            if any(t.get("type") == kind for t in found) or time.monotonic() >= deadline:
-                return found
-            time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return found
 
-    def settle(self, emitted: Call) -> list[dict[str, Any]]:
-        """Wait until an emitted, fulfilled event counts as settled; return its transactions.
-
-        Settled (CONTRACT section 2): the emit answer shows RESOLVED or FAILED, or its
-        transactions are listed, or, for an event that makes none, `settle_time` passed.
-        """
-        event = emitted.data
-        event_id = str(event["id"])
-        if event.get("status") in SETTLED_STATUSES:
-            return self.transactions(event_id)
-        deadline = time.monotonic() + self.settle_time
-        for pause in itertools.chain(POLL_INTERVALS, itertools.repeat(POLL_INTERVALS[-1])):
+    def settle(self, answered: Call, seconds: float | None = None) -> Settlement:
+        """Wait until a fulfilled event counts as settled (CONTRACT section 2): its answer
+        shows RESOLVED or FAILED, or its transactions are listed, or, for an event that
+        makes none, the settle time (or `seconds`) has passed."""
+        event_id = self.event_id(answered)
+        status = str(answered.data.get("status", ""))
+        if same_enum(status, "RESOLVED") or same_enum(status, "FAILED"):
+            return Settlement(True, self.transactions(event_id), status.upper())
+        deadline = time.monotonic() + (self.settle_time if seconds is None else seconds)
+        found = self.transactions(event_id)
+        for pause in _polls(deadline):
+            if found:
+                break
+            time.sleep(pause)
             found = self.transactions(event_id)
-            if found or time.monotonic() >= deadline:
-                return found
-            time.sleep(min(pause, max(deadline - time.monotonic(), 0.0)))
-        raise AssertionError("unreachable")  # pragma: no cover
+        return Settlement(bool(found), found, status.upper())
 
     def cleanup(self) -> list[str]:
         """Reverse the events this run left live; return the ids that could not be reversed."""

@@ -11,7 +11,7 @@ from typing import Any
 import jwt
 import pytest
 
-from masivo_conformance.invariants import expect_status
+from masivo_conformance.invariants import status_among
 from masivo_conformance.storefront import Storefront
 
 
@@ -84,4 +84,6 @@ def test_bad_bearer_tokens_are_refused_everywhere(storefront: Storefront) -> Non
             call = storefront.call(
                 method, path, json_body=body, headers=headers, auth=authorization is not None
             )
-            expect_status(call, 401, 403, "AUTH-1", f"{method} {path} with a {label} token")
+            storefront.evidence.expect(
+                status_among(call, (401, 403), "AUTH-1", f"{method} {path} with a {label} token")
+            )

@@ -16,6 +16,7 @@ import schemathesis
 
 from masivo_conformance import checks, fuzzing
 from masivo_conformance.client import ApiClient
+from masivo_conformance.evidence import Evidence
 from masivo_conformance.payloads import preview_request, purchase
 from masivo_conformance.storefront import CUSTOMER_PREFIX, EventLog, Storefront
 from masivo_conformance.tailoring import Tailor
@@ -39,22 +40,26 @@ def tailor(storefront: Storefront) -> Tailor:
 
 
 @pytest.fixture
-def auth_probe(masivo_client: ApiClient) -> fuzzing.AuthProbe:
-    return fuzzing.AuthProbe(masivo_client.token())
+def auth_probe(masivo_client: ApiClient, masivo_evidence: Evidence) -> fuzzing.AuthProbe:
+    return fuzzing.AuthProbe(masivo_client.token(), masivo_evidence)
 
 
 schema = schemathesis.pytest.from_fixture("fuzz_schema")
 
 
 @schema.parametrize()
-@pytest.mark.requirement(*fuzzing.REQUIREMENTS)
+@pytest.mark.explores(*fuzzing.REQUIREMENTS)
 @pytest.mark.writes
 def test_generated_requests_keep_the_contract(
-    case: Any, tailor: Tailor, auth_probe: fuzzing.AuthProbe, masivo_events: EventLog
+    case: Any,
+    tailor: Tailor,
+    auth_probe: fuzzing.AuthProbe,
+    masivo_events: EventLog,
+    masivo_evidence: Evidence,
 ) -> None:
     tailor.apply(case)
-    response = case.call()
-    call = fuzzing.judge(case, response)
+    response = fuzzing.call(case)
+    call = fuzzing.judge(case, response, masivo_evidence)
     if call is not None:
         masivo_events.saw(call)  # on a real target, the run reverses the events it left live
     auth_probe(case, response)
@@ -86,4 +91,4 @@ def test_huge_and_odd_strings_get_no_server_error(storefront: Storefront) -> Non
             ),
         ]
         for call in sent:  # only GEN-3 is this test's: the fuzz test judges the rest
-            checks.CHECKS["no_server_error"].func(call)
+            checks.judge_call(call, storefront.evidence, ["no_server_error"])

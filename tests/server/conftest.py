@@ -20,13 +20,27 @@ DISCOUNT = next(r.id for r in SEED.rewards if r.type == "DISCOUNT")
 _ids = itertools.count()
 
 
+class Retry429(httpx.HTTPTransport):
+    """Retries a 429 at once: a server with `throttle_every` refuses now and then, and
+    tests of anything else should not see it."""
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        for _ in range(3):
+            response = super().handle_request(request)
+            if response.status_code != 429:
+                return response
+            response.close()
+        return response
+
+
 class Api:
     """Plain HTTP calls to one server, with the few helpers every test needs."""
 
     def __init__(self, server: EmbeddedServer) -> None:
         self.server = server
         self.brand_id = server.brand_id
-        self.http = httpx.Client(base_url=server.base_url, timeout=10)
+        transport = Retry429() if server.config.throttle_every else None
+        self.http = httpx.Client(base_url=server.base_url, timeout=10, transport=transport)
         token = self.http.get("/auth/authorize", headers={"x-api-key": server.api_key})
         self.http.headers["Authorization"] = f"Bearer {token.json()['data']}"
 
@@ -47,7 +61,7 @@ class Api:
         response = self.http.post(
             "/customers", json={"id": customer_id, "name": "Test", "email": "test@example.com"}
         )
-        assert response.status_code == 201, response.text
+        assert response.status_code == self.server.config.create_status, response.text
         return customer_id
 
     def emit_body(
@@ -72,7 +86,7 @@ class Api:
 
     def event(self, customer_id: str, value: float | None = None, **extra: Any) -> dict[str, Any]:
         response = self.emit(customer_id, value, **extra)
-        assert response.status_code == 201, response.text
+        assert response.status_code == self.server.config.emit_status, response.text
         data: dict[str, Any] = response.json()["data"]
         return data
 
@@ -121,12 +135,14 @@ def api(server: EmbeddedServer) -> Iterator[Api]:
 
 @pytest.fixture
 def make_api(tmp_path: Any) -> Iterator[Callable[..., Api]]:
-    """Start a server with the given ServerConfig fields (a db file in tmp_path)."""
+    """Start a server with the given ServerConfig fields (a db file in tmp_path);
+    `variant=True` starts from ServerConfig.variant() instead of the defaults."""
     started: list[tuple[EmbeddedServer, Api]] = []
 
-    def start(**fields: Any) -> Api:
+    def start(*, variant: bool = False, **fields: Any) -> Api:
         fields.setdefault("db_path", str(tmp_path / f"db-{len(started)}.sqlite"))
-        running = EmbeddedServer(ServerConfig(**fields)).start()
+        config = ServerConfig.variant(**fields) if variant else ServerConfig(**fields)
+        running = EmbeddedServer(config).start()
         client = Api(running)
         started.append((running, client))
         return client

@@ -54,6 +54,35 @@ def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
     assert "stopped" in process.stdout.read()
 
 
+def test_serve_variant_starts_the_variant_configuration(tmp_path):
+    process = subprocess.Popen(
+        [*SERVE, "--variant", "--port", "0", "--db", str(tmp_path / "v.sqlite")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    printed = {}
+    for _ in range(4):
+        key, _, value = process.stdout.readline().partition(":")
+        printed[key] = value.strip()
+    try:
+        assert printed["variant"] == "on"
+        assert printed["brand id"] == load_seed(VARIANT_SEED).brand_id
+        base = printed["base URL"]
+        refused = httpx.get(f"{base}/auth/authorize", headers={"x-api-key": "wrong"})
+        assert refused.status_code == 403
+        token = httpx.get(f"{base}/auth/authorize", headers={"x-api-key": printed["API key"]})
+        created = httpx.post(
+            f"{base}/customers",
+            json={"id": "serve-variant"},
+            headers={"Authorization": f"Bearer {token.json()['data']}"},
+        )
+        assert created.status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
 def test_both_seeds_ship_inside_the_package():
     package = resources.files("masivo_conformance.server")
     for name in ("seed.yaml", "seed-variant.yaml"):

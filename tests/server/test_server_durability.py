@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 
 import httpx
 import pytest
 
 from masivo_conformance.server import EmbeddedServer, ServerConfig
+from masivo_conformance.server.store import Store
 
 from .conftest import POINTS, Api
 
@@ -91,3 +93,15 @@ def test_twenty_concurrent_fulfils_apply_exactly_once(make_api):
     assert sorted(codes) == [200] + [409] * 19
     assert api.total(customer_id) == 65
     assert [t["type"] for t in api.transactions(standby["id"])] == ["REDEMPTION", "ACCUMULATION"]
+
+
+def test_a_database_file_from_before_the_reason_column_gets_it(tmp_path):
+    path = str(tmp_path / "old.sqlite")
+    Store(path).close()
+    with sqlite3.connect(path) as old:
+        old.execute("ALTER TABLE events DROP COLUMN reason")  # as files made before it
+    store = Store(path)
+    with store.transaction() as db:
+        columns = {c["name"] for c in db.execute("PRAGMA table_info(events)").fetchall()}
+    store.close()
+    assert "reason" in columns

@@ -308,6 +308,57 @@ def _(api: Api) -> bool:
     return bool(abs(result["redemptions_result"]["discount_percent"] - 0.1) > 0.005)
 
 
+@probe("naive_timestamps")
+def _(api: Api) -> bool:
+    issued = api.emit(api.customer(), 5).json()["data"]["issued_at"]
+    return datetime.fromisoformat(issued).tzinfo is None
+
+
+@probe("authorize_wrong_key_402")
+def _(api: Api) -> bool:
+    return api.http.get("/auth/authorize", headers={"x-api-key": "wrong"}).status_code == 402
+
+
+@probe("emit_refuses_zulu_time")
+def _(api: Api) -> bool:
+    zulu = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return api.emit(api.customer(), 5, issued_at=zulu).status_code == 422
+
+
+@probe("refused_emit_credits_later")
+def _(api: Api) -> bool:
+    customer_id = api.customer()
+    body = api.emit_body(customer_id, 12)
+    del body["brand_id"]
+    assert api.http.post("/behavior/events", json=body).status_code == 422
+    time.sleep(0.5)  # the regression credits 200 ms after the refusal
+    return api.total(customer_id) != 0
+
+
+@probe("every_other_emit_never_settles")
+def _(api: Api) -> bool:
+    customer_id = api.customer()
+    api.event(customer_id, 10)
+    api.event(customer_id, 10)  # one of the two is an even purchase of the server
+    return api.total(customer_id) != 20
+
+
+@probe("reversal_unlisted_without_event_id")
+def _(api: Api) -> bool:
+    event_id = api.event(api.customer(), 10)["id"]
+    api.reverse(event_id)
+    return "REVERSAL" not in [t["type"] for t in api.transactions(event_id)]
+
+
+@probe("preview_records_redemption")
+def _(api: Api) -> bool:
+    customer_id = api.customer()
+    event_id = api.event(customer_id, 50)["id"]
+    before = api.transactions(event_id)
+    api.preview(customer_id, {"value": 10, "redeem": [{"id": POINTS, "amount": 20}]})
+    return api.transactions(event_id) != before
+
+
 def test_every_fault_has_a_probe_and_every_requirement_a_fault():
     assert set(PROBES) == set(FAULTS)
     broken = {f.requirement for f in FAULTS.values()}
@@ -379,3 +430,113 @@ def test_fault_keeps_every_answer_well_formed(make_api, name):
     _shape(api.fulfil(UNKNOWN_EVENT), "fulfill-event.response.schema.json")
     _shape(api.reverse(UNKNOWN_EVENT), "reverse-event.response.schema.json")
     _shape(api.http.post("/behavior/events", json={"type": 1}), "emit-event.response.schema.json")
+
+
+# -- the details of the newer faults -----------------------------------------------------
+
+
+def test_every_other_emit_never_settles_even_after_the_processing_delay(make_api):
+    api = make_api(faults=frozenset({"every_other_emit_never_settles"}), processing_delay=0.1)
+    customer_id = api.customer()
+    first, second, third = (api.event(customer_id, 10) for _ in range(3))
+    assert [e["status"] for e in (first, second, third)] == ["PENDING"] * 3
+    time.sleep(0.3)
+    assert [len(api.transactions(e["id"])) for e in (first, second, third)] == [1, 0, 1]
+    assert api.total(customer_id) == 20
+    stuck = api.reverse(second["id"])
+    assert stuck.status_code == 409
+    assert "still being processed" in stuck.json()["details"]
+    assert api.fulfil(second["id"]).status_code == 409  # a re-fulfil answers as usual
+    standby = api.event(customer_id, 10, fulfilled=False)  # not a fulfilled emit: not counted
+    assert api.fulfil(standby["id"]).json()["data"]["status"] == "RESOLVED"
+    fourth = api.event(customer_id, 10)
+    time.sleep(0.3)
+    assert api.transactions(fourth["id"]) == []
+    assert api.total(customer_id) == 30
+
+
+def test_refused_emit_credits_later_answers_4xx_then_credits_an_accumulation(make_api):
+    api = make_api(faults=frozenset({"refused_emit_credits_later"}))
+    customer_id = api.customer()
+    body = api.emit_body(customer_id, 12.9)
+    del body["brand_id"]
+    refused = api.http.post("/behavior/events", json=body)
+    assert refused.status_code == 422
+    assert "brand_id" in refused.json()["details"]
+    assert api.total(customer_id) == 0  # nothing yet: the credit comes ~200 ms later
+    time.sleep(0.5)
+    assert api.total(customer_id) == 12
+    listed = api.http.get("/transactions", params={"type": "ACCUMULATION"}).json()["data"]
+    assert [t["amount"] for t in listed if t["receiver_id"] == customer_id] == [12]
+    also_bad = {**body, "type": 7}  # refused for more than the brand: never credited
+    assert api.http.post("/behavior/events", json=also_bad).status_code == 422
+    time.sleep(0.5)
+    assert api.total(customer_id) == 12
+
+
+def test_reversal_unlisted_without_event_id_restores_the_wallet_silently(make_api):
+    api = make_api(faults=frozenset({"reversal_unlisted_without_event_id"}))
+    customer_id = api.customer()
+    api.event(customer_id, 30)
+    event = api.event(customer_id, 10)
+    assert api.reverse(event["id"]).json()["data"]["status"] == "REVERSED"
+    assert api.total(customer_id) == 30
+    listed = api.transactions(event["id"])
+    assert [t["type"] for t in listed] == ["ACCUMULATION"]
+    assert all("event_id" not in t for t in listed)
+
+
+def test_naive_timestamps_drop_only_the_offset(make_api):
+    api = make_api(faults=frozenset({"naive_timestamps"}))
+    event = api.event(api.customer(), 5)
+    for key in ("issued_at", "processing_at", "resolved_at"):
+        moment = datetime.fromisoformat(event[key])
+        assert moment.tzinfo is None
+        assert abs(moment.replace(tzinfo=UTC) - datetime.now(UTC)) < timedelta(minutes=1)
+    reversed_at = api.reverse(event["id"]).json()["data"]["reversed_at"]
+    assert datetime.fromisoformat(reversed_at).tzinfo is None
+    assert contract.validate("event.schema.json", event) != []
+
+
+def test_authorize_wrong_key_402_keeps_the_error_body_and_401_for_a_missing_key(make_api):
+    api = make_api(faults=frozenset({"authorize_wrong_key_402"}))
+    wrong = api.http.get("/auth/authorize", headers={"x-api-key": "wrong"})
+    assert wrong.status_code == 402
+    assert contract.validate("error.schema.json", wrong.json()) == []
+    missing = httpx.get(f"{api.server.base_url}/auth/authorize")
+    assert missing.status_code == 401
+    good = api.http.get("/auth/authorize", headers={"x-api-key": api.server.api_key})
+    assert good.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("form", "refused"),
+    [
+        ("%Y-%m-%dT%H:%M:%SZ", True),
+        ("%Y-%m-%dT%H:%M:%S.%f+00:00", True),
+        ("%Y-%m-%dT%H:%M:%S+00:00", False),
+    ],
+)
+def test_emit_refuses_zulu_time_but_takes_whole_seconds_with_an_offset(make_api, form, refused):
+    api = make_api(faults=frozenset({"emit_refuses_zulu_time"}))
+    issued_at = (datetime.now(UTC) - timedelta(seconds=10)).strftime(form)
+    response = api.emit(api.customer(), 5, issued_at=issued_at)
+    assert response.status_code == (422 if refused else 201), response.text
+
+
+def test_preview_records_redemption_files_a_zero_redemption_and_keeps_totals(make_api):
+    api = make_api(faults=frozenset({"preview_records_redemption"}))
+    customer_id = api.customer()
+    older = api.event(customer_id, 40)
+    latest = api.event(customer_id, 10)
+    api.preview(customer_id, {"value": 10, "redeem": [{"id": POINTS, "amount": 20}]})
+    assert api.total(customer_id) == 50
+    assert [(t["type"], t["amount"]) for t in api.transactions(latest["id"])] == [
+        ("ACCUMULATION", 10),
+        ("REDEMPTION", 0),
+    ]
+    assert len(api.transactions(older["id"])) == 1
+    listed = api.http.get("/transactions", params={"event_id": latest["id"]})
+    assert contract.validate("list-transactions.response.schema.json", listed.json()) == []
+    api.preview(customer_id, {"value": 10})  # redeems nothing: records nothing
+    assert len(api.transactions(latest["id"])) == 2

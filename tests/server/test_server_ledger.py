@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from masivo_conformance.server import ledger
+from masivo_conformance.server import ServerConfig, ledger
 from masivo_conformance.server.seed import VARIANT_SEED, load_seed
 from masivo_conformance.server.service import Conflict, NotFound, Service
 from masivo_conformance.server.store import Store
@@ -21,7 +21,7 @@ TIMES = ("processing_at", "resolved_at", "cancelled_at", "expired_at", "reversed
 @pytest.fixture
 def service() -> Any:
     store = Store()
-    yield Service(store, SEED, frozenset())
+    yield Service(store, SEED, ServerConfig())
     store.close()
 
 
@@ -239,7 +239,7 @@ def test_standby_event_expires_after_reserve_days_and_releases(service):
 
 def test_processing_delay_answers_pending_and_settles_at_the_due_time():
     store = Store()
-    service = Service(store, SEED, frozenset(), processing_delay=0.5)
+    service = Service(store, SEED, ServerConfig(processing_delay=0.5))
     customer(service)
     event = emit(service, 9)
     assert (event["status"], event["result"]) == ("PENDING", {})
@@ -302,3 +302,43 @@ def test_an_unreadable_issued_at_counts_as_now():
     assert ledger.parse_issued_at("2026-12-31T23:59:60Z", T0) == T0
     assert ledger.parse_issued_at("0001-01-01T00:00:00+01:00", T0) == T0
     assert ledger.parse_issued_at(None, T0) == T0
+
+
+def test_async_effects_write_the_state_at_once_and_the_ledger_when_due():
+    store = Store()
+    service = Service(store, SEED, ServerConfig(processing_delay=0.5, async_effects=True))
+    customer(service)
+    event = emit(service, 9)
+    at, due = T0 + timedelta(seconds=1), T0 + timedelta(seconds=1.5)
+    reversed_ = service.reverse(event["id"], "returned", at)
+    assert (reversed_["status"], reversed_["reversed_at"]) == ("REVERSED", ledger.iso(at))
+    assert service.balances("c1", at) == {POINTS: 9.0}
+    found = service.list_transactions({"event_id": event["id"]}, due)
+    assert [(t["type"], t["amount"], t["created_at"]) for t in found] == [
+        ("ACCUMULATION", 9.0, ledger.iso(T0 + timedelta(seconds=0.5))),
+        ("REVERSAL", -9.0, ledger.iso(due)),
+    ]
+    assert "returned" in found[1]["details"]
+    assert service.balances("c1", due) == {POINTS: 0.0}
+    store.close()
+
+
+def test_async_cancel_releases_the_reservation_when_due():
+    store = Store()
+    service = Service(store, SEED, ServerConfig(processing_delay=0.5, async_effects=True))
+    customer(service)
+    emit(service, 30)
+    standby = emit(
+        service,
+        5,
+        at=T0 + timedelta(seconds=1),
+        fulfilled=False,
+        redeem=[{"id": POINTS, "amount": 20}],
+    )
+    at = T0 + timedelta(seconds=2)
+    assert service.reverse(standby["id"], "x", at)["status"] == "CANCELLED"
+    assert service.balances("c1", at + timedelta(seconds=0.4)) == {POINTS: 10.0}
+    assert service.balances("c1", at + timedelta(seconds=0.5)) == {POINTS: 30.0}
+    with pytest.raises(Conflict, match="CANCELLED"):
+        service.reverse(standby["id"], "x", at + timedelta(seconds=1))
+    store.close()

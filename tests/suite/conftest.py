@@ -9,6 +9,7 @@ import pytest
 
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
+from tests.targets.static_mock import StaticMock
 
 _MATRIX_ROWS: list[str] = []
 
@@ -49,3 +50,15 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
         terminalreporter.section("fault matrix (fault -> requirement: caught by the suite?)")
         for row in sorted(_MATRIX_ROWS):
             terminalreporter.write_line(row)
+
+
+@pytest.fixture
+def static_mock() -> Iterator[StaticMock]:
+    """A started static mock (tests/targets/static_mock.py), stopped after the test.
+
+    Every operation answers one fixed, schema-valid example whatever the request (no
+    auth, no validation, no state), like Prism in static mode. It has `base_url`,
+    `api_key` and `brand_id` as an EmbeddedServer has, so `target_args(static_mock)` works.
+    """
+    with StaticMock() as mock:
+        yield mock

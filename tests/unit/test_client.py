@@ -17,7 +17,7 @@ import jwt
 import pytest
 
 from masivo_conformance.client import ApiClient, BudgetSpent, RequestBudget, curl_for
-from masivo_conformance.errors import TargetError
+from masivo_conformance.errors import NoAnswer, TargetError, TargetStopped
 
 API_KEY = "mk_test_key_abcdef123456"
 SIGNING_KEY = "fake-masivo-signing-key-0123456789"  # 32+ bytes, as PyJWT wants for HS256
@@ -135,8 +135,11 @@ def client(base_url: str, **options: Any) -> Iterator[ApiClient]:
 
 
 def target_error(call: Callable[[], object]) -> str:
+    """The message of the connection error `call` raises: a target that cannot be reached
+    at all, not one request's silence nor an outage mid-run."""
     with pytest.raises(TargetError) as caught:
         call()
+    assert type(caught.value) is TargetError, f"{type(caught.value).__name__}: {caught.value}"
     message = str(caught.value)
     assert "\n" not in message, "connection errors are one line"
     assert caught.value.todo, "connection errors say what to do"
@@ -188,13 +191,106 @@ def test_tls_to_a_plain_http_server_is_a_tls_failure(base_url: str) -> None:
     assert https_url in message
 
 
-def test_slow_answer_is_a_timeout(fake: FakeMasivo, base_url: str) -> None:
-    with client(base_url, api_key=API_KEY, timeout=0.2) as api:
+def test_slow_first_answer_is_a_timeout(fake: FakeMasivo, base_url: str) -> None:
+    token = mint(HOUR)
+    fake.issued.add(token)
+    with client(base_url, token=token, timeout=0.2) as api:  # no authorize: nothing answered
         started = time.monotonic()
         message = target_error(lambda: api.request("GET", "/slow"))
     assert "did not answer in time" in message
     assert "--timeout" in message
     assert time.monotonic() - started < fake.slow_s
+
+
+# -- silence after the target answered ---------------------------------------------------------
+
+
+def test_a_request_without_answer_while_the_target_answers_others_is_no_answer(
+    fake: FakeMasivo, base_url: str
+) -> None:
+    with client(base_url, api_key=API_KEY, timeout=0.2) as api:
+        assert api.request("GET", "/customers/c1").status_code == 200
+        with pytest.raises(NoAnswer) as caught:
+            api.request("GET", "/slow")
+    message = str(caught.value)
+    assert (
+        message
+        == "GET /slow got no answer (ReadTimeout: timed out) while the target answers others"
+    )
+    assert not isinstance(caught.value, TargetStopped)
+    probes = [path for _, path, _ in fake.seen if path.startswith("/rewards")]
+    assert len(probes) == 1, "one probe asks whether the target still answers"
+
+
+def _flaky_transport(answers: int) -> tuple[httpx.MockTransport, list[str]]:
+    """Answers the first `answers` requests (authorize included), then connections fail."""
+    sent: list[str] = []
+    token = mint(HOUR)
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        if len(sent) > answers:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        if request.url.path.endswith("/auth/authorize"):
+            return httpx.Response(200, json={"data": token})
+        return httpx.Response(200, json={"data": {}})
+
+    return httpx.MockTransport(answer), sent
+
+
+def test_a_target_that_stops_answering_mid_run_is_target_stopped() -> None:
+    transport, sent = _flaky_transport(answers=2)
+    url = "https://mock.example.test/v1"
+    with client(url, api_key=API_KEY, transport=transport) as api:
+        assert api.request("GET", "/customers/c1").status_code == 200
+        with pytest.raises(TargetStopped) as caught:
+            api.request("POST", "/behavior/events", json_body={"a": 1})
+    message = str(caught.value)
+    assert message.startswith(
+        "the target stopped answering at POST /behavior/events (ConnectError: "
+    )
+    assert "\n" not in message
+    assert caught.value.todo
+    assert isinstance(caught.value, TargetError)  # commands still end it with exit 2
+    assert sent == ["/v1/auth/authorize", "/v1/customers/c1", "/v1/behavior/events", "/v1/rewards"]
+
+
+def test_the_same_failure_before_any_answer_is_a_connection_error() -> None:
+    transport, sent = _flaky_transport(answers=0)
+    with client(
+        "https://mock.example.test/v1", token="tok_given_123456", transport=transport
+    ) as api:
+        message = target_error(lambda: api.request("GET", "/customers/c1"))
+    assert "connection refused" in message
+    assert sent == ["/v1/customers/c1"], "no probe before the target ever answered"
+
+
+def test_silence_classifies_a_transport_error() -> None:
+    transport, _ = _flaky_transport(answers=1)
+    url = "https://mock.example.test/v1"
+    timeout = httpx.ReadTimeout("timed out")
+    with client(url, token="tok_given_123456", transport=transport) as api:
+        before = api.silence("GET /rewards", timeout)
+        assert type(before) is TargetError
+        assert "did not answer in time" in str(before)
+        api.request("GET", "/customers/c1")  # answered: the target was up
+        after = api.silence("GET /rewards", timeout)  # and the probe now fails
+    assert isinstance(after, TargetStopped)
+    assert "at GET /rewards (ReadTimeout: timed out)" in str(after)
+
+
+@pytest.mark.parametrize(("status", "up"), [(200, True), (401, True), (503, True), (None, False)])
+def test_responsive_counts_any_answer(status: int | None, up: bool) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if status is None:
+            raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+        return httpx.Response(status)
+
+    transport = httpx.MockTransport(answer)
+    with client(
+        "https://mock.example.test/v1", token="tok_given_123456", transport=transport
+    ) as api:
+        assert api.responsive() is up
 
 
 # -- 429 and the request budget ---------------------------------------------------------------

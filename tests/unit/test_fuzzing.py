@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
@@ -16,13 +17,23 @@ from schemathesis.core.failures import Failure
 
 from masivo_conformance import fuzzing
 from masivo_conformance.calls import Call
-from masivo_conformance.checks import ConformanceViolation, ViolationGroup
+from masivo_conformance.evidence import Evidence
 from masivo_conformance.storefront import CUSTOMER_PREFIX
 from masivo_conformance.tailoring import Tailor
 
 BASE = "http://127.0.0.1:9/api/storefront/v1"
 FAILURE = Failure(operation="op", message="what schemathesis saw")
 VALID_EMIT = {"customer_id": "c-1", "brand_id": "b-1", "type": "PURCHASE"}
+EVENT_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
+EVENT = {
+    "id": EVENT_ID,
+    "customer_id": "c-1",
+    "type": "PURCHASE",
+    "fulfilled": True,
+    "status": "RESOLVED",
+    "issued_at": "2026-11-20T10:00:00Z",
+    "resolved_at": "2026-11-20T10:00:01Z",
+}
 
 
 def _call(
@@ -47,13 +58,6 @@ def _call(
 
 
 # -- requirement_for ---------------------------------------------------------------------------
-
-
-def _judged(case: Any, response: Any) -> set[str]:
-    """The requirement ids `fuzzing.judge` raises for one exchange (it must raise)."""
-    with pytest.raises((ConformanceViolation, ViolationGroup)) as raised:
-        fuzzing.judge(case, response)
-    return {v.requirement for v in getattr(raised.value, "violations", [raised.value])}
 
 
 @pytest.mark.parametrize(
@@ -92,6 +96,7 @@ def test_requirement_for_maps_each_kept_check(
         ("/behavior/events", [VALID_EMIT], 201, "EMIT-2"),
         ("/behavior/events", {**VALID_EMIT, "customer_id": ""}, 201, None),  # minLength only
         ("/behavior/events", {**VALID_EMIT, "order": {"value": -1}}, 201, None),  # minimum only
+        ("/behavior/events", {**VALID_EMIT, "order": {"value": None}}, 201, None),  # null: unset
         ("/behavior/events", {k: v for k, v in VALID_EMIT.items() if k != "type"}, 500, None),
         ("/events/redeem/preview", {"customer_id": "c", "brand_id": "b"}, 200, "PRV-6"),
         (
@@ -109,6 +114,50 @@ def test_accepted_negative_data_counts_only_where_a_must_requires_a_refusal(
     method = "PUT" if "preview" in path else "POST"
     call = _call(method, path, status, {"data": {}}, sent=sent)
     assert fuzzing.requirement_for("negative_data_rejection", FAILURE, call) == expected
+
+
+@pytest.mark.parametrize(
+    ("check", "otherwise"),
+    [("response_schema_conformance", "GEN-4"), ("content_type_conformance", "GEN-1")],
+)
+def test_a_bare_event_is_left_to_our_own_gen1_check(check: str, otherwise: str) -> None:
+    bare = _call("POST", "/behavior/events", 201, EVENT, sent=VALID_EMIT)
+    assert bare.bare_event
+    assert fuzzing.requirement_for(check, FAILURE, bare) is None
+    wrapped = _call("POST", "/behavior/events", 201, {"data": EVENT}, sent=VALID_EMIT)
+    assert fuzzing.requirement_for(check, FAILURE, wrapped) == otherwise
+
+
+# -- must_refuse --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        (VALID_EMIT, None),
+        ({**VALID_EMIT, "customer_id": None}, "EMIT-2"),  # null for a required member
+        ({**VALID_EMIT, "brand_id": None}, "EMIT-2"),
+        ({**VALID_EMIT, "type": None}, "EMIT-2"),
+        ({**VALID_EMIT, "fulfilled": None}, None),  # null for an optional member: "not given"
+        ({**VALID_EMIT, "order": None}, None),
+        ({**VALID_EMIT, "order": {"value": None}}, None),  # null for an optional nested member
+        ({**VALID_EMIT, "order": {"products": [{"sku": "A", "value": None}]}}, None),
+        ({**VALID_EMIT, "redeem": [None]}, None),
+        ({**VALID_EMIT, "fulfilled": "yes"}, "EMIT-2"),  # a non-null wrong type
+        ({**VALID_EMIT, "order": {"value": "12"}}, "EMIT-2"),
+        ({**VALID_EMIT, "order": {"value": None, "store_id": 7}}, "EMIT-2"),
+        ({**VALID_EMIT, "customer_id": 7}, "EMIT-2"),
+    ],
+)
+def test_must_refuse_emit(sent: Any, expected: str | None) -> None:
+    assert fuzzing.must_refuse("emit_event", sent) == expected
+
+
+def test_must_refuse_preview_and_other_operations() -> None:
+    assert fuzzing.must_refuse("preview_order", {"customer_id": "c", "brand_id": "b"}) == "PRV-6"
+    whole = {"customer_id": "c", "brand_id": "b", "order": {}}
+    assert fuzzing.must_refuse("preview_order", whole) is None
+    assert fuzzing.must_refuse("create_customer", {}) is None
 
 
 def test_an_unmapped_check_is_a_programming_error() -> None:
@@ -224,16 +273,21 @@ def _exchange(
     template: str,
     path: str,
     status: int,
-    body: bytes,
+    content: bytes,
     content_type: str = "application/json",
+    sent: Any = None,
     **case_parts: Any,
 ) -> tuple[Any, Any]:
+    """A case and its answer, as schemathesis hands them to `judge`; `sent` is the JSON
+    request body (of the case and of the request on the wire)."""
+    if sent is not None:
+        case_parts.setdefault("body", sent)
     case = schema[template][method].Case(**case_parts)
-    prepared = requests.Request(method, BASE + path).prepare()
+    prepared = requests.Request(method, BASE + path, json=sent).prepare()
     response = schemathesis.Response(
         status_code=status,
         headers={"content-type": [content_type]},
-        content=body,
+        content=content,
         request=prepared,
         elapsed=0.0,
         verify=True,
@@ -241,7 +295,20 @@ def _exchange(
     return case, response
 
 
-def test_judge_names_gen3_for_a_server_error(schema: Any) -> None:
+def _violated(evidence: Evidence) -> dict[str, int]:
+    return {r: t.violated for r, t in evidence.tallies.items() if t.violated}
+
+
+def _judged(case: Any, response: Any) -> tuple[set[str], Evidence]:
+    """The requirement ids `fuzzing.judge` records violated for one exchange (it never
+    raises), and the evidence it recorded them in."""
+    evidence = Evidence()
+    call = fuzzing.judge(case, response, evidence)
+    assert call is not None
+    return set(_violated(evidence)), evidence
+
+
+def test_judge_records_gen3_for_a_server_error_without_raising(schema: Any) -> None:
     event = str(uuid.uuid4())
     case, response = _exchange(
         schema,
@@ -252,9 +319,12 @@ def test_judge_names_gen3_for_a_server_error(schema: Any) -> None:
         b'{"error": "boom", "details": "x"}',
         path_parameters={"eventId": event},
     )
-    with pytest.raises(ConformanceViolation, match=r"^\[GEN-3\]") as raised:
-        fuzzing.judge(case, response)
-    assert f"/behavior/events/{event}/fulfill" in raised.value.reproducer
+    violated, evidence = _judged(case, response)
+    assert violated == {"GEN-3"}
+    (finding,) = evidence.tallies["GEN-3"].findings
+    assert f"/behavior/events/{event}/fulfill" in finding.reproducer
+    assert "answered 500" in finding.message
+    assert evidence.summary().startswith("[GEN-3]")
 
 
 def test_judge_names_gen2_for_an_error_body_without_error_and_details(schema: Any) -> None:
@@ -267,10 +337,15 @@ def test_judge_names_gen2_for_an_error_body_without_error_and_details(schema: An
         b'{"message": "no such customer"}',
         path_parameters={"id": "x"},
     )
-    assert _judged(case, response) == {"GEN-2"}
+    violated, evidence = _judged(case, response)
+    assert violated == {"GEN-2"}
+    assert evidence.tallies["GEN-2"].violated == 1  # schemathesis's finding is not said again
+    assert evidence.tallies["GEN-3"].held == 1
 
 
-def test_judge_reports_a_success_out_of_its_envelope_once_as_gen1(schema: Any) -> None:
+def test_judge_says_each_requirement_once_and_hides_no_other(schema: Any) -> None:
+    """A success sent as text/plain: GEN-1 once (ours, not schemathesis's as well), and the
+    token it carries is still judged (AUTH-2)."""
     case, response = _exchange(
         schema,
         "GET",
@@ -281,7 +356,11 @@ def test_judge_reports_a_success_out_of_its_envelope_once_as_gen1(schema: Any) -
         content_type="text/plain",
         headers={"x-api-key": "k"},
     )
-    assert _judged(case, response) == {"GEN-1"}
+    violated, evidence = _judged(case, response)
+    assert violated == {"GEN-1", "AUTH-2"}
+    assert evidence.tallies["GEN-1"].violated == 1
+    assert "content type 'text/plain'" in evidence.tallies["GEN-1"].findings[0].message
+    assert "schemathesis" not in evidence.summary()
 
 
 def test_judge_runs_our_single_call_checks_too(schema: Any) -> None:
@@ -294,8 +373,63 @@ def test_judge_runs_our_single_call_checks_too(schema: Any) -> None:
         b'{"data": "a.b.c"}',
         headers={"x-api-key": "k"},
     )
-    with pytest.raises(ConformanceViolation, match=r"^\[AUTH-2\].*not a decodable JWT"):
-        fuzzing.judge(case, response)
+    violated, evidence = _judged(case, response)
+    assert violated == {"AUTH-2"}
+    assert "not a decodable JWT" in evidence.tallies["AUTH-2"].findings[0].message
+    assert evidence.tallies["GEN-1"].held == 1
+
+
+def test_judge_reports_a_bare_event_once_as_gen1_and_judges_the_event(schema: Any) -> None:
+    case, response = _exchange(
+        schema,
+        "POST",
+        "/behavior/events",
+        "/behavior/events",
+        201,
+        json.dumps(EVENT).encode(),
+        sent=VALID_EMIT,
+    )
+    _, evidence = _judged(case, response)
+    gen1 = evidence.tallies["GEN-1"]
+    assert (gen1.held, gen1.violated) == (0, 1)
+    assert "top level" in gen1.findings[0].message
+    # schemathesis's schema check fails on the missing envelope too; that is GEN-1's.
+    assert evidence.tallies["GEN-4"].violated == 0
+    assert evidence.tallies["GEN-4"].held == 1
+    assert evidence.tallies["EMIT-1"].held == 1
+    assert evidence.tallies["EMIT-1"].violated == 0
+
+
+def test_judge_counts_a_refusal_the_contract_demands_as_held(schema: Any) -> None:
+    sent = {k: v for k, v in VALID_EMIT.items() if k != "brand_id"}
+    case, response = _exchange(
+        schema,
+        "POST",
+        "/behavior/events",
+        "/behavior/events",
+        400,
+        b'{"error": "Invalid", "details": "brand_id is required"}',
+        sent=sent,
+    )
+    violated, evidence = _judged(case, response)
+    assert violated == set()
+    assert evidence.tallies["EMIT-2"].held == 1
+    assert evidence.tallies["GEN-2"].held == 1
+
+
+def test_judge_counts_no_refusal_where_none_is_demanded(schema: Any) -> None:
+    case, response = _exchange(
+        schema,
+        "POST",
+        "/behavior/events",
+        "/behavior/events",
+        404,
+        b'{"error": "Not found", "details": "no customer c-1"}',
+        sent=VALID_EMIT,
+    )
+    violated, evidence = _judged(case, response)
+    assert violated == set()
+    assert "EMIT-2" not in evidence.tallies
 
 
 def test_judge_passes_a_conformant_refusal(schema: Any) -> None:
@@ -308,9 +442,110 @@ def test_judge_passes_a_conformant_refusal(schema: Any) -> None:
         b'{"error": "Not found", "details": "no customer x"}',
         path_parameters={"id": "x"},
     )
-    call = fuzzing.judge(case, response)
+    evidence = Evidence()
+    call = fuzzing.judge(case, response, evidence)
     assert call is not None
     assert call.operation == "get_customer"
+    assert evidence.violations == 0
+    assert evidence.tallies["GEN-2"].held == 1
+
+
+# -- AuthProbe ---------------------------------------------------------------------------------
+
+
+@dataclass
+class _Probed:
+    """A case the probe may derive a forged request from; the forged one is answered
+    `answer` without any network."""
+
+    label: str
+    headers: dict[str, str] | None
+    answer: int
+    derived: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def operation(self) -> Any:
+        return SimpleNamespace(label=self.label)
+
+    def derive(self, headers: dict[str, str]) -> Any:
+        self.derived.append(headers)
+        prepared = requests.Request("GET", BASE + "/customers/c-1", headers=headers).prepare()
+        response = schemathesis.Response(
+            status_code=self.answer,
+            headers={"content-type": ["application/json"]},
+            content=b'{"data": {}}',
+            request=prepared,
+            elapsed=0.0,
+            verify=True,
+        )
+        return SimpleNamespace(
+            call=lambda: response,
+            as_curl_command=lambda headers, verify: "curl forged",
+        )
+
+
+TOKEN = jwt.encode({"sub": "brand", "exp": 2_000_000_000}, "secret" * 6, algorithm="HS256")
+OK = SimpleNamespace(status_code=200)
+
+
+@pytest.mark.parametrize(("answer", "held"), [(401, True), (403, True), (200, False)])
+def test_auth_probe_records_an_auth1_verdict(answer: int, held: bool) -> None:
+    evidence = Evidence()
+    probe = fuzzing.AuthProbe(TOKEN, evidence)
+    case = _Probed(
+        "GET /customers/{id}", {"Authorization": f"Bearer {TOKEN}", "X-Trace": "1"}, answer
+    )
+    probe(case, OK)
+    (sent,) = case.derived
+    assert sent["X-Trace"] == "1"
+    forged = sent["Authorization"].removeprefix("Bearer ")
+    assert forged != TOKEN
+    assert jwt.decode(forged, options={"verify_signature": False})["sub"] == "brand"
+    tally = evidence.tallies["AUTH-1"]
+    assert (tally.held, tally.violated) == ((1, 0) if held else (0, 1))
+    if not held:
+        assert "answered 200 to a JWT signed by someone else" in tally.findings[0].message
+        assert tally.findings[0].reproducer == "curl forged"
+
+
+def test_auth_probe_probes_each_operation_once_after_its_first_success() -> None:
+    evidence = Evidence()
+    probe = fuzzing.AuthProbe(TOKEN, evidence)
+    bearer = {"authorization": f"Bearer {TOKEN}"}
+    refused = _Probed("GET /customers/{id}", bearer, 401)
+    probe(refused, SimpleNamespace(status_code=404))  # not a success: not probed yet
+    assert refused.derived == []
+    probe(refused, OK)
+    probe(refused, OK)
+    assert len(refused.derived) == 1
+    assert "authorization" not in refused.derived[0]  # replaced, not sent twice
+    unauthenticated = _Probed("GET /auth/authorize", {"x-api-key": "k"}, 200)
+    probe(unauthenticated, OK)
+    assert unauthenticated.derived == []
+    assert evidence.tallies["AUTH-1"].held == 1
+    assert evidence.violations == 0
+
+
+# -- links_machine -----------------------------------------------------------------------------
+
+
+def test_links_machine_records_verdicts_instead_of_raising(schema: Any) -> None:
+    seen: list[Call] = []
+    probe = fuzzing.AuthProbe(TOKEN, Evidence())
+    machine_class = fuzzing.links_machine(schema, TAILOR, probe, seen.append)
+    assert not hasattr(machine_class, "first_violation")
+    case, response = _exchange(
+        schema,
+        "GET",
+        "/customers/{id}",
+        "/customers/x",
+        500,
+        b'{"error": "boom", "details": "x"}',
+        path_parameters={"id": "x"},
+    )
+    machine_class().validate_response(response, case)  # a violation, and nothing raised
+    assert [c.status for c in seen] == [500]
+    assert _violated(probe.evidence) == {"GEN-3": 1}
 
 
 def test_forged_tokens_keep_the_claims_but_not_the_signature() -> None:

@@ -1,57 +1,205 @@
-"""Folding test outcomes into the requirement matrix, and the exit codes it implies."""
+"""The verdict rules: evidence folded into one row per requirement, and the exit code.
+
+Table-driven: every combination of held / violated / error / not reached / budget spent
+for a MUST and a SHOULD, with the row it gives and the exit code of the run.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
+
+from masivo_conformance.errors import (
+    EXIT_CANNOT_RUN,
+    EXIT_INCONCLUSIVE,
+    EXIT_NONCONFORMANT,
+    EXIT_OK,
+)
+from masivo_conformance.evidence import ConformanceViolation, Evidence
 from masivo_conformance.requirements import catalogue
-from masivo_conformance.results import RunResult, TestOutcome, fold
+from masivo_conformance.results import RunResult, TestError, TestOutcome, fold
+
+MUST, SHOULD = "REV-2", "GEN-5"
 
 
-def _result(outcomes: list[TestOutcome], strict: bool = False) -> RunResult:
+def _evidence(held: int = 0, violated: int = 0, unjudged: str = "", req: str = MUST) -> Any:
+    evidence = Evidence()
+    for _ in range(held):
+        evidence.held(req)
+    for i in range(violated):
+        evidence.violated(ConformanceViolation(req, f"broken {i}", f"curl {i}"))
+    if unjudged:
+        evidence.unjudged(req, unjudged)
+    return evidence.to_dict()
+
+
+def _outcome(
+    outcome: str = "passed",
+    evidence: Any = None,
+    error: str = "",
+    skip: str = "",
+    covers: tuple[str, ...] = (MUST,),
+    nodeid: str = "t::x",
+) -> TestOutcome:
+    return TestOutcome(nodeid, covers, outcome, evidence or {}, error, skip)  # type: ignore[arg-type]
+
+
+def _run(
+    outcomes: list[TestOutcome],
+    *,
+    selected: list[str] | None = None,
+    strict: bool = False,
+    stopped: str = "",
+    budget: str = "",
+) -> RunResult:
     return RunResult(
         target="t",
-        profile="ci",
+        profile="quick",
         seed=None,
         strict=strict,
         duration_s=1.0,
         request_count=3,
-        requirements=fold(catalogue(), outcomes),
+        requirements=fold(catalogue(), outcomes, selected or [MUST, SHOULD], budget),
+        errors=[TestError(o.nodeid, o.error) for o in outcomes if o.error],
+        stopped=stopped,
+        selected=selected is not None,
     )
 
 
-def _status(result: RunResult, requirement: str) -> str:
-    return next(r.status for r in result.requirements if r.id == requirement)
+def _row(result: RunResult, requirement: str = MUST) -> Any:
+    return next(r for r in result.requirements if r.id == requirement)
 
 
-def test_a_failure_counts_against_the_ids_its_message_names() -> None:
-    outcome = TestOutcome("t::x", ("GEN-1", "GEN-4"), "failed", "[GEN-4] bad schema")
-    result = _result([outcome])
-    assert _status(result, "GEN-4") == "fail"
-    assert _status(result, "GEN-1") == "pass"
-    assert result.exit_code() == 1
+# (case, outcomes, MUST's status, exit code); the SHOULD is judged held in every case
+# unless the case says otherwise, so that only the MUST decides.
+_HELD_SHOULD = _outcome(evidence=_evidence(held=1, req=SHOULD), covers=(SHOULD,), nodeid="t::s")
+CASES = [
+    ("held once", [_outcome(evidence=_evidence(held=1))], "pass", EXIT_OK),
+    ("held many times", [_outcome(evidence=_evidence(held=12))], "pass", EXIT_OK),
+    ("violated once", [_outcome("failed", _evidence(violated=1))], "fail", EXIT_NONCONFORMANT),
+    (
+        "held and violated",
+        [_outcome(evidence=_evidence(held=5)), _outcome("failed", _evidence(violated=1))],
+        "fail",
+        EXIT_NONCONFORMANT,
+    ),
+    ("never reached", [_outcome()], "not checked", EXIT_INCONCLUSIVE),
+    (
+        "unjudged with a reason",
+        [_outcome(evidence=_evidence(unjudged="no event settled"))],
+        "not checked",
+        EXIT_INCONCLUSIVE,
+    ),
+    (
+        "test erred before its check",
+        [_outcome("failed", error="KeyError: 'data'")],
+        "not checked",
+        EXIT_INCONCLUSIVE,
+    ),
+    (
+        "held, but another test erred",
+        [_outcome(evidence=_evidence(held=1)), _outcome("failed", error="boom", nodeid="t::y")],
+        "pass",
+        EXIT_INCONCLUSIVE,
+    ),
+    (
+        "failed on another requirement only",
+        [_outcome("failed", _evidence(violated=1, req="GEN-1"))],
+        "not checked",
+        EXIT_INCONCLUSIVE,
+    ),
+    ("skipped", [_outcome("skipped", skip="no POINTS reward")], "not checked", EXIT_INCONCLUSIVE),
+    ("no test at all", [], "not checked", EXIT_INCONCLUSIVE),
+]
 
 
-def test_a_failure_naming_no_id_counts_against_all_ids_of_the_test() -> None:
-    result = _result([TestOutcome("t::x", ("REV-1", "REV-2"), "failed", "KeyError: 'data'")])
-    assert {_status(result, "REV-1"), _status(result, "REV-2")} == {"fail"}
+@pytest.mark.parametrize(("case", "outcomes", "status", "code"), CASES, ids=[c[0] for c in CASES])
+def test_verdict_and_exit_code(
+    case: str, outcomes: list[TestOutcome], status: str, code: int
+) -> None:
+    result = _run([*outcomes, _HELD_SHOULD])
+    assert _row(result).status == status, case
+    assert result.exit_code() == code, case
 
 
-def test_skipped_tests_leave_requirements_not_run() -> None:
-    result = _result([TestOutcome("t::x", ("PRV-2",), "skipped", "budget spent")])
-    assert _status(result, "PRV-2") == "not run"
-    assert result.exit_code() == 0
+def test_a_pass_counts_its_observations_and_tests() -> None:
+    result = _run([_outcome(evidence=_evidence(held=3)), _outcome(evidence=_evidence(held=2))])
+    row = _row(result)
+    assert (row.held, row.violated, row.tests) == (5, 0, 2)
 
 
-def test_should_failures_warn_unless_strict() -> None:
-    outcome = TestOutcome("t::x", ("GEN-5",), "failed", "[GEN-5] missing headers")
-    assert _result([outcome]).exit_code() == 0
-    assert _result([outcome], strict=True).exit_code() == 1
+def test_a_failure_keeps_one_finding_per_failing_test_with_its_reproducer() -> None:
+    result = _run(
+        [
+            _outcome("failed", _evidence(violated=2), nodeid="t::a"),
+            _outcome("failed", _evidence(violated=1), nodeid="t::b"),
+        ]
+    )
+    row = _row(result)
+    assert row.violated == 3
+    assert [(f.test, f.reproducer) for f in row.findings] == [
+        ("t::a", "curl 0"),
+        ("t::b", "curl 0"),
+    ]
 
 
-def test_first_violation_keeps_its_reproducer_and_round_trips_json() -> None:
-    outcome = TestOutcome("t::x", ("REV-4",), "failed", "[REV-4] second reverse 200", "curl -X")
-    result = _result([outcome])
+@pytest.mark.parametrize(
+    ("outcomes", "expected"),
+    [
+        ([_outcome(evidence=_evidence(unjudged="no settled event"))], "no settled event"),
+        ([_outcome("skipped", skip="no POINTS reward")], "skipped: no POINTS reward"),
+        ([_outcome("failed", error="SetupRefused: create_customer answered 500")], "t::x"),
+        ([], "no test that judges it ran"),
+    ],
+    ids=["told", "skipped", "stopped", "none"],
+)
+def test_not_checked_rows_say_why(outcomes: list[TestOutcome], expected: str) -> None:
+    assert expected in _row(_run(outcomes)).reason
+
+
+def test_budget_spent_is_the_reason_of_what_it_left_unjudged() -> None:
+    result = _run([_outcome("skipped", skip="not run: budget")], budget="budget spent")
+    assert _row(result).reason == "budget spent"
+    assert result.exit_code() == EXIT_INCONCLUSIVE
+
+
+def test_a_target_that_stopped_answering_exits_2_whatever_else_was_found() -> None:
+    outcomes = [_outcome("failed", _evidence(violated=1)), _HELD_SHOULD]
+    assert _run(outcomes, stopped="the target stopped answering").exit_code() == EXIT_CANNOT_RUN
+
+
+@pytest.mark.parametrize(
+    ("should", "strict", "code"),
+    [
+        (_evidence(violated=1, req=SHOULD), False, EXIT_OK),
+        (_evidence(violated=1, req=SHOULD), True, EXIT_NONCONFORMANT),
+        ({}, False, EXIT_OK),
+        ({}, True, EXIT_INCONCLUSIVE),
+    ],
+    ids=["failed", "failed-strict", "unchecked", "unchecked-strict"],
+)
+def test_shoulds_bind_only_with_strict(should: Any, strict: bool, code: int) -> None:
+    outcomes = [
+        _outcome(evidence=_evidence(held=1)),
+        _outcome("failed" if should else "passed", should, covers=(SHOULD,), nodeid="t::s"),
+    ]
+    assert _run(outcomes, strict=strict).exit_code() == code
+
+
+def test_a_selected_requirement_exits_by_its_own_verdict() -> None:
+    """--requirement X: X held is 0 even when another test erred or another id failed."""
+    outcomes = [
+        _outcome(evidence=_evidence(held=1)),
+        _outcome("failed", _evidence(violated=1, req="GEN-1"), error="boom", nodeid="t::y"),
+    ]
+    assert _run(outcomes, selected=[MUST]).exit_code() == EXIT_OK
+    unchecked = [_outcome("failed", _evidence(violated=1, req="GEN-1"), nodeid="t::y")]
+    assert _run(unchecked, selected=[MUST]).exit_code() == EXIT_INCONCLUSIVE
+
+
+def test_the_result_round_trips_through_json() -> None:
+    result = _run([_outcome("failed", _evidence(violated=1)), _outcome("failed", error="boom")])
     again = RunResult.from_json(result.to_json())
-    row = next(r for r in again.requirements if r.id == "REV-4")
-    assert row.violation is not None
-    assert row.violation.reproducer == "curl -X"
-    assert again.exit_code() == 1
+    assert again == result
+    assert again.exit_code() == EXIT_NONCONFORMANT

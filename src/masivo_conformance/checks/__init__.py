@@ -1,8 +1,10 @@
-"""Single-call checks: plain functions of one `Call`, each tagged with requirement ids.
+"""Single-call checks: plain functions of one `Call`, each judging one requirement id.
 
-A check raises `ConformanceViolation` naming its requirement id, what was expected, what
+A check returns True when the answer was one its requirement speaks of and the
+requirement held, False when the requirement does not apply to this answer, and raises
+`ConformanceViolation` (through `fail`) naming the requirement, what was expected, what
 came back and a curl line to see it again. All checks are registered in `CHECKS`, in one
-place; the fuzz tests, the example tests and the stateful tests run them on every call.
+place; `judge_call` runs them on an answer and records what they found as evidence.
 Multi-call rules (wallet restored, preview pure, ...) are in `invariants.py`.
 """
 
@@ -13,90 +15,70 @@ from dataclasses import dataclass
 from typing import NoReturn
 
 from masivo_conformance.calls import Call
+from masivo_conformance.evidence import ConformanceViolation, Evidence
+from masivo_conformance.requirements import catalogue
 
 __all__ = [
     "CHECKS",
     "Check",
     "ConformanceViolation",
-    "ViolationGroup",
     "check",
     "fail",
-    "raise_all",
-    "run_checks",
+    "judge_call",
+    "must_checks",
 ]
-
-
-class ConformanceViolation(AssertionError):
-    """A requirement broken by an observed answer; the message starts with `[ID]`."""
-
-    def __init__(self, requirement: str, message: str, reproducer: str = "") -> None:
-        text = f"[{requirement}] {message}"
-        if reproducer:
-            text += f"\n    reproduce: {reproducer}"
-        super().__init__(text)
-        self.requirement = requirement
-        self.reproducer = reproducer
-
-
-class ViolationGroup(AssertionError):
-    """Several violations seen on one call."""
-
-    def __init__(self, violations: list[ConformanceViolation]) -> None:
-        super().__init__("\n".join(str(v) for v in violations))
-        self.violations = violations
-        self.reproducer = violations[0].reproducer
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
-    requirements: tuple[str, ...]
-    func: Callable[[Call], None]
+    requirement: str
+    func: Callable[[Call], bool]
 
 
 CHECKS: dict[str, Check] = {}
 
 
-def check(*requirements: str) -> Callable[[Callable[[Call], None]], Callable[[Call], None]]:
-    """Register a check under its function name, tagged with the ids it enforces."""
+def check(requirement: str) -> Callable[[Callable[[Call], bool]], Callable[[Call], bool]]:
+    """Register a check under its function name, tagged with the id it judges."""
 
-    def register(func: Callable[[Call], None]) -> Callable[[Call], None]:
-        CHECKS[func.__name__] = Check(func.__name__, requirements, func)
+    def register(func: Callable[[Call], bool]) -> Callable[[Call], bool]:
+        CHECKS[func.__name__] = Check(func.__name__, requirement, func)
         return func
 
     return register
 
 
-def run_checks(call: Call, names: Iterable[str] | None = None) -> None:
-    """Run the named checks (all by default) and raise every violation at once."""
+def judge_call(call: Call, evidence: Evidence, names: Iterable[str] | None = None) -> set[str]:
+    """Run the named checks (all by default) on `call`; record each verdict in `evidence`.
+
+    Returns the ids violated. No check's violation stops another: each reads what it
+    needs of the answer, as far as the answer can still be read.
+    """
     selected = CHECKS.values() if names is None else [CHECKS[n] for n in names]
-    violations = []
+    violated = set()
     for entry in selected:
         try:
-            entry.func(call)
-        except ConformanceViolation as exc:
-            violations.append(exc)
-    raise_all(violations)
-
-
-def raise_all(violations: list[ConformanceViolation]) -> None:
-    """Raise the violations seen on one call (nothing when there are none).
-
-    A 2xx outside its `data` envelope is reported once, as GEN-1: what the other checks
-    read under `data` is then not the payload, and their reports would be noise.
-    """
-    if any(v.requirement == "GEN-1" for v in violations):
-        violations = [v for v in violations if v.requirement == "GEN-1"]
-    if len(violations) == 1:
-        raise violations[0]
-    if violations:
-        raise ViolationGroup(violations)
+            judged = entry.func(call)
+        except ConformanceViolation as violation:
+            evidence.violated(violation)
+            violated.add(entry.requirement)
+        else:
+            if judged:
+                evidence.held(entry.requirement)
+    return violated
 
 
 def fail(requirement: str, call: Call, message: str) -> NoReturn:
     """Raise a violation of `requirement` seen on `call`."""
     where = f"{call.method} {call.url} answered {call.status}"
     raise ConformanceViolation(requirement, f"{where}: {message}", call.reproducer)
+
+
+def must_checks() -> tuple[str, ...]:
+    """The names of the checks of MUST requirements (SHOULDs are judged where asked)."""
+    reqs = catalogue()
+    return tuple(name for name, entry in CHECKS.items() if reqs[entry.requirement].is_must)
 
 
 # Importing the modules registers their checks (last: they import this module).

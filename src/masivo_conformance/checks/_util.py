@@ -2,20 +2,43 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-EVENT_OPERATIONS = frozenset({"emit_event", "fulfill_event", "reverse_event"})
+from masivo_conformance.calls import EVENT_OPERATIONS
+
+__all__ = ["EVENT_OPERATIONS", "same_enum", "short", "timestamp"]
+
+_EPOCH_MS = 10**11  # a number above this is an epoch in milliseconds (year 5138 in seconds)
 
 
 def timestamp(value: Any) -> datetime | None:
-    """An RFC 3339 string as a datetime, or None when it is not one."""
+    """A point in time, read as leniently as its meaning allows, always timezone-aware.
+
+    RFC 3339 strings (with `Z`, an offset, or none: read as UTC) and epoch numbers are
+    all read: whether a timestamp is *formatted* right is GEN-4's to judge, and the
+    rules that compare times (REV-1) judge what the time is.
+    """
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        seconds = value / 1000 if abs(value) > _EPOCH_MS else value
+        try:
+            return datetime.fromtimestamp(seconds, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
     if not isinstance(value, str):
         return None
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def same_enum(value: Any, wanted: str) -> bool:
+    """An enum value meant as `wanted`: the case is GEN-4's to judge, the meaning ours."""
+    return isinstance(value, str) and value.upper() == wanted
 
 
 def short(value: Any, limit: int = 160) -> str:

@@ -1,30 +1,44 @@
-"""Single-call checks of emit, fulfil and reverse answers."""
+"""Single-call checks of emit, fulfil and reverse answers.
+
+They judge what one answer shows on its own. What depends on the event's state before
+the call (a reverse of a settled, RESOLVED event must answer REVERSED) is judged by the
+scenarios, which know that state.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from masivo_conformance.calls import Call
+from masivo_conformance.calls import EVENT_OPERATIONS, Call
 from masivo_conformance.checks import check, fail
-from masivo_conformance.checks._util import EVENT_OPERATIONS, short, timestamp
-
-# -- events -----------------------------------------------------------------------------------
+from masivo_conformance.checks._util import same_enum, short, timestamp
 
 
-def _event(call: Call) -> dict[str, Any] | None:
-    if call.operation in EVENT_OPERATIONS and 200 <= call.status < 300:
-        data = call.data
-        return data if isinstance(data, dict) else None
-    return None
+def _event(call: Call, operation: str) -> dict[str, Any] | None:
+    """The Event of a 2xx answer of `operation`, or None."""
+    if call.operation != operation or operation not in EVENT_OPERATIONS:
+        return None
+    if not 200 <= call.status < 300 or not isinstance(call.data, dict):
+        return None
+    return call.data
+
+
+def _same_event(requirement: str, call: Call, event: dict[str, Any]) -> None:
+    if event.get("id") != call.path_params.get("eventId"):
+        fail(
+            requirement,
+            call,
+            f"answered event {short(event.get('id'))}, not {call.path_params.get('eventId')}",
+        )
 
 
 @check("EMIT-1")
-def emit_echo(call: Call) -> None:
+def emit_echo(call: Call) -> bool:
     """The emitted Event echoes customer_id, type and fulfilled (default true)."""
-    event = _event(call)
+    event = _event(call, "emit_event")
     request = call.request_json
-    if call.operation != "emit_event" or event is None or not isinstance(request, dict):
-        return
+    if event is None or not isinstance(request, dict):
+        return False
     for member in ("customer_id", "type"):
         if event.get(member) != request.get(member):
             fail(
@@ -38,79 +52,77 @@ def emit_echo(call: Call) -> None:
         fail(
             "EMIT-1", call, f"event fulfilled is {short(event.get('fulfilled'))}, expected {wanted}"
         )
+    return True
 
 
 @check("EMIT-4")
-def emit_state(call: Call) -> None:
+def emit_state(call: Call) -> bool:
     """A resolved event has resolved_at; a standby event is not RESOLVED."""
-    event = _event(call)
-    if call.operation != "emit_event" or event is None:
-        return
+    event = _event(call, "emit_event")
+    if event is None:
+        return False
     status = event.get("status")
-    if status in ("RESOLVED", "FAILED") and not event.get("resolved_at"):
+    settled = same_enum(status, "RESOLVED") or same_enum(status, "FAILED")
+    if settled and timestamp(event.get("resolved_at")) is None:
         fail(
             "EMIT-4",
             call,
             f"event is {status} but resolved_at is {short(event.get('resolved_at'))}",
         )
     request = call.request_json
-    if isinstance(request, dict) and request.get("fulfilled") is False and status == "RESOLVED":
+    standby = isinstance(request, dict) and request.get("fulfilled") is False
+    if standby and same_enum(status, "RESOLVED"):
         fail("EMIT-4", call, "a standby event (fulfilled false) came back RESOLVED")
+    return True
 
 
 @check("FUL-1")
-def fulfil_answer(call: Call) -> None:
-    """A 200 fulfil answers the same event, now fulfilled."""
-    event = _event(call)
-    if call.operation != "fulfill_event" or event is None:
-        return
-    if event.get("id") != call.path_params.get("eventId"):
-        fail(
-            "FUL-1",
-            call,
-            f"answered event {short(event.get('id'))}, not {call.path_params.get('eventId')}",
-        )
+def fulfil_answer(call: Call) -> bool:
+    """A 2xx fulfil answers the same event, now fulfilled."""
+    event = _event(call, "fulfill_event")
+    if event is None:
+        return False
+    _same_event("FUL-1", call, event)
     if event.get("fulfilled") is not True:
         fail("FUL-1", call, f"fulfilled is {short(event.get('fulfilled'))} after fulfilment")
+    return True
 
 
-@check("REV-1", "REV-3")
-def reverse_answer(call: Call) -> None:
-    """A 2xx reverse answers the same event, REVERSED with reversed_at or CANCELLED."""
-    event = _event(call)
-    if call.operation != "reverse_event" or event is None:
-        return
-    if event.get("id") != call.path_params.get("eventId"):
-        fail(
-            "REV-1",
-            call,
-            f"answered event {short(event.get('id'))}, not {call.path_params.get('eventId')}",
-        )
-    status = event.get("status")
-    if status == "CANCELLED":
-        if not event.get("cancelled_at") or event.get("reversed_at") is not None:
-            fail(
-                "REV-3",
-                call,
-                "a cancelled event needs cancelled_at set and reversed_at null, "
-                f"got {short(event.get('cancelled_at'))} / "
-                f"{short(event.get('reversed_at'))}",
-            )
-        return
-    if status != "REVERSED":
-        fail(
-            "REV-1",
-            call,
-            f"status is {short(status)}, expected 'REVERSED' (or 'CANCELLED' for a standby event)",
-        )
+@check("REV-1")
+def reversal_answer(call: Call) -> bool:
+    """A 2xx reverse that answers REVERSED: the same event, with reversed_at set, not
+    earlier than issued_at. (Whether REVERSED was due is the scenario's to judge.)"""
+    event = _event(call, "reverse_event")
+    if event is None or not same_enum(event.get("status"), "REVERSED"):
+        return False
+    _same_event("REV-1", call, event)
     reversed_at, issued_at = timestamp(event.get("reversed_at")), timestamp(event.get("issued_at"))
     if reversed_at is None:
         fail(
             "REV-1", call, f"reversed_at is {short(event.get('reversed_at'))}, expected a date-time"
         )
-    elif issued_at is not None and reversed_at < issued_at:
+    if issued_at is not None and reversed_at < issued_at:
         fail(
             "REV-1",
             call,
             f"reversed_at {event['reversed_at']} is before issued_at {event['issued_at']}",
         )
+    return True
+
+
+@check("REV-3")
+def cancellation_answer(call: Call) -> bool:
+    """A 2xx reverse that answers CANCELLED: the same event, cancelled_at set and
+    reversed_at null."""
+    event = _event(call, "reverse_event")
+    if event is None or not same_enum(event.get("status"), "CANCELLED"):
+        return False
+    _same_event("REV-3", call, event)
+    if timestamp(event.get("cancelled_at")) is None or event.get("reversed_at") is not None:
+        fail(
+            "REV-3",
+            call,
+            "a cancelled event needs cancelled_at set and reversed_at null, "
+            f"got {short(event.get('cancelled_at'))} / {short(event.get('reversed_at'))}",
+        )
+    return True

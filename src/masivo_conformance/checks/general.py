@@ -8,69 +8,86 @@ from typing import Any
 import jwt
 
 from masivo_conformance import contract
-from masivo_conformance.calls import NOT_JSON, Call
+from masivo_conformance.calls import EVENT_OPERATIONS, NOT_JSON, Call, is_event
 from masivo_conformance.checks import check, fail
-from masivo_conformance.checks._util import EVENT_OPERATIONS, short
+from masivo_conformance.checks._util import short
 
 # -- general -------------------------------------------------------------------------------
 
 
 @check("GEN-1")
-def success_envelope(call: Call) -> None:
-    """A 2xx answer is JSON with the payload under a top-level `data`."""
+def success_envelope(call: Call) -> bool:
+    """A 2xx answer is application/json with the payload under a top-level `data`.
+
+    Judged on `data` alone: other members beside it are allowed (section 3 asks for
+    `data`, not for nothing else), and media types are compared as media types.
+    """
     if not 200 <= call.status < 300:
-        return
-    if "application/json" not in call.content_type:
+        return False
+    if call.media_type != "application/json":
         fail("GEN-1", call, f"content type {call.content_type!r}, expected application/json")
+    if call.bare_event:
+        fail("GEN-1", call, "the Event is at the top level; it belongs under 'data'")
     if not isinstance(call.body, dict) or "data" not in call.body:
         fail("GEN-1", call, f"body has no top-level 'data' member: {short(call.body)}")
-    if call.operation in EVENT_OPERATIONS:
-        body = call.body
-        if "status" in body and "id" in body:
-            fail("GEN-1", call, "the Event is at the top level; it belongs under 'data'")
-        if not isinstance(body["data"], dict) or "id" not in body["data"]:
-            fail("GEN-1", call, f"'data' is not an Event: {short(body['data'])}")
+    if call.operation in EVENT_OPERATIONS and not is_event(call.body["data"]):
+        fail("GEN-1", call, f"'data' is not an Event: {short(call.body['data'])}")
+    return True
+
+
+def _json_media_type(media_type: str) -> bool:
+    return media_type == "application/json" or media_type.endswith("+json")
 
 
 @check("GEN-2")
-def error_envelope(call: Call) -> None:
+def error_envelope(call: Call) -> bool:
     """A 4xx answer (but 429) is JSON {error: string, details: string}."""
     if not 400 <= call.status < 500 or call.status == 429:
-        return
+        return False
     body = call.body
     if body is NOT_JSON or not isinstance(body, dict):
         fail("GEN-2", call, f"error body is not a JSON object: {short(call.text)}")
+    if not _json_media_type(call.media_type):
+        fail("GEN-2", call, f"error body sent as {call.content_type!r}, expected JSON")
     for member in ("error", "details"):
         if not isinstance(body.get(member), str):
             fail("GEN-2", call, f"error body lacks a string {member!r}: {short(body)}")
+    return True
 
 
 @check("GEN-3")
-def no_server_error(call: Call) -> None:
+def no_server_error(call: Call) -> bool:
     if call.status >= 500:
         fail("GEN-3", call, f"a server error (body {short(call.text)})")
+    return True
 
 
 @check("GEN-4")
-def response_schema(call: Call) -> None:
-    """A 2xx JSON body validates against the operation's response schema."""
+def response_schema(call: Call) -> bool:
+    """A 2xx JSON payload validates against the operation's response schema.
+
+    The envelope is GEN-1's: a bare Event is judged as the payload it carries.
+    """
     if not 200 <= call.status < 300 or call.body is NOT_JSON:
-        return
+        return False
     name = call.operation.replace("_", "-") + ".response.schema.json"
-    violations = contract.validate(name, call.body)
+    body = {"data": call.body} if call.bare_event else call.body
+    violations = contract.validate(name, body)
     if violations:
         shown = "; ".join(str(v) for v in violations[:3])
         fail("GEN-4", call, f"body breaks {name}: {shown}")
+    return True
 
 
 @check("GEN-5")
-def rate_limit_headers(call: Call) -> None:
+def rate_limit_headers(call: Call) -> bool:
     wanted = ["x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"]
     if call.status == 429:
         wanted.append("retry-after")
     missing = [h for h in wanted if h not in call.headers]
     if missing:
         fail("GEN-5", call, f"missing headers {missing}")
+    return True
 
 
 # -- authentication ---------------------------------------------------------------------------
@@ -88,26 +105,30 @@ def _claims(call: Call) -> dict[str, Any] | None:
 
 
 @check("AUTH-2")
-def token_shape(call: Call) -> None:
+def token_shape(call: Call) -> bool:
     """authorize's 200 carries a JWT whose numeric exp is in the future."""
     if call.operation != "authorize" or call.status != 200:
-        return
+        return False
     claims = _claims(call)
     if claims is None:
         fail("AUTH-2", call, "'data' is not a decodable JWT")
-        return
     exp = claims.get("exp")
     if not isinstance(exp, int | float) or isinstance(exp, bool):
         fail("AUTH-2", call, f"JWT has no numeric exp (claims {sorted(claims)})")
     elif exp <= time.time():
         fail("AUTH-2", call, f"JWT exp {exp} is not in the future")
+    return True
 
 
 @check("AUTH-3")
-def token_lifetime(call: Call) -> None:
+def token_lifetime(call: Call) -> bool:
+    """The JWT lives at most an hour; judged only where both exp and iat are numbers."""
     if call.operation != "authorize" or call.status != 200:
-        return
+        return False
     claims = _claims(call) or {}
     exp, iat = claims.get("exp"), claims.get("iat")
-    if isinstance(exp, int | float) and isinstance(iat, int | float) and exp - iat > 3600:
+    if not (isinstance(exp, int | float) and isinstance(iat, int | float)):
+        return False
+    if exp - iat > 3600:
         fail("AUTH-3", call, f"JWT lives {exp - iat:.0f} s, more than one hour")
+    return True

@@ -27,19 +27,29 @@ def _number(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
+def _answer_for(product: Any, index: int, answers: list[dict[str, Any]]) -> Any:
+    """The answered product for a requested one: by sku (the order is PRV-4's to judge),
+    else by position."""
+    sku = product.get("sku") if isinstance(product, dict) else None
+    same = [p for p in answers if sku is not None and p.get("sku") == sku]
+    if len(same) == 1:
+        return same[0]
+    return answers[index] if index < len(answers) else None
+
+
 def _levels(sent: dict[str, Any], got: dict[str, Any]) -> Iterator[tuple[str, Any, Any]]:
     """(name, requested level, answered level) for the order, each product and shipping."""
     yield "order", sent, got
     sent_products = sent.get("products")
     got_products = got.get("products")
     if isinstance(sent_products, list):
+        answers = (
+            [p for p in got_products if isinstance(p, dict)]
+            if isinstance(got_products, list)
+            else []
+        )
         for i, product in enumerate(sent_products):
-            answered = (
-                got_products[i]
-                if isinstance(got_products, list) and i < len(got_products)
-                else None
-            )
-            yield f"order.products[{i}]", product, answered
+            yield f"order.products[{i}]", product, _answer_for(product, i, answers)
     if isinstance(sent.get("shipping"), dict):
         yield "order.shipping", sent["shipping"], got.get("shipping")
 
@@ -58,10 +68,10 @@ def _redeemed_levels(call: Call) -> Iterator[tuple[str, dict[str, Any], Any]]:
 
 
 @check("PRV-1")
-def preview_echo(call: Call) -> None:
+def preview_echo(call: Call) -> bool:
     found = _preview(call)
     if found is None:
-        return
+        return False
     request, data = found
     for member in ("customer_id", "brand_id"):
         if data.get(member) != request.get(member):
@@ -73,12 +83,15 @@ def preview_echo(call: Call) -> None:
             )
     if not isinstance(data.get("order"), dict):
         fail("PRV-1", call, f"data.order is {short(data.get('order'))}, expected an object")
+    return True
 
 
 @check("PRV-3")
-def preview_results(call: Call) -> None:
+def preview_results(call: Call) -> bool:
     """Each level that asked to redeem has a well-formed redemptions_result."""
+    judged = False
     for name, sent, got in _redeemed_levels(call):
+        judged = True
         result = got.get("redemptions_result") if isinstance(got, dict) else None
         if not isinstance(result, dict):
             fail("PRV-3", call, f"{name} asked to redeem but has no redemptions_result")
@@ -121,20 +134,23 @@ def preview_results(call: Call) -> None:
                 f"{name}.redemptions_result.redeemed covers rewards {got_ids}, "
                 f"the request asked for {wanted}",
             )
+    return judged
 
 
 @check("PRV-4")
-def preview_arithmetic(call: Call) -> None:
+def preview_arithmetic(call: Call) -> bool:
     """Products keep their order and skus; value = original value - discount_value."""
     found = _preview(call)
     if found is None:
-        return
+        return False
+    judged = False
     request, data = found
     sent_products = (
         request.get("order", {}).get("products") if isinstance(request.get("order"), dict) else None
     )
     got_order = data.get("order")
     if isinstance(sent_products, list) and isinstance(got_order, dict):
+        judged = True
         sent_skus = [p.get("sku") for p in sent_products if isinstance(p, dict)]
         got_products = got_order.get("products")
         got_skus = (
@@ -153,6 +169,7 @@ def preview_arithmetic(call: Call) -> None:
         original = _number(sent.get("value"))
         if not isinstance(result, dict) or original is None:
             continue
+        judged = True
         value, discount = _number(result.get("value")), _number(result.get("discount_value"))
         if (
             value is None
@@ -165,10 +182,12 @@ def preview_arithmetic(call: Call) -> None:
                 f"{name}: value {short(result.get('value'))} is not the original "
                 f"{original} minus discount_value {short(result.get('discount_value'))}",
             )
+    return judged
 
 
 @check("PRV-7")
-def preview_percent(call: Call) -> None:
+def preview_percent(call: Call) -> bool:
+    judged = False
     for name, sent, got in _redeemed_levels(call):
         result = got.get("redemptions_result") if isinstance(got, dict) else None
         original = _number(sent.get("value"))
@@ -180,6 +199,7 @@ def preview_percent(call: Call) -> None:
         )
         if percent is None or discount is None:
             continue
+        judged = True
         if abs(percent - discount / original) > PERCENT_TOLERANCE:
             fail(
                 "PRV-7",
@@ -187,3 +207,4 @@ def preview_percent(call: Call) -> None:
                 f"{name}: discount_percent {percent} is not discount_value / "
                 f"value = {discount / original:.4f}",
             )
+    return judged

@@ -15,6 +15,18 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_target_options(group.add_argument)
     group.add_argument("--timeout", type=float, help="seconds per HTTP request (default 10)")
+    group.add_argument(
+        "--settle-time",
+        type=float,
+        help="seconds to wait for late effects, after which an event that listed no "
+        "transaction counts as settled (default 1; CONTRACT section 2)",
+    )
+    group.add_argument(
+        "--settle-timeout",
+        type=float,
+        help="longest wait for a fulfilled event to list its transactions once an "
+        "identical one has (default 10): past it the event has not settled (EMIT-4)",
+    )
 
 
 def add_output_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,6 +46,8 @@ def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
     flags = {
         **{name: getattr(args, name) for name in TARGET_FLAGS},
         "timeout": args.timeout,
+        "settle_time": getattr(args, "settle_time", None),
+        "settle_timeout": getattr(args, "settle_timeout", None),
         **extra,
     }
     return resolve(flags, targets_file=args.targets_file, target=args.target)
@@ -48,6 +62,8 @@ def pytest_target_args(settings: Settings) -> list[str]:
         ("--token", settings.token),
         ("--brand-id", settings.brand_id),
         ("--timeout-s", settings.timeout),
+        ("--settle-time", settings.settle_time),
+        ("--settle-timeout", settings.settle_timeout),
         ("--max-requests", settings.max_requests),
         ("--seed", settings.seed),
     ]

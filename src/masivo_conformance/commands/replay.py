@@ -15,7 +15,7 @@ from masivo_conformance import __version__, report
 from masivo_conformance.commands._options import add_output_arguments
 from masivo_conformance.recording import DEFAULT_CASSETTES, replay_scenarios
 from masivo_conformance.requirements import catalogue
-from masivo_conformance.results import RunResult, fold
+from masivo_conformance.results import RunResult, TestError, fold
 
 HELP = "replay the recorded scenarios offline against the cassettes"
 
@@ -36,7 +36,8 @@ def execute(args: argparse.Namespace) -> int:
         args.report_dir.mkdir(parents=True, exist_ok=True)
         extra += ["--junitxml", str(args.report_dir / "junit.xml")]
     recording, run = replay_scenarios(args.cassettes, extra=extra, quiet=args.quiet)
-    rows = [r for r in fold(catalogue(), run.outcomes) if r.status != "not run"]
+    # Replay judges what the recorded scenarios judged; the rest is not the cassettes'.
+    rows = [r for r in fold(catalogue(), run.outcomes) if r.status != "not checked"]
     result = RunResult(
         target=f"cassettes {args.cassettes} (recorded from {recording.target})",
         profile="replay",
@@ -45,6 +46,7 @@ def execute(args: argparse.Namespace) -> int:
         duration_s=round(run.duration_s, 2),
         request_count=run.request_count,
         requirements=rows,
+        errors=[TestError(o.nodeid, o.error) for o in run.outcomes if o.error],
         suite_version=__version__,
     )
     print(report.render_matrix(result))
@@ -52,4 +54,4 @@ def execute(args: argparse.Namespace) -> int:
         result.write(args.report_dir / "result.json")
         report.write_reports(result, args.report_dir)
     failed = [o for o in run.outcomes if o.outcome == "failed"]
-    return 1 if failed or run.exit_code not in (0, 5) else 0
+    return result.exit_code() or (1 if failed or run.exit_code not in (0, 5) else 0)

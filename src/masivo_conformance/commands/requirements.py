@@ -1,7 +1,9 @@
-"""Print the requirement catalogue with the number of suite tests that cover each id.
+"""Print the requirement catalogue with the number of suite tests that judge each id.
 
-Counts are of collected test items in tests/contract and tests/stateful (one per
-parametrised case), so an id with 0 has no test yet.
+Counts are of collected deterministic tests (`requirement` markers) in tests/contract
+and tests/stateful, one per parametrised case, so an id with 0 has no deterministic test
+yet; fuzz and state-machine tests (`explores` markers) are counted apart, since what
+they judge depends on what they happen to generate.
 """
 
 from __future__ import annotations
@@ -14,7 +16,6 @@ from collections import Counter
 import pytest
 
 from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK
-from masivo_conformance.recorder import requirement_ids
 from masivo_conformance.requirements import catalogue
 from masivo_conformance.runner import project_root, suite_path
 
@@ -30,14 +31,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 class _Counter:
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.explored: Counter[str] = Counter()
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
-            self.counts.update(requirement_ids(item))
+            for marker in item.iter_markers("requirement"):
+                self.counts.update(marker.args)
+            for marker in item.iter_markers("explores"):
+                self.explored.update(marker.args)
 
 
-def coverage() -> Counter[str]:
-    """How many collected suite tests carry each requirement id."""
+def coverage() -> tuple[Counter[str], Counter[str]]:
+    """How many collected deterministic tests, and exploring tests, name each id."""
     counter = _Counter()
     root = project_root()
     with contextlib.redirect_stdout(io.StringIO()):
@@ -54,20 +59,25 @@ def coverage() -> Counter[str]:
             ],
             plugins=[counter],
         )
-    return counter.counts
+    return counter.counts, counter.explored
+
+
+def _tests(n: int) -> str:
+    return f"{n:>3} test{'s' if n != 1 else ' '}"
 
 
 def execute(args: argparse.Namespace) -> int:
-    counts = coverage()
+    counts, explored = coverage()
     uncovered = []
     for req in catalogue():
         n = counts.get(req.id, 0)
-        print(f"{req.id:<7} {req.level:<6} {n:>3} tests  {req.title}")
+        more = f" (+{explored[req.id]} exploring)" if explored.get(req.id) else ""
+        print(f"{req.id:<7} {req.level:<6} {_tests(n)}{more:<16} {req.title}")
         if n == 0 and req.is_must:
             uncovered.append(req.id)
     print(
         f"{len(catalogue())} requirements, "
         f"{sum(1 for r in catalogue() if counts.get(r.id))} covered; "
-        f"MUST without a test: {', '.join(uncovered) or 'none'}"
+        f"MUST without a deterministic test: {', '.join(uncovered) or 'none'}"
     )
     return EXIT_NONCONFORMANT if args.check and uncovered else EXIT_OK

@@ -40,8 +40,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--processing-delay",
         metavar="SECONDS",
         type=float,
-        default=0.0,
-        help="answer fulfilled emits PENDING and settle them this much later",
+        help="answer fulfilled emits PENDING and settle them this much later "
+        "(default 0, or 0.3 with --variant)",
+    )
+    parser.add_argument(
+        "--variant",
+        action="store_true",
+        help="serve a correct server that differs from the default wherever the contract "
+        "allows: other seed and status codes, late settling, split wallet totals, "
+        "occasional 429s, ... (docs/decisions.md)",
     )
     parser.add_argument(
         "--fault",
@@ -62,15 +69,7 @@ def execute(args: argparse.Namespace) -> int:
         for fault in FAULTS.values():
             print(f"{fault.name} {fault.requirement}")
         return 0
-    config = ServerConfig(
-        host=args.host,
-        port=args.port,
-        db_path=args.db,
-        seed_path=args.seed,
-        api_key=args.api_key,
-        processing_delay=max(0.0, args.processing_delay),
-        faults=check_fault_names(args.fault),
-    )
+    config = _config(args)
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -84,6 +83,8 @@ def execute(args: argparse.Namespace) -> int:
             print(f"base URL: {server.base_url}", flush=True)
             print(f"API key:  {server.api_key}", flush=True)
             print(f"brand id: {server.brand_id}", flush=True)
+            if args.variant:
+                print("variant:  on", flush=True)
             if config.faults:
                 print(f"faults:   {', '.join(sorted(config.faults))}", flush=True)
             print("press Ctrl-C to stop", flush=True)
@@ -94,3 +95,19 @@ def execute(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
     print("stopped", flush=True)
     return 0
+
+
+def _config(args: argparse.Namespace) -> ServerConfig:
+    """The flags' settings; with --variant, only the flags given replace its settings."""
+    fields = {
+        "host": args.host,
+        "port": args.port,
+        "db_path": args.db,
+        "api_key": args.api_key,
+        "faults": check_fault_names(args.fault),
+    }
+    if args.seed is not None:
+        fields["seed_path"] = args.seed
+    if args.processing_delay is not None:
+        fields["processing_delay"] = max(0.0, args.processing_delay)
+    return ServerConfig.variant(**fields) if args.variant else ServerConfig(**fields)

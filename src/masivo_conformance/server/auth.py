@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import time
 
@@ -22,6 +23,9 @@ class Authenticator:
         self._api_key = api_key
         self._brand_id = brand_id
         self._faults = faults
+        # Tokens name the key that obtained them (a digest, never the key): the secret
+        # outlives a change of key in a db file, and a revoked key's tokens must go too.
+        self._key_tag = hashlib.sha256(api_key.encode()).hexdigest()[:16]
 
     def key_is_valid(self, key: str | None) -> bool:
         if "authorize_accepts_any_key" in self._faults:
@@ -31,7 +35,13 @@ class Authenticator:
     def issue(self, now: float | None = None) -> str:
         issued = int(time.time() if now is None else now)
         lifetime = _LONG_LIFETIME if "long_lived_token" in self._faults else TOKEN_LIFETIME
-        claims = {"iss": _ISSUER, "sub": self._brand_id, "iat": issued, "exp": issued + lifetime}
+        claims = {
+            "iss": _ISSUER,
+            "sub": self._brand_id,
+            "key": self._key_tag,
+            "iat": issued,
+            "exp": issued + lifetime,
+        }
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
     def token_problem(self, authorization: str | None) -> str | None:
@@ -44,7 +54,7 @@ class Authenticator:
         # The regression: decoding without verification (PyJWT then checks nothing else).
         verify = "unverified_token_signature" not in self._faults
         try:
-            jwt.decode(
+            claims = jwt.decode(
                 token.strip(),
                 self._secret,
                 algorithms=["HS256"],
@@ -55,4 +65,6 @@ class Authenticator:
             return "the token has expired: get a new one from /auth/authorize"
         except jwt.InvalidTokenError:
             return "the token is not valid here: get one from /auth/authorize"
+        if verify and claims.get("key") != self._key_tag:
+            return "the token was issued for another API key: get a new one from /auth/authorize"
         return None

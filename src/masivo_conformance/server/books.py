@@ -15,19 +15,18 @@ from datetime import datetime
 from typing import Any
 
 from masivo_conformance.server import ledger
-from masivo_conformance.server.ledger import EventState, iso
+from masivo_conformance.server.ledger import iso
+from masivo_conformance.server.rows import (
+    add_to_balance,
+    balances,
+    line_json,
+    release_lines,
+    reserved,
+)
 from masivo_conformance.server.seed import Seed
 from masivo_conformance.server.store import Row, dumps, insert, update
 
-__all__ = [
-    "Books",
-    "balances",
-    "customer_row",
-    "event_row",
-    "line_json",
-    "release_lines",
-    "state",
-]
+__all__ = ["Books"]
 
 
 class Books:
@@ -36,26 +35,30 @@ class Books:
         self.faults = faults
 
     def settle_due(self, db: sqlite3.Connection, now: datetime) -> None:
-        """Lazily run what time has made due: delayed processing and standby expiry,
-        in due order, stamped with the due time (so the outcome does not depend on
-        when somebody looks)."""
+        """Lazily run what time has made due, in due order, stamped with the due time (so
+        the outcome does not depend on when somebody looks): delayed processing, standby
+        expiry, and the late ledger effects of fulfil, reverse and cancel."""
         due = db.execute(
             "SELECT * FROM events WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, seq",
             (now.timestamp(),),
         ).fetchall()
         for row in due:
-            moment = datetime.fromtimestamp(row["due_at"], now.tzinfo)
-            if row["fulfilled"]:
-                self.process(db, row, moment)
-            else:
-                release_lines(db, row["id"])
-                update(
-                    db,
-                    "events",
-                    "id",
-                    row["id"],
-                    {"status": "EXPIRED", "expired_at": iso(moment), "due_at": None},
-                )
+            self.settle(db, row, datetime.fromtimestamp(row["due_at"], now.tzinfo))
+
+    def settle(self, db: sqlite3.Connection, row: Row, moment: datetime) -> None:
+        """The effect an event waits for, told apart by its status (see Service)."""
+        update(db, "events", "id", row["id"], {"due_at": None})
+        if row["status"] == "REVERSED":
+            self.reverse_effects(db, row, row["reason"], moment, again=False)
+        elif row["status"] == "CANCELLED":
+            self.cancel_effects(db, row)
+        elif not row["fulfilled"]:
+            release_lines(db, row["id"])
+            update(db, "events", "id", row["id"], {"status": "EXPIRED", "expired_at": iso(moment)})
+        elif reserved(db, row["id"]):
+            self.complete_fulfil(db, row, moment)  # a standby event fulfilled late
+        else:
+            self.process(db, row, moment)
 
     def process(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
         """Process a fulfilled event: redemptions, then accumulations, or FAILED."""
@@ -105,6 +108,45 @@ class Books:
             )
         update(db, "events", "id", row["id"], {"due_at": expires.timestamp()})
 
+    def complete_fulfil(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
+        """A fulfilled standby event: its reservations become redemptions, then it earns."""
+        for line in db.execute(
+            "SELECT * FROM lines WHERE event_id = ? AND kind = 'RESERVATION' AND active = 1",
+            (row["id"],),
+        ).fetchall():
+            changes = {"kind": "REDEMPTION", "reservation_expires_at": None}
+            update(db, "lines", "seq", line["seq"], changes)
+            shown = line_json({**line, **changes})
+            self.transaction(
+                db, row, "REDEMPTION", line["reward_id"], line["amount"], now, line=shown
+            )
+        self.credit(db, row, now)
+        if "deferred_fulfil_double_credit" in self.faults:
+            self.credit(db, row, now)
+        update(
+            db,
+            "events",
+            "id",
+            row["id"],
+            {
+                "status": "RESOLVED",
+                "fulfilled": 1,
+                "due_at": None,
+                "processing_at": iso(now),
+                "resolved_at": iso(now),
+            },
+        )
+
+    def reverse_effects(
+        self, db: sqlite3.Connection, row: Row, reason: str | None, now: datetime, *, again: bool
+    ) -> None:
+        if "reverse_keeps_points" not in self.faults:
+            self.undo(db, row, reason, now, again=again)
+
+    def cancel_effects(self, db: sqlite3.Connection, row: Row) -> None:
+        if "cancel_keeps_reservation" not in self.faults:
+            release_lines(db, row["id"])
+
     def credit(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
         order = json.loads(row["body"]).get("order")
         for campaign, points in ledger.accumulations(self.seed, row["type"], order):
@@ -130,6 +172,8 @@ class Books:
             "SELECT * FROM transactions WHERE event_id = ? AND type != 'REVERSAL' ORDER BY seq",
             (row["id"],),
         ).fetchall()
+        if "reversal_unlisted_without_event_id" in self.faults:
+            made = []  # the regression: the wallet is restored below, unrecorded
         for tx in made:
             line = json.loads(tx["line"]) if tx["line"] else None
             if again and line:  # double_reverse_accepted: the lines are already inactive
@@ -165,6 +209,33 @@ class Books:
             line = self.line(db, fake, "REDEMPTION", reward_id, -amount, now)
             self.transaction(db, fake, "REDEMPTION", reward_id, -amount, now, line=line)
 
+    def record_preview(
+        self, db: sqlite3.Connection, customer_id: str, order: Mapping[str, Any], now: datetime
+    ) -> None:
+        """The preview_records_redemption regression: an audit row, filed as a REDEMPTION
+        of 0 under the customer's latest event, for each reward a preview redeems."""
+        latest: Row | None = db.execute(
+            "SELECT * FROM events WHERE customer_id = ? ORDER BY seq DESC LIMIT 1",
+            (customer_id,),
+        ).fetchone()
+        if latest is None:
+            return
+        for reward_id, _ in ledger.points_to_redeem(
+            self.seed, ledger.collect_redeems({"order": order})
+        ):
+            # A line shown on the transaction (schemas want one) but never stored: the
+            # wallet stays as it is.
+            shown = {
+                "amount": 0.0,
+                "reward_id": reward_id,
+                "campaign_id": None,
+                "brand_id": latest["brand_id"],
+                "issued_at": iso(now),
+                "expiration_date": None,
+                "reservation_expires_at": None,
+            }
+            self.transaction(db, latest, "REDEMPTION", reward_id, 0.0, now, line=shown)
+
     def line(
         self,
         db: sqlite3.Connection,
@@ -191,7 +262,7 @@ class Books:
             "reservation_expires_at": reservation_expires_at,
         }
         insert(db, "lines", line)
-        _add_to_balance(db, row["customer_id"], reward_id, amount)
+        add_to_balance(db, row["customer_id"], reward_id, amount)
         return line_json(line)
 
     def transaction(
@@ -232,66 +303,3 @@ class Books:
                 "issued_at": row.get("issued_at", iso(now)),
             },
         )
-
-
-def customer_row(db: sqlite3.Connection, customer_id: str) -> Row | None:
-    row: Row | None = db.execute("SELECT * FROM customers WHERE id = ?", (customer_id,)).fetchone()
-    return row
-
-
-def event_row(db: sqlite3.Connection, event_id: str) -> Row | None:
-    row: Row | None = db.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
-    return row
-
-
-def state(row: Row) -> EventState:
-    unsettled = row["status"] == "PENDING" and bool(row["fulfilled"])
-    return EventState(row["status"], bool(row["fulfilled"]), settled=not unsettled)
-
-
-def balances(db: sqlite3.Connection, customer_id: str) -> dict[str, float]:
-    """Wallet total per reward: the sum of the active lines, kept up to date on every
-    line change (reading it stays O(rewards), however long the customer's history)."""
-    rows = db.execute(
-        "SELECT reward_id, total FROM balances WHERE customer_id = ? ORDER BY rowid",
-        (customer_id,),
-    ).fetchall()
-    return {r["reward_id"]: r["total"] for r in rows}
-
-
-def release_lines(db: sqlite3.Connection, event_id: str) -> None:
-    """The event's lines stop counting (reversal, cancellation, expiry)."""
-    active = db.execute(
-        "SELECT customer_id, reward_id, SUM(amount) AS amount FROM lines "
-        "WHERE event_id = ? AND active = 1 GROUP BY customer_id, reward_id",
-        (event_id,),
-    ).fetchall()
-    for line in active:
-        _add_to_balance(db, line["customer_id"], line["reward_id"], -line["amount"])
-    db.execute("UPDATE lines SET active = 0 WHERE event_id = ?", (event_id,))
-
-
-def _add_to_balance(
-    db: sqlite3.Connection, customer_id: str, reward_id: str, amount: float
-) -> None:
-    # Rounded to 6 places so that +0.1 and -0.1 many times over still meet at 0.
-    db.execute(
-        "INSERT INTO balances (customer_id, reward_id, total) VALUES (?, ?, round(?, 6)) "
-        "ON CONFLICT (customer_id, reward_id) DO UPDATE SET total = round(total + ?, 6)",
-        (customer_id, reward_id, amount, amount),
-    )
-
-
-def line_json(row: Row) -> dict[str, Any]:
-    return {
-        key: row[key]
-        for key in (
-            "amount",
-            "reward_id",
-            "campaign_id",
-            "brand_id",
-            "issued_at",
-            "expiration_date",
-            "reservation_expires_at",
-        )
-    }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from concurrent.futures import Executor
 from types import TracebackType
 
 import uvicorn
@@ -12,11 +13,13 @@ import uvicorn
 from masivo_conformance.errors import TargetError
 from masivo_conformance.server.app import PREFIX, create_app
 from masivo_conformance.server.config import ServerConfig
+from masivo_conformance.server.protocol import GuardedH11Protocol
 from masivo_conformance.server.store import Store
 
 __all__ = ["EmbeddedServer"]
 
 _START_TIMEOUT = 10.0
+_MAX_HEADER_BYTES = 16 * 1024  # request line and headers; more is a 400
 
 
 class EmbeddedServer:
@@ -30,12 +33,13 @@ class EmbeddedServer:
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._store: Store | None = None
+        self._workers: Executor | None = None
 
     def start(self) -> EmbeddedServer:
         if self._server is not None:
             return self
         app = create_app(self.config)
-        self._store = app.state.store
+        self._store, self._workers = app.state.store, app.state.workers
         self.api_key, self.brand_id = app.state.api_key, app.state.brand_id
         # Bind here, not in uvicorn, so port 0 resolves before the thread starts.
         # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on accepted sockets whose
@@ -48,6 +52,7 @@ class EmbeddedServer:
             sock.bind((self.config.host, self.config.port))
         except OSError as exc:
             sock.close()
+            self._workers.shutdown()
             self._store.close()
             raise TargetError(
                 f"cannot listen on {self.config.host}:{self.config.port} ({exc.strerror})",
@@ -57,7 +62,17 @@ class EmbeddedServer:
         shown = f"[{host}]" if family == socket.AF_INET6 else host
         self.base_url = f"http://{shown}:{port}{PREFIX}"
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=2,
+            http=GuardedH11Protocol.configured(self.config.header_timeout),
+            timeout_keep_alive=self.config.keep_alive_timeout,
+            # Past this many open connections or requests in flight uvicorn answers 503
+            # instead of queueing without bound.
+            limit_concurrency=self.config.max_connections,
+            h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
@@ -83,9 +98,11 @@ class EmbeddedServer:
             self._server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout=5)
+        if self._workers is not None:
+            self._workers.shutdown(wait=True, cancel_futures=True)
         if self._store is not None:
             self._store.close()
-        self._server = self._thread = self._store = None
+        self._server = self._thread = self._store = self._workers = None
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()

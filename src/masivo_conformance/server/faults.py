@@ -20,6 +20,9 @@ class Fault:
     name: str
     requirement: str
     description: str
+    # Other requirements the same bug legitimately breaks as well (the fault matrix
+    # allows exactly these beside `requirement`, and no other MUST).
+    also: tuple[str, ...] = ()
 
 
 _ALL = (
@@ -28,6 +31,11 @@ _ALL = (
     Fault("error_body_message_only", "GEN-2", '4xx bodies are {"message": ...}'),
     Fault("crash_on_long_customer_id", "GEN-3", "emit with a customer_id over 200 chars: 500"),
     Fault("lowercase_status", "GEN-4", "event status in lower case"),
+    Fault(
+        "naive_timestamps",
+        "GEN-4",
+        "event timestamps without a UTC offset, e.g. 2026-11-25T10:00:00.123",
+    ),
     Fault("epoch_timestamps", "GEN-4", "event timestamps as epoch seconds"),
     Fault("wallet_totals_object", "GEN-4", "wallet.totals is an object keyed by reward id"),
     Fault("amount_as_string", "GEN-4", "transaction amounts are strings"),
@@ -42,13 +50,25 @@ _ALL = (
         "bearer tokens are decoded without checking their signature or expiry",
     ),
     Fault("authorize_accepts_any_key", "AUTH-2", "authorize gives a token for any or no key"),
+    Fault("authorize_wrong_key_402", "AUTH-2", "authorize with a wrong API key answers 402"),
     Fault("long_lived_token", "AUTH-3", "tokens live 24 hours"),
     Fault(
         "emit_ignores_fulfilled_flag",
         "EMIT-1",
         "fulfilled: false is ignored: the event is fulfilled at once",
+        also=("EMIT-4",),  # a standby event that comes back RESOLVED breaks EMIT-4 too
+    ),
+    Fault(
+        "emit_refuses_zulu_time",
+        "EMIT-1",
+        "an issued_at ending in Z or with fractional seconds is refused with 422",
     ),
     Fault("emit_accepts_missing_brand", "EMIT-2", "emit without brand_id is accepted"),
+    Fault(
+        "refused_emit_credits_later",
+        "EMIT-2",
+        "an emit refused for its missing brand_id is still credited ~200 ms later",
+    ),
     Fault(
         "emit_accepts_stale_issued_at",
         "EMIT-3",
@@ -58,6 +78,11 @@ _ALL = (
         "resolved_without_resolved_at",
         "EMIT-4",
         "a RESOLVED event is shown without its resolved_at",
+    ),
+    Fault(
+        "every_other_emit_never_settles",
+        "EMIT-4",
+        "every second fulfilled PURCHASE emit stays PENDING forever, never processed",
     ),
     Fault("fulfil_answers_unfulfilled", "FUL-1", "the fulfil answer shows fulfilled: false"),
     Fault("deferred_fulfil_double_credit", "FUL-2", "fulfil credits the accumulations twice"),
@@ -78,6 +103,12 @@ _ALL = (
         "REV-2",
         "reverse marks the event REVERSED but leaves the wallet as it was",
     ),
+    Fault(
+        "reversal_unlisted_without_event_id",
+        "REV-2",
+        "transactions come without event_id and a reverse restores the wallet "
+        "without writing a REVERSAL transaction",
+    ),
     Fault("cancel_keeps_reservation", "REV-3", "cancelling keeps the reserved points away"),
     Fault(
         "double_reverse_accepted",
@@ -93,6 +124,11 @@ _ALL = (
     Fault("reverse_without_reason_accepted", "REV-7", "reverse without a reason is accepted"),
     Fault("preview_drops_brand_id", "PRV-1", "preview answers brand_id as an empty string"),
     Fault("preview_consumes_points", "PRV-2", "preview redeems the points it previews"),
+    Fault(
+        "preview_records_redemption",
+        "PRV-2",
+        "a preview that redeems points files a REDEMPTION of 0 under the latest event",
+    ),
     Fault("preview_skips_shipping_result", "PRV-3", "no redemptions_result on the shipping"),
     Fault("preview_reorders_products", "PRV-4", "preview answers the products reversed"),
     Fault(

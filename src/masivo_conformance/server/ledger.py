@@ -29,6 +29,7 @@ __all__ = [
     "issued_at_problem",
     "parse_issued_at",
     "redeem_problem",
+    "zero_redeem_path",
 ]
 
 MAX_ISSUED_AGE = timedelta(hours=72)
@@ -145,13 +146,26 @@ def expiry_time(issued_at: datetime, reserve: float) -> datetime:
         return datetime.max.replace(tzinfo=UTC) - timedelta(days=1)
 
 
-def check_fulfil(state: EventState) -> None:
-    """Only a standby event (PENDING, not fulfilled) can be fulfilled."""
+def check_fulfil(state: EventState) -> bool:
+    """True for a standby event (PENDING, not fulfilled), which can be fulfilled; False
+    for one that is already fulfilled (nothing left to do); Conflict for the others."""
     if state.status == "PENDING" and not state.fulfilled:
-        return
+        return True
     if state.fulfilled and state.status in {"PENDING", "PROCESSING", "RESOLVED", "FAILED"}:
-        raise Conflict("the event is already fulfilled")
+        return False
     raise Conflict(f"an event in status {state.status} cannot be fulfilled")
+
+
+def zero_redeem_path(body: Mapping[str, Any]) -> str | None:
+    """Where a body redeems an amount of 0 (top level, order, product, shipping), or None."""
+    order = body.get("order") or {}
+    levels = [("$", body), ("$.order", order), ("$.order.shipping", order.get("shipping") or {})]
+    levels += [(f"$.order.products[{i}]", p) for i, p in enumerate(order.get("products") or [])]
+    for path, level in levels:
+        for i, item in enumerate(level.get("redeem") or []):
+            if item["amount"] == 0:
+                return f"{path}.redeem[{i}].amount"
+    return None
 
 
 def check_reverse(state: EventState) -> str:

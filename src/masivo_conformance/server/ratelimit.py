@@ -17,13 +17,20 @@ __all__ = ["RateLimit"]
 
 
 class RateLimit:
-    def __init__(self, app: ASGIApp, limit: int, window: int, *, headers: bool = True) -> None:
+    """`every`: also refuse every Nth request (0 = never), as a busy shared limiter does
+    now and then; that 429 asks to retry at once (Retry-After: 0)."""
+
+    def __init__(
+        self, app: ASGIApp, limit: int, window: int, *, headers: bool = True, every: int = 0
+    ) -> None:
         self.app = app
         self.limit = limit
         self.window = window
         self.headers = headers
+        self.every = every
         self._started = time.monotonic()
         self._count = 0
+        self._served = 0
 
     def _tick(self) -> tuple[bool, int, int]:
         """(allowed, remaining, seconds to reset) for one more request."""
@@ -48,6 +55,10 @@ class RateLimit:
             ]
         if not allowed:
             await _too_many(send, [*extra, (b"retry-after", str(reset).encode())], reset)
+            return
+        self._served += 1
+        if self.every and self._served % self.every == 0:
+            await _too_many(send, [*extra, (b"retry-after", b"0")], 0)
             return
 
         async def send_with_headers(message: Message) -> None:

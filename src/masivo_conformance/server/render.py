@@ -9,6 +9,8 @@ from typing import Any
 
 from starlette.responses import Response
 
+from masivo_conformance.server.config import JSON, ServerConfig
+
 __all__ = ["Renderer"]
 
 _EVENT_TIMES = (
@@ -23,15 +25,23 @@ _EXTRA = "x_reference_server"  # the unknown member `extra_members` adds to ever
 
 
 class Renderer:
-    def __init__(self, faults: frozenset[str], extra_members: bool) -> None:
-        self.faults = faults
-        self.extra_members = extra_members
+    def __init__(self, config: ServerConfig) -> None:
+        self.faults = config.faults
+        self.extra_members = config.extra_members
+        self.success_media_type = config.success_media_type
+        self.drop_event_id = (
+            config.transactions_without_event_id
+            or "reversal_unlisted_without_event_id" in config.faults
+        )
 
-    def json(self, status: int, body: Any, media_type: str = "application/json") -> Response:
+    def json(self, status: int, body: Any, media_type: str | None = None) -> Response:
         if self.extra_members:
             body = _with_extra(body)
         content = json.dumps(body, separators=(",", ":"), allow_nan=False)
-        return Response(content, status_code=status, media_type=media_type)
+        if media_type is None:
+            media_type = self.success_media_type if 200 <= status < 300 else JSON
+        # Set as a header, not `media_type`: Starlette would append a second charset.
+        return Response(content, status_code=status, headers={"content-type": media_type})
 
     def error(self, status: int, error: str, details: str) -> Response:
         if 400 <= status < 500 and "error_body_message_only" in self.faults:
@@ -47,6 +57,10 @@ class Renderer:
             for key in _EVENT_TIMES:
                 if event.get(key):
                     event[key] = datetime.fromisoformat(event[key]).timestamp()
+        if "naive_timestamps" in self.faults:
+            for key in _EVENT_TIMES:
+                if event.get(key):
+                    event[key] = event[key].removesuffix("Z")  # UTC, but no longer says so
         result = event.get("result") or {}
         if "transactions" in result:
             result["transactions"] = [self.transaction(t) for t in result["transactions"]]
@@ -59,6 +73,8 @@ class Renderer:
             transaction["amount"] = f"{transaction['amount']:g}"
         if "transaction_missing_type" in self.faults:
             transaction.pop("type", None)
+        if self.drop_event_id:
+            transaction.pop("event_id", None)
         return transaction
 
     def wallet(self, wallet: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ _REWARD_TYPES = frozenset({"POINTS", "DISCOUNT", "GIFT_CARD", "PRODUCT"})
 @dataclass(frozen=True)
 class Reward:
     id: str
-    brand_id: str
+    brand_id: str | None  # None: a global reward, offered by every brand of the account
     name: str
     description: str
     type: str
@@ -106,7 +106,7 @@ def _parse(raw: Any) -> Seed:
     rewards = tuple(
         Reward(
             id=_uuid(r["id"]),
-            brand_id=brand_id,
+            brand_id=None if r.get("global") else brand_id,
             name=str(r["name"]),
             description=str(r.get("description", "")),
             type=_reward_type(r["type"]),

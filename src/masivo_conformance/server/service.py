@@ -1,23 +1,31 @@
 """The reference server's state changes: customers, emit, fulfil, reverse, expiry.
 
 Every public method is one SQLite transaction (see store.py) and takes `now` so tests
-can drive time. Rules live in ledger.py, the ledger writes in books.py and the JSON
-shapes in views.py. Faults that change what is stored or computed are consulted here
-and in books.py.
+can drive time. Rules live in ledger.py, the ledger writes in books.py (row helpers in
+rows.py) and the JSON shapes in views.py. Faults that change what is stored or computed
+are consulted here and in books.py.
+
+With a processing delay, a fulfilled emit answers PENDING and is processed once due;
+with `async_effects` too, fulfil, reverse and cancel write their new state at once and
+leave their ledger effects due (`_later`); Books.settle_due runs whatever is due at
+the start of every transaction, so each effect lands exactly once.
 """
 
 from __future__ import annotations
 
+import itertools
 import sqlite3
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from masivo_conformance.server import books, ledger, views
-from masivo_conformance.server.books import Books, customer_row, event_row
+from masivo_conformance.server import ledger, rows, views
+from masivo_conformance.server.books import Books
+from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.ledger import Conflict, iso
 from masivo_conformance.server.preview import preview_order
+from masivo_conformance.server.rows import customer_row, event_row
 from masivo_conformance.server.seed import Seed
 from masivo_conformance.server.store import Row, Store, dumps, insert, update
 
@@ -33,14 +41,14 @@ class Exists(Exception):
 
 
 class Service:
-    def __init__(
-        self, store: Store, seed: Seed, faults: frozenset[str], processing_delay: float = 0.0
-    ) -> None:
+    def __init__(self, store: Store, seed: Seed, config: ServerConfig) -> None:
         self.store = store
         self.seed = seed
-        self.faults = faults
-        self.delay = processing_delay
-        self.books = Books(seed, faults)
+        self.config = config
+        self.faults = config.faults
+        self.delay = config.processing_delay
+        self.books = Books(seed, config.faults)
+        self._purchases = itertools.count(1)  # every_other_emit_never_settles
 
     # -- customers -------------------------------------------------------------------
 
@@ -66,13 +74,13 @@ class Service:
                 raise NotFound(f"customer {customer_id!r} does not exist")
             return {
                 "customer": views.customer_json(row),
-                "wallet": views.wallet_json(self.seed, db, row),
+                "wallet": views.wallet_json(self.seed, db, row, split=self.config.split_totals),
             }
 
     def balances(self, customer_id: str, now: datetime) -> dict[str, float]:
         with self.store.transaction() as db:
             self.books.settle_due(db, now)
-            return books.balances(db, customer_id)
+            return rows.balances(db, customer_id)
 
     # -- events ----------------------------------------------------------------------
 
@@ -101,11 +109,13 @@ class Service:
             row = event_row(db, row["id"]) or row
             if not fulfilled:
                 self.books.reserve(db, row, ledger.expiry_time(issued, reserve), now)
+            elif self._never_settles(row):
+                pass  # the every_other_emit_never_settles regression: lost in the queue
             elif self.delay > 0:
-                update(db, "events", "id", row["id"], {"due_at": now.timestamp() + self.delay})
+                self._later(db, row["id"], now, {})
             else:
                 self.books.process(db, row, now)
-            return views.event_json(db, self.seed, self.faults, row["id"])
+            return self._event(db, row["id"])
 
     def fulfil(self, ref: str, now: datetime) -> dict[str, Any]:
         with self.store.transaction() as db:
@@ -115,53 +125,17 @@ class Service:
                 if "fulfil_unknown_event_ok" in self.faults:
                     return views.made_up_event(ref, now, "RESOLVED")
                 raise NotFound(f"event {ref!r} does not exist")
-            state = books.state(row)
-            again = (
-                "fulfil_after_reverse_credits" in self.faults
-                and state.status in {"REVERSED", "CANCELLED"}
-            ) or ("refulfil_credits_again" in self.faults and state.status == "RESOLVED")
-            if again:
+            if self._credits_again(row):
                 self.books.credit(db, row, now)
                 update(db, "events", "id", row["id"], {"status": "RESOLVED", "fulfilled": 1})
-                return views.event_json(db, self.seed, self.faults, row["id"])
-            ledger.check_fulfil(state)
-            for line in db.execute(
-                "SELECT * FROM lines WHERE event_id = ? AND kind = 'RESERVATION' AND active = 1",
-                (row["id"],),
-            ).fetchall():
-                update(
-                    db,
-                    "lines",
-                    "seq",
-                    line["seq"],
-                    {"kind": "REDEMPTION", "reservation_expires_at": None},
-                )
-                self.books.transaction(
-                    db,
-                    row,
-                    "REDEMPTION",
-                    line["reward_id"],
-                    line["amount"],
-                    now,
-                    line={**line, "reservation_expires_at": None},
-                )
-            self.books.credit(db, row, now)
-            if "deferred_fulfil_double_credit" in self.faults:
-                self.books.credit(db, row, now)
-            update(
-                db,
-                "events",
-                "id",
-                row["id"],
-                {
-                    "status": "RESOLVED",
-                    "fulfilled": 1,
-                    "due_at": None,
-                    "processing_at": iso(now),
-                    "resolved_at": iso(now),
-                },
-            )
-            return views.event_json(db, self.seed, self.faults, row["id"])
+            elif not ledger.check_fulfil(rows.state(row)):
+                if not self.config.refulfil_answers_event:
+                    raise Conflict("the event is already fulfilled")
+            elif self._effects_later():
+                self._later(db, row["id"], now, {"fulfilled": 1})
+            else:
+                self.books.complete_fulfil(db, row, now)
+            return self._event(db, row["id"])
 
     def reverse_decision(self, ref: str, now: datetime) -> tuple[str, str] | None:
         """(event id, "REVERSE" or "CANCEL") for a known event, None for an unknown one."""
@@ -184,23 +158,20 @@ class Service:
             row = event_row(db, event_id)
             assert row is not None  # events are never deleted
             if kind == "CANCEL":
-                if "cancel_keeps_reservation" not in self.faults:
-                    books.release_lines(db, event_id)
-                update(
-                    db,
-                    "events",
-                    "id",
-                    event_id,
-                    {"status": "CANCELLED", "cancelled_at": iso(now), "due_at": None},
-                )
+                changes: Row = {"status": "CANCELLED", "cancelled_at": iso(now), "due_at": None}
             else:
-                if "reverse_keeps_points" not in self.faults:
-                    self.books.undo(db, row, reason, now, again=row["status"] == "REVERSED")
                 reversed_at = None if "reverse_forgets_reversed_at" in self.faults else iso(now)
-                update(
-                    db, "events", "id", event_id, {"status": "REVERSED", "reversed_at": reversed_at}
-                )
-            return views.event_json(db, self.seed, self.faults, event_id)
+                changes = {"status": "REVERSED", "reversed_at": reversed_at, "reason": reason}
+            if self._effects_later():
+                self._later(db, event_id, now, changes)
+                return self._event(db, event_id)
+            if kind == "CANCEL":
+                self.books.cancel_effects(db, row)
+            else:
+                again = row["status"] == "REVERSED"
+                self.books.reverse_effects(db, row, reason, now, again=again)
+            update(db, "events", "id", event_id, changes)
+            return self._event(db, event_id)
 
     def list_transactions(self, filters: Mapping[str, str], now: datetime) -> list[dict[str, Any]]:
         clauses, values = [], []
@@ -213,25 +184,53 @@ class Service:
             self.books.settle_due(db, now)
             if "event_id" in filters and (row := self._find(db, filters["event_id"])):
                 values[0] = row["id"]  # an evt_N alias (non_uuid_event_id fault)
-            rows = db.execute(
+            newest = db.execute(
                 f"SELECT * FROM transactions {where} "  # noqa: S608 (fixed names)
                 "ORDER BY seq DESC LIMIT 1000",
                 values,
             ).fetchall()
-            return [views.transaction_json(r) for r in reversed(rows)]
+            shown = newest if self.config.newest_first else reversed(newest)
+            return [views.transaction_json(r) for r in shown]
 
     def preview(self, body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         with self.store.transaction() as db:
             self.books.settle_due(db, now)
             if customer_row(db, body["customer_id"]) is None:
                 raise NotFound(f"customer {body['customer_id']!r} does not exist: create it first")
-            balances = books.balances(db, body["customer_id"])
+            balances = rows.balances(db, body["customer_id"])
             order = preview_order(self.seed, body.get("order") or {}, balances, self.faults)
             if "preview_consumes_points" in self.faults:
                 self.books.consume(db, body["customer_id"], order, now)
+            if "preview_records_redemption" in self.faults:
+                self.books.record_preview(db, body["customer_id"], order, now)
             return order
 
     # -- internals -------------------------------------------------------------------
+
+    def _event(self, db: sqlite3.Connection, event_id: str) -> dict[str, Any]:
+        return views.event_json(
+            db, self.seed, self.faults, event_id, split=self.config.split_totals
+        )
+
+    def _effects_later(self) -> bool:
+        return self.config.async_effects and self.delay > 0
+
+    def _later(self, db: sqlite3.Connection, event_id: str, now: datetime, changes: Row) -> None:
+        """The new state now, its ledger effects once `processing_delay` has passed
+        (Books.settle tells them apart by the status written here)."""
+        update(db, "events", "id", event_id, {**changes, "due_at": now.timestamp() + self.delay})
+
+    def _never_settles(self, row: Row) -> bool:
+        if "every_other_emit_never_settles" not in self.faults or row["type"] != "PURCHASE":
+            return False
+        return next(self._purchases) % 2 == 0
+
+    def _credits_again(self, row: Row) -> bool:
+        """The fulfil_after_reverse_credits and refulfil_credits_again regressions."""
+        status = row["status"]
+        return (
+            "fulfil_after_reverse_credits" in self.faults and status in {"REVERSED", "CANCELLED"}
+        ) or ("refulfil_credits_again" in self.faults and status == "RESOLVED")
 
     def _find(self, db: sqlite3.Connection, ref: str) -> Row | None:
         if "non_uuid_event_id" in self.faults and ref.startswith("evt_") and ref[4:].isdigit():
@@ -252,4 +251,4 @@ class Service:
             raise NotFound(f"event {ref!r} does not exist")
         if row["status"] == "REVERSED" and "double_reverse_accepted" in self.faults:
             return row["id"], "REVERSE"
-        return row["id"], ledger.check_reverse(books.state(row))
+        return row["id"], ledger.check_reverse(rows.state(row))

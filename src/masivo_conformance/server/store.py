@@ -8,12 +8,15 @@ and a crash mid-change leaves nothing half written. A file database survives res
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from masivo_conformance.errors import SettingsError
 
 __all__ = ["Row", "Store", "dumps", "insert", "update"]
 
@@ -28,7 +31,7 @@ CREATE TABLE IF NOT EXISTS events (
     fulfilled INTEGER NOT NULL, reserve REAL NOT NULL, status TEXT NOT NULL,
     queue_message_id TEXT NOT NULL, failure TEXT, due_at REAL,
     issued_at TEXT NOT NULL, processing_at TEXT, resolved_at TEXT,
-    cancelled_at TEXT, expired_at TEXT, reversed_at TEXT);
+    cancelled_at TEXT, expired_at TEXT, reversed_at TEXT, reason TEXT);
 CREATE INDEX IF NOT EXISTS events_due ON events (due_at) WHERE due_at IS NOT NULL;
 CREATE TABLE IF NOT EXISTS lines (
     seq INTEGER PRIMARY KEY, customer_id TEXT NOT NULL, event_id TEXT,
@@ -58,6 +61,8 @@ def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
 
 class Store:
     def __init__(self, db_path: str | None = None) -> None:
+        if db_path:
+            _create_private(db_path)
         self._conn = sqlite3.connect(
             db_path or ":memory:", check_same_thread=False, isolation_level=None
         )
@@ -72,6 +77,7 @@ class Store:
         with self.transaction() as db:
             for statement in filter(str.strip, _SCHEMA.split(";")):
                 db.execute(statement)
+            _add_missing_columns(db)
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -98,6 +104,31 @@ class Store:
             value = secrets.token_urlsafe(32)
             db.execute("INSERT INTO meta VALUES ('jwt_secret', ?)", (value,))
             return value
+
+
+def _create_private(path: str) -> None:
+    """Create the database file readable by its owner only (it holds the JWT secret);
+    SQLite gives its -wal and -shm files the same mode. An existing file is kept as is."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot create database file {path} ({exc.strerror})",
+            "pass --db a path in an existing, writable folder",
+        ) from exc
+
+
+# Columns added after a release, for database files made before them: (table, column, type).
+_LATER_COLUMNS = (("events", "reason", "TEXT"),)
+
+
+def _add_missing_columns(db: sqlite3.Connection) -> None:
+    for table, column, kind in _LATER_COLUMNS:
+        present = {c["name"] for c in db.execute(f"PRAGMA table_info({table})").fetchall()}
+        if column not in present:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
 def insert(db: sqlite3.Connection, table: str, row: Row) -> None:

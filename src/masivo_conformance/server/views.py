@@ -12,8 +12,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from masivo_conformance.server.books import balances, customer_row, event_row, line_json
 from masivo_conformance.server.ledger import iso
+from masivo_conformance.server.rows import balances, customer_row, event_row, line_json
 from masivo_conformance.server.seed import Seed
 from masivo_conformance.server.store import Row
 
@@ -21,10 +21,13 @@ __all__ = ["customer_json", "event_json", "made_up_event", "transaction_json", "
 
 
 def wallet_json(
-    seed: Seed, db: sqlite3.Connection, customer: Row, *, lines: bool = True
+    seed: Seed, db: sqlite3.Connection, customer: Row, *, lines: bool = True, split: bool = False
 ) -> dict[str, Any]:
+    """`split`: one total per reward and event that moved it (their sum per reward is
+    still the wallet total of the reward, CONTRACT section 2), instead of one per reward."""
+    sums = _totals_by_event(db, customer["id"]) if split else balances(db, customer["id"]).items()
     totals = []
-    for reward_id, total in balances(db, customer["id"]).items():
+    for reward_id, total in sums:
         reward = seed.reward(reward_id)
         totals.append(
             {
@@ -47,8 +50,22 @@ def wallet_json(
     return wallet
 
 
+def _totals_by_event(db: sqlite3.Connection, customer_id: str) -> list[tuple[str, float]]:
+    rows = db.execute(
+        "SELECT reward_id, round(SUM(amount), 6) AS total FROM lines "
+        "WHERE customer_id = ? AND active = 1 GROUP BY reward_id, event_id ORDER BY MIN(seq)",
+        (customer_id,),
+    ).fetchall()
+    return [(r["reward_id"], r["total"]) for r in rows]
+
+
 def event_json(
-    db: sqlite3.Connection, seed: Seed, faults: frozenset[str], event_id: str
+    db: sqlite3.Connection,
+    seed: Seed,
+    faults: frozenset[str],
+    event_id: str,
+    *,
+    split: bool = False,
 ) -> dict[str, Any]:
     row = event_row(db, event_id)
     assert row is not None
@@ -64,7 +81,7 @@ def event_json(
         {}
         if unprocessed or customer is None
         else {
-            "wallet": wallet_json(seed, db, customer, lines=False),
+            "wallet": wallet_json(seed, db, customer, lines=False, split=split),
             "customer": customer_json(customer),
             "gift_card": [],
             "accumulations": [line_json(r) for r in lines if r["kind"] == "ACCUMULATION"],

@@ -1,0 +1,165 @@
+"""What one test observed, requirement by requirement: the evidence verdicts are made of.
+
+Every place that judges a requirement (a single-call check on an answer, a scenario's
+expectation, the fuzz judge, a state machine's invariant) records an observation here:
+the requirement held, or it was violated on a given call. A requirement passes only
+where an observation held and none violated; the markers on tests say what a test may
+judge, never that it did.
+
+Observations are soft: recording a violation does not stop the test, so one broken
+answer does not hide the rules judged after it. A scenario that cannot go on (no event
+id to reverse, say) stops with `insist`, which records and then raises.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["MAX_FINDINGS", "ConformanceViolation", "Evidence", "Finding", "Tally", "Verdict"]
+
+MAX_FINDINGS = 3  # violations kept per requirement and test; the rest are counted
+
+
+class ConformanceViolation(AssertionError):
+    """A requirement broken by an observed answer; the message starts with `[ID]`."""
+
+    def __init__(self, requirement: str, message: str, reproducer: str = "") -> None:
+        text = f"[{requirement}] {message}"
+        if reproducer:
+            text += f"\n    reproduce: {reproducer}"
+        super().__init__(text)
+        self.requirement = requirement
+        self.detail = message
+        self.reproducer = reproducer
+        self.recorded = False  # set once an `Evidence` holds it, so it is counted once
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One judgement of one requirement: it held, or here is the violation."""
+
+    requirement: str
+    violation: ConformanceViolation | None = None
+
+    @property
+    def held(self) -> bool:
+        return self.violation is None
+
+    @classmethod
+    def of(cls, requirement: str, ok: bool, message: str, reproducer: str = "") -> Verdict:
+        """Held when `ok`, else violated with `message` (what was expected and seen)."""
+        if ok:
+            return cls(requirement)
+        return cls(requirement, ConformanceViolation(requirement, message, reproducer))
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation as a person reads it, with the curl line that shows it again."""
+
+    requirement: str
+    message: str
+    reproducer: str = ""
+    test: str = ""
+
+
+@dataclass
+class Tally:
+    """How often one requirement held and was violated in one test."""
+
+    held: int = 0
+    violated: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    unjudged: str = ""  # why a test that meant to judge it could not (first reason)
+
+
+class Evidence:
+    """The observations of one test (thread-safe: scenarios reverse concurrently)."""
+
+    def __init__(self) -> None:
+        self.tallies: dict[str, Tally] = {}
+        self._lock = threading.Lock()
+
+    def _tally(self, requirement: str) -> Tally:
+        return self.tallies.setdefault(requirement, Tally())
+
+    # -- recording --------------------------------------------------------------------------
+
+    def held(self, requirement: str) -> None:
+        with self._lock:
+            self._tally(requirement).held += 1
+
+    def violated(self, violation: ConformanceViolation) -> None:
+        with self._lock:
+            tally = self._tally(violation.requirement)
+            tally.violated += 1
+            if len(tally.findings) < MAX_FINDINGS:
+                tally.findings.append(
+                    Finding(violation.requirement, violation.detail, violation.reproducer)
+                )
+        violation.recorded = True
+
+    def unjudged(self, requirement: str, reason: str) -> None:
+        """Say why a requirement this test is about could not be judged here."""
+        with self._lock:
+            tally = self._tally(requirement)
+            tally.unjudged = tally.unjudged or reason
+
+    # -- judging ----------------------------------------------------------------------------
+
+    def expect(self, verdict: Verdict) -> bool:
+        """Record a judgement; True when the requirement held."""
+        if verdict.violation is None:
+            self.held(verdict.requirement)
+            return True
+        self.violated(verdict.violation)
+        return False
+
+    def insist(self, verdict: Verdict) -> None:
+        """Like `expect`, but a violation also ends the scenario: what follows needs it."""
+        if not self.expect(verdict):
+            assert verdict.violation is not None
+            raise verdict.violation
+
+    # -- reading ----------------------------------------------------------------------------
+
+    @property
+    def violations(self) -> int:
+        return sum(t.violated for t in self.tallies.values())
+
+    def summary(self) -> str:
+        """The violations as the lines of a failed test's report."""
+        lines = []
+        for requirement, tally in sorted(self.tallies.items()):
+            for finding in tally.findings:
+                lines.append(f"[{requirement}] {finding.message}")
+                if finding.reproducer:
+                    lines.append(f"    reproduce: {finding.reproducer}")
+            if tally.violated > len(tally.findings):
+                lines.append(f"[{requirement}] ... {tally.violated - len(tally.findings)} more")
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            requirement: {
+                "held": t.held,
+                "violated": t.violated,
+                "findings": [[f.message, f.reproducer] for f in t.findings],
+                "unjudged": t.unjudged,
+            }
+            for requirement, t in self.tallies.items()
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any], test: str = "") -> Evidence:
+        evidence = cls()
+        for requirement, t in raw.items():
+            evidence.tallies[requirement] = Tally(
+                int(t["held"]),
+                int(t["violated"]),
+                [Finding(requirement, m, r, test) for m, r in t["findings"]],
+                str(t.get("unjudged", "")),
+            )
+        return evidence

@@ -1,0 +1,293 @@
+"""The route handlers of one reference server: CONTRACT.md section 2, one method each.
+
+Parsing, validation and the SQLite work run in the server's own worker threads
+(`off_loop`): a big body or a long wallet then never holds up other clients' answers,
+and stopping the server joins them. Atomicity does not depend on the event loop:
+every state change is one locked BEGIN IMMEDIATE transaction (store.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Executor
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from masivo_conformance.server import bodies, ledger
+from masivo_conformance.server.auth import Authenticator
+from masivo_conformance.server.config import ServerConfig
+from masivo_conformance.server.preview import unknown_reward_ids
+from masivo_conformance.server.render import Renderer
+from masivo_conformance.server.service import Conflict, Exists, NotFound, Service
+
+__all__ = ["ApiError", "Handlers"]
+
+_REWARD_TYPES = ("POINTS", "DISCOUNT", "GIFT_CARD", "PRODUCT")
+_TRANSACTION_TYPES = (
+    "ACCUMULATION",
+    "REDEMPTION",
+    "EXPIRATION",
+    "MIGRATION",
+    "TRANSFER",
+    "REVERSAL",
+)
+_EMIT_SCHEMA = "emit-event.request.schema.json"
+_NO_BRAND = "'brand_id' is a required property"
+_LONG_ID = 200  # crash_on_long_customer_id: the length its regression chokes on
+_LATE_CREDIT = 0.2  # refused_emit_credits_later: seconds until the queue credits anyway
+
+Handler = Callable[[Request], Awaitable[Response]]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, details: str) -> None:
+        super().__init__(details)
+        self.status, self.error, self.details = status, error, details
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Handlers:
+    def __init__(
+        self,
+        config: ServerConfig,
+        service: Service,
+        auth: Authenticator,
+        render: Renderer,
+        workers: Executor,
+    ) -> None:
+        self.config = config
+        self.workers = workers
+        self.service = service
+        self.seed = service.seed
+        self.auth = auth
+        self.render = render
+        self.faults = config.faults
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- plumbing ---------------------------------------------------------------------
+
+    async def off_loop(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`function(*args)` in a worker thread, so the event loop keeps answering."""
+        call = functools.partial(function, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.workers, call)
+
+    def endpoint(self, handler: Handler, *, public: bool = False) -> Handler:
+        """Authentication, then the handler; domain errors become {error, details}."""
+
+        async def run(request: Request) -> Response:
+            try:
+                if not public:
+                    problem = self.auth.token_problem(request.headers.get("authorization"))
+                    if problem:
+                        raise ApiError(self.config.auth_status, "Unauthorized", problem)
+                return await handler(request)
+            except Exception as exc:  # the last line of defence of GEN-3 is in _as_error
+                return self.render.error(*self._as_error(exc))
+
+        return run
+
+    def _as_error(self, exc: Exception) -> tuple[int, str, str]:
+        """(status, error, details) of an exception; unexpected ones are a 500."""
+        if isinstance(exc, ApiError):
+            return exc.status, exc.error, exc.details
+        if isinstance(exc, bodies.Invalid):
+            return self.config.validation_status, "Validation failed", str(exc)
+        known: dict[type[Exception], tuple[int, str]] = {
+            NotFound: (404, "Not found"),
+            Conflict: (409, "Conflict"),
+            Exists: (409, "Conflict"),
+            bodies.BadBody: (400, "Bad request"),
+            bodies.TooLarge: (413, "Payload too large"),
+        }
+        for kind, (status, error) in known.items():
+            if isinstance(exc, kind):
+                return status, error, str(exc)
+        return 500, "Internal server error", type(exc).__name__
+
+    async def raw_body(self, request: Request) -> bytes:
+        """The body, refused with 413 as soon as it is known to be too big."""
+        too_large = bodies.TooLarge(f"bodies are limited to {bodies.MAX_BODY_BYTES} bytes")
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > bodies.MAX_BODY_BYTES:
+            raise too_large
+        raw = bytearray()  # not bytes: += on bytes copies everything read so far
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > bodies.MAX_BODY_BYTES:
+                raise too_large
+        return bytes(raw)
+
+    async def body(
+        self,
+        request: Request,
+        schema_file: str,
+        *,
+        empty_is: Any = None,
+        ignore: frozenset[str] = frozenset(),
+    ) -> dict[str, Any]:
+        raw = await self.raw_body(request)
+        return await self.off_loop(bodies.decode, raw, schema_file, empty_is, ignore)
+
+    def check_brand(self, body: dict[str, Any]) -> None:
+        if "brand_id" in body and body["brand_id"] != self.seed.brand_id:
+            raise NotFound(f"brand {body['brand_id']!r} does not exist: use {self.seed.brand_id}")
+
+    def check_redeems(self, body: dict[str, Any]) -> None:
+        path = ledger.zero_redeem_path(body) if self.config.refuse_zero_redeem else None
+        if path:
+            raise bodies.Invalid(f"{path}: a redeem amount must be above 0")
+
+    # -- operations --------------------------------------------------------------------
+
+    async def authorize(self, request: Request) -> Response:
+        key = request.headers.get("x-api-key")
+        if not self.auth.key_is_valid(key):
+            wrong = "authorize_wrong_key_402" in self.faults and bool(key)
+            raise ApiError(
+                402 if wrong else self.config.auth_status,
+                "Unauthorized",
+                "missing or wrong x-api-key header: send the account's API key",
+            )
+        return self.render.json(200, {"data": self.auth.issue()})
+
+    async def create_customer(self, request: Request) -> Response:
+        body = await self.body(request, "create-customer.request.schema.json")
+        created = await self.off_loop(self.service.create_customer, body, _now())
+        return self.render.json(self.config.create_status, {"data": created})
+
+    async def get_customer(self, request: Request) -> Response:
+        found = await self.off_loop(self.service.get_customer, request.path_params["id"], _now())
+        found["wallet"] = self.render.wallet(found["wallet"])
+        return self.render.json(200, {"data": found})
+
+    async def list_rewards(self, request: Request) -> Response:
+        query = request.query_params
+        start = bodies.index_param(query.get("from"), "from")
+        end = bodies.index_param(query.get("to"), "to")
+        kind = bodies.choice_param(query.get("type"), "type", _REWARD_TYPES)
+        brand = query.get("brand_id")
+        rewards = [
+            r.as_json()
+            for r in self.seed.rewards
+            if kind in (None, r.type) and _offered(r.brand_id, brand)
+        ]
+        return self.render.json(200, {"data": rewards[start : end + 1]})
+
+    async def list_transactions(self, request: Request) -> Response:
+        query = request.query_params
+        filters = {k: query[k] for k in ("event_id", "type", "brand_id", "reward_id") if k in query}
+        bodies.choice_param(filters.get("type"), "type", _TRANSACTION_TYPES)
+        bodies.uuid_param(filters.get("reward_id"), "reward_id")
+        event_id = filters.get("event_id")
+        if not ("non_uuid_event_id" in self.faults and (event_id or "").startswith("evt_")):
+            bodies.uuid_param(event_id, "event_id")
+        found = await self.off_loop(self.service.list_transactions, filters, _now())
+        return self.render.json(200, {"data": [self.render.transaction(t) for t in found]})
+
+    async def emit(self, request: Request) -> Response:
+        ignore = frozenset({_NO_BRAND} if "emit_accepts_missing_brand" in self.faults else ())
+        raw = await self.raw_body(request)
+        try:
+            body = await self.off_loop(bodies.decode, raw, _EMIT_SCHEMA, None, ignore)
+        except bodies.Invalid:
+            if "refused_emit_credits_later" in self.faults:
+                self._credit_later(raw)
+            raise
+        if "crash_on_long_customer_id" in self.faults and len(body["customer_id"]) > _LONG_ID:
+            raise RuntimeError("customer_id does not fit the legacy column")
+        self._check_issued_at(body.get("issued_at"))
+        self.check_brand(body)
+        self.check_redeems(body)
+        event = self.render.event(await self.off_loop(self.service.emit, body, _now()))
+        if "emit_bare_event" in self.faults:
+            return self.render.json(self.config.emit_status, event)
+        return self.render.json(self.config.emit_status, {"data": event})
+
+    def _check_issued_at(self, issued_at: str | None) -> None:
+        if issued_at is None:
+            return
+        if "emit_refuses_zulu_time" in self.faults and (
+            issued_at.upper().endswith("Z") or "." in issued_at
+        ):
+            raise bodies.Invalid("$.issued_at: use the form 2026-01-31T12:00:00+00:00")
+        if "emit_accepts_stale_issued_at" not in self.faults:
+            problem = ledger.issued_at_problem(issued_at, _now())
+            if problem:
+                raise bodies.Invalid(f"$.issued_at: {problem}")
+
+    def _credit_later(self, raw: bytes) -> None:
+        """refused_emit_credits_later: an emit refused only for its missing brand_id is
+        queued anyway and processed a moment later with the default brand."""
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            return
+        if not isinstance(body, dict) or "brand_id" in body:
+            return
+        body["brand_id"] = self.seed.brand_id
+        if bodies.problems(_EMIT_SCHEMA, body):
+            return
+
+        async def credit() -> None:
+            await asyncio.sleep(_LATE_CREDIT)
+            # A queue drops what it cannot process: no answer is waiting for this one.
+            with contextlib.suppress(Exception):
+                await self.off_loop(self.service.emit, body, _now())
+
+        task = asyncio.create_task(credit())
+        self._background.add(task)  # held, so the task is not collected mid-flight
+        task.add_done_callback(self._background.discard)
+
+    async def fulfil(self, request: Request) -> Response:
+        found = await self.off_loop(self.service.fulfil, request.path_params["event_id"], _now())
+        event = self.render.event(found)
+        if "fulfil_answers_unfulfilled" in self.faults:
+            event["fulfilled"] = False
+        media = "text/plain" if "text_plain_success" in self.faults else None
+        return self.render.json(200, {"data": event}, media_type=media)
+
+    async def reverse(self, request: Request) -> Response:
+        body = await self.body(request, "reverse-event.request.schema.json", empty_is={})
+        if "reason" not in body and "reverse_without_reason_accepted" not in self.faults:
+            raise bodies.Invalid("$: 'reason' is required: say why the event is reversed")
+        ref, reason = request.path_params["event_id"], body.get("reason")
+        decided = None
+        if "reverse_not_atomic" in self.faults:
+            decided = await self.off_loop(self.service.reverse_decision, ref, _now())
+            await asyncio.sleep(0.05)  # "some work" between the check and the write
+        event = await self.off_loop(self.service.reverse, ref, reason, _now(), decided)
+        return self.render.json(200, {"data": self.render.event(event)})
+
+    async def preview(self, request: Request) -> Response:
+        ignore = frozenset(
+            {"'order' is a required property"}
+            if "preview_accepts_missing_order" in self.faults
+            else ()
+        )
+        body = await self.body(request, "preview-order.request.schema.json", ignore=ignore)
+        self.check_brand(body)
+        self.check_redeems({"order": body.get("order")})
+        unknown = unknown_reward_ids(self.seed, body.get("order") or {})
+        if unknown and "preview_rejects_unknown_reward" in self.faults:
+            raise bodies.Invalid(f"unknown reward id {unknown[0]}")
+        order = await self.off_loop(self.service.preview, body, _now())
+        brand_id = "" if "preview_drops_brand_id" in self.faults else body["brand_id"]
+        data = {"customer_id": body["customer_id"], "brand_id": brand_id, "order": order}
+        return self.render.json(200, {"data": data})
+
+
+def _offered(reward_brand: str | None, asked_brand: str | None) -> bool:
+    """A global reward (no brand) is offered by every brand."""
+    return asked_brand is None or reward_brand in (None, asked_brand)

@@ -1,0 +1,36 @@
+"""A static OpenAPI mock (one fixed, schema-valid answer per operation, whatever the
+request) is the target that tempts a suite to say "pass" on rules it never saw hold: it
+must be judged on what it did, and rules that need state must not pass on its answers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.suite.cli_runs import run_cli, target_args
+
+# Rules a static mock breaks on every run: it accepts what must be refused.
+BROKEN = ("AUTH-1", "AUTH-2", "EMIT-2", "EMIT-3", "FUL-3", "FUL-4", "REV-4", "REV-5", "PRV-6")
+# Rules that need state the mock does not keep: they may fail or go unchecked, never pass.
+NEVER_PASS = ("FUL-2", "REV-2", "REV-3", "REV-6", "PRV-4")
+
+
+@pytest.mark.slow
+def test_a_static_mock_is_judged_on_evidence(static_mock: Any, tmp_path: Path) -> None:
+    run = run_cli("run", *target_args(static_mock), "--profile", "quick", "-q", report_dir=tmp_path)
+    assert run.exit_code == 1, run.stdout[-3000:] + run.stderr[-2000:]
+    assert run.result is not None
+    rows = {r["id"]: r for r in run.result["requirements"]}
+    for requirement in BROKEN:
+        assert rows[requirement]["status"] == "fail", rows[requirement]
+    for requirement in NEVER_PASS:
+        assert rows[requirement]["status"] != "pass", rows[requirement]
+    for row in rows.values():
+        if row["status"] == "pass":  # a pass rests on observations that held, none violated
+            assert row["held"] > 0, row
+            assert row["violated"] == 0, row
+            assert row["tests"] > 0, row
+        if row["status"] == "not checked":
+            assert row["reason"], row
