@@ -81,7 +81,7 @@ def test_a_rerun_with_the_same_seed_on_the_same_server_passes(
             "--seed",
             "5",
             "--requirement",
-            "REV-1",
+            "REV-4",
             "-q",
             report_dir=tmp_path / attempt,
         )
