@@ -1,3 +1,4 @@
-"""Root conftest: only points at the plugins the tests use (the suite's own and pytester)."""
+"""Root conftest: only points at the plugins the tests use (the suite's own, pytester, and
+the fault-matrix summary)."""
 
-pytest_plugins = ["masivo_conformance.plugin", "pytester"]
+pytest_plugins = ["masivo_conformance.plugin", "pytester", "tests.suite.matrix_report"]

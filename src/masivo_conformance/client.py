@@ -187,6 +187,16 @@ class ApiClient:
             response = self.authorize()
             body = _json_or_none(response)
             token = body.get("data") if isinstance(body, dict) else None
+            if response.status_code not in (401, 403) and (
+                response.status_code == 404 or body is None
+            ):
+                # Not a refusal: nothing at that path speaks the storefront API.
+                kind = response.headers.get("content-type", "no content type").split(";")[0]
+                raise TargetError(
+                    f"authorize at {self.base_url}/auth/authorize answered "
+                    f"{response.status_code} ({kind or 'no content type'})",
+                    "is the base URL right? it should end in /api/storefront/v1",
+                )
             if response.status_code != 200 or not isinstance(token, str):
                 raise TargetError(
                     f"authorize refused the API key (HTTP {response.status_code})",

@@ -253,8 +253,10 @@ class AuthProbe:
     a JWT that carries our token's claims but another party's signature; it must be
     answered 401 or 403."""
 
-    token: str
-    evidence: Evidence
+    # Not in the repr: Hypothesis prints fixtures' reprs in its reports, and those reach
+    # junit.xml and the terminal.
+    token: str = field(repr=False)
+    evidence: Evidence = field(repr=False)
     probed: set[str] = field(default_factory=set)
 
     def __call__(self, case: Any, response: Any) -> None:

@@ -20,6 +20,7 @@ from masivo_conformance.client import ApiClient, BudgetSpent, RequestBudget
 from masivo_conformance.errors import NoAnswer, TargetError
 from masivo_conformance.evidence import ConformanceViolation, Evidence
 from masivo_conformance.results import TestOutcome
+from masivo_conformance.scrub import redact_text
 from masivo_conformance.storefront import CannotContinue
 
 __all__ = [
@@ -63,6 +64,16 @@ def _budget_of(item: pytest.Item) -> RequestBudget | None:
     return budget if isinstance(budget, RequestBudget) else None
 
 
+def _redact_report(report: pytest.TestReport) -> None:
+    """The report as pytest prints it (terminal, junit.xml) without secrets or tokens."""
+    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+        text = str(report.longrepr)
+        clean = redact_text(text)
+        if clean != text:
+            report.longrepr = clean
+    report.sections = [(name, redact_text(content)) for name, content in report.sections]
+
+
 def _is_transport(exc: BaseException) -> bool:
     """A request that got no answer from schemathesis's own HTTP stack (requests)."""
     module = type(exc).__module__
@@ -97,13 +108,18 @@ class Recorder:
             # Soft violations do not raise: the test still fails, with what it found.
             report.outcome = "failed"
             report.longrepr = evidence.summary()
+        _redact_report(report)
         budget = _budget_of(item)
         if call.when == "setup":
             item.stash[_BUDGET_AT_START] = 0 if budget is None else budget.spent
         elif call.when == "teardown" and budget is not None:
             info["requests"] = budget.spent - item.stash.get(_BUDGET_AT_START, 0)
         if evidence is not None:
-            info["evidence"] = evidence.to_dict()
+            # Messages quote the target's answers, which may hold a token: what leaves
+            # the test (result.json, reports) is redacted once, here.
+            info["evidence"] = json.loads(redact_text(json.dumps(evidence.to_dict())))
+        if "error" in info:
+            info["error"] = redact_text(info["error"])
         report.masivo = info  # type: ignore[attr-defined]  # carried to the xdist controller
         return report
 

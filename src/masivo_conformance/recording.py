@@ -27,6 +27,8 @@ META_FILE = "recording.json"
 REPLAY_HOST = "http://replay.invalid"
 # Replay never authorises: the answers come from the cassettes, so any token will do.
 REPLAY_TOKEN = "replay-token"  # noqa: S105 - not a secret
+# what vcrpy's CannotOverwriteExistingCassetteException says when a test has no cassette
+_NO_CASSETTE = "the cassette doesn't exist"
 RECORD_SEED = 20261122  # fixed: recorded customer ids are the same on every replay
 _SCENARIO_FILES = (
     ("contract", "test_examples.py"),
@@ -116,6 +118,11 @@ def replay_scenarios(
     folder: Path, *, extra: list[str] | None = None, quiet: bool = False
 ) -> tuple[Recording, SuiteRun]:
     """Run the recorded scenarios offline: network blocked, answers from the cassettes."""
+    if not folder.is_dir():
+        raise CassetteError(
+            f"cassette folder {folder} does not exist",
+            "pass --cassettes with the folder `masivo-conformance record` wrote",
+        )
     recording = Recording.read(folder)
     check_cassettes(folder)
     args = [
@@ -140,7 +147,16 @@ def replay_scenarios(
         "--no-header",
         *(extra or []),
     ]
-    return recording, run_pytest(scenario_paths(), args, quiet=quiet)
+    run = run_pytest(scenario_paths(), args, quiet=quiet)
+    missing = [o.nodeid for o in run.outcomes if _NO_CASSETTE in (o.error or "")]
+    if missing:
+        module, _, name = missing[0].partition("::")
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise CassetteError(
+            f"no cassette {folder / Path(module).stem / name}.yaml{more}",
+            "re-record with `masivo-conformance record`",
+        )
+    return recording, run
 
 
 def base_path_of(url: str) -> str:

@@ -56,6 +56,13 @@ _TARGET_KEYS = {
     "settle_timeout",
 }
 _SECONDS_KEYS = ("settle_time", "settle_timeout")
+#: target keys whose value must be a string -> an example value
+_STRING_KEYS = {
+    "base_url": '"https://app.masivo.ai/api/storefront/v1"',
+    "brand_id": '"1f0c..."',
+    "api_key_env": "MASIVO_DEV_KEY",
+    "token_env": "MASIVO_DEV_TOKEN",
+}
 
 
 @dataclass(frozen=True)
@@ -188,6 +195,13 @@ def load_targets(path: Path) -> dict[str, dict[str, Any]]:
                 f"target {name!r} in {path}: allow_writes must be true or false",
                 "write allow_writes: true or allow_writes: false",
             )
+        for key, example in _STRING_KEYS.items():
+            if key in entry and not isinstance(entry[key], str):
+                raise SettingsError(
+                    f"target {name!r} in {path}: {key} must be a string, "
+                    f"not {type(entry[key]).__name__}",
+                    f"quote it, e.g. {key}: {example}",
+                )
     return targets
 
 
@@ -225,6 +239,12 @@ def resolve(
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
     unset_credential: tuple[str, str] | None = None
+    if targets_file and not target:
+        names = ", ".join(map(str, load_targets(targets_file)))
+        raise SettingsError(
+            f"--targets-file needs --target NAME (the targets in {targets_file}: {names})",
+            "pass --target with one of them",
+        )
     if target:
         path = targets_file or DEFAULT_TARGETS_FILE
         targets = load_targets(path)
@@ -256,9 +276,18 @@ def resolve(
                 f"no credentials for {settings.base_url}",
                 "set MASIVO_API_KEY (or --api-key), or MASIVO_TOKEN (or --token)",
             )
+    _check_numbers(settings)
+    return settings
+
+
+def _check_numbers(settings: Settings) -> None:
+    if not settings.timeout > 0:  # also refuses NaN
+        raise SettingsError(
+            f"--timeout must be more than 0 seconds (got {settings.timeout:g})",
+            "give the seconds to wait for each answer, e.g. --timeout 10",
+        )
     for name in _SECONDS_KEYS:
         if getattr(settings, name) < 0:
             raise SettingsError(f"--{name.replace('_', '-')} must not be negative", "give seconds")
     if settings.max_requests is not None and settings.max_requests < 1:
         raise SettingsError("--max-requests must be at least 1", "give a positive number")
-    return settings

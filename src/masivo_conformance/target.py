@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -58,9 +59,19 @@ class LiveTarget:
 @contextmanager
 def live_target(settings: Settings) -> Iterator[LiveTarget]:
     """Like `open_target`, but for commands that hand the target on to pytest by flags."""
+    if not settings.embedded:
+        assert settings.base_url is not None
+        checked = preflight(
+            Target(
+                settings.base_url,
+                settings.brand_id or "",
+                api_key=settings.api_key,
+                token=settings.token,
+            ),
+            timeout=settings.timeout,
+        )
+        settings = replace(settings, brand_id=checked.brand_id)
     with open_target(settings) as target:
-        if not target.embedded:
-            preflight(target, timeout=settings.timeout)
         filled = replace(
             settings,
             base_url=target.base_url,
@@ -71,11 +82,16 @@ def live_target(settings: Settings) -> Iterator[LiveTarget]:
         yield LiveTarget(filled, target.base_url, target.brand_id)
 
 
-def preflight(target: Target, timeout: float = 10.0) -> None:
-    """Fail fast, with one clear line, when the target cannot be used at all."""
+def preflight(target: Target, timeout: float = 10.0) -> Target:
+    """Fail fast, with one clear line, when the target cannot be used at all.
+
+    Returns the target with its brand: with none given, the only brand its rewards list.
+    """
     client = ApiClient(target.base_url, api_key=target.api_key, token=target.token, timeout=timeout)
     try:
         client.token()  # exchanges the API key; raises TargetError when refused or unreachable
+        if not target.brand_id:
+            target = replace(target, brand_id=_only_brand(client, target.base_url))
         response = client.request(
             "GET", "/rewards", params={"from": 0, "to": 1, "brand_id": target.brand_id}
         )
@@ -104,6 +120,34 @@ def preflight(target: Target, timeout: float = 10.0) -> None:
             f"{target.base_url} refused brand {target.brand_id!r} (HTTP {response.status_code})",
             "check MASIVO_BRAND_ID (or --brand-id)",
         )
+    return target
+
+
+def _only_brand(client: ApiClient, base_url: str) -> str:
+    """The brand id when the account's rewards name exactly one (said on stderr), else
+    a SettingsError: with no brand endpoint in the contract, the rewards are the only hint."""
+    response = client.request("GET", "/rewards", params={"from": 0, "to": 99})
+    listed = _json(response) if response.status_code == 200 else None
+    rewards = listed.get("data") if isinstance(listed, dict) else None
+    brands: list[str] = sorted(
+        {
+            r["brand_id"]
+            for r in (rewards if isinstance(rewards, list) else [])
+            if isinstance(r, dict) and isinstance(r.get("brand_id"), str) and r["brand_id"]
+        }
+    )
+    if len(brands) == 1:
+        print(
+            f"masivo-conformance: no brand id given: using {brands[0]}, the only brand "
+            f"the rewards of {base_url} name (set MASIVO_BRAND_ID or --brand-id to choose)",
+            file=sys.stderr,
+        )
+        return brands[0]
+    raise SettingsError(
+        f"no brand id for {base_url}",
+        f"set MASIVO_BRAND_ID or --brand-id (the rewards list {len(brands)} brands"
+        + (f": {', '.join(brands[:5])}{', ...' if len(brands) > 5 else ''})" if brands else ")"),
+    )
 
 
 def _json(response: httpx.Response) -> Any:

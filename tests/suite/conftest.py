@@ -11,8 +11,6 @@ from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
 from tests.targets.static_mock import StaticMock
 
-_MATRIX_ROWS: list[str] = []
-
 
 @pytest.fixture
 def start_server() -> Iterator[Any]:
@@ -38,18 +36,6 @@ def matrix_row(record_property: Any) -> Any:
         record_property("fault_matrix_row", row)
 
     return record
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when == "call":
-        _MATRIX_ROWS.extend(str(v) for k, v in report.user_properties if k == "fault_matrix_row")
-
-
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    if _MATRIX_ROWS:
-        terminalreporter.section("fault matrix (fault -> requirement: caught by the suite?)")
-        for row in sorted(_MATRIX_ROWS):
-            terminalreporter.write_line(row)
 
 
 @pytest.fixture

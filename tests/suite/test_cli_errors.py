@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
+import threading
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from masivo_conformance import cli, contract
+from masivo_conformance.recording import DEFAULT_CASSETTES
+from masivo_conformance.server.config import ServerConfig
+from masivo_conformance.server.seed import DEFAULT_SEED
+from masivo_conformance.target import Target, preflight
 from tests.suite.cli_runs import CliRun, run_cli
 
 
@@ -164,3 +172,158 @@ def test_missing_schema_file(
     assert code == 2
     assert len(err) == 1
     assert "event.schema.json" in err[0]
+
+
+# -- settings refused up front ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("timeout", ["-1", "0"])
+def test_timeout_must_be_more_than_zero(timeout: str) -> None:
+    url = f"http://127.0.0.1:{_closed_port()}/api/storefront/v1"
+    run = run_cli("run", "--base-url", url, "--api-key", "k", "--timeout", timeout)
+    _one_clear_line(run, "--timeout must be more than 0", "--timeout 10")
+
+
+def test_targets_file_value_of_the_wrong_type(tmp_path: Path) -> None:
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("targets:\n  dev:\n    base_url: 8125\n")
+    run = run_cli("run", "--targets-file", str(targets), "--target", "dev")
+    _one_clear_line(run, str(targets), "'dev'", "base_url must be a string")
+
+
+def test_targets_file_without_a_target(tmp_path: Path) -> None:
+    targets = tmp_path / "targets.yaml"
+    targets.write_text("targets:\n  dev: {}\n  prod: {}\n")
+    run = run_cli("run", "--targets-file", str(targets))
+    _one_clear_line(run, "--targets-file needs --target NAME", str(targets), "dev, prod")
+
+
+@pytest.mark.parametrize("workers", ["-1", "two"])
+def test_worker_count_must_be_auto_or_a_whole_number(workers: str) -> None:
+    run = run_cli("run", "-n", workers)
+    # an argparse usage error: the usage, then one line that names the flag and the fix
+    assert run.exit_code == 2
+    assert "Traceback" not in run.stderr + run.stdout
+    last = run.stderr.strip().splitlines()[-1]
+    assert "-n/--workers" in last
+    assert "'auto' or a number >= 0" in last
+
+
+@pytest.mark.parametrize("command", ["run", "replay"])
+def test_report_dir_that_is_a_file(tmp_path: Path, command: str) -> None:
+    taken = tmp_path / "report"
+    taken.write_text("not a folder")
+    run = run_cli(command, "--report-dir", str(taken))
+    _one_clear_line(run, str(taken), "is a file")
+
+
+def test_report_dir_that_cannot_be_created(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    inside_a_file = tmp_path / "file" / "report"
+    run = run_cli("run", "--report-dir", str(inside_a_file))
+    _one_clear_line(run, f"cannot create the --report-dir folder {inside_a_file}")
+
+
+# -- the reference server's database ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["missing folder", "a folder", "not SQLite"])
+def test_serve_with_a_database_that_cannot_be_opened(tmp_path: Path, kind: str) -> None:
+    db = {
+        "missing folder": tmp_path / "no-such-dir" / "x.db",
+        "a folder": tmp_path,
+        "not SQLite": tmp_path / "notes.txt",
+    }[kind]
+    if kind == "not SQLite":
+        db.write_text("hello, not a database\n" * 10)
+    run = run_cli("serve", "--port", "0", "--db", str(db), timeout=60)
+    _one_clear_line(run, f"the database file {db}", "writable")
+
+
+# -- a base URL that is not the storefront API -----------------------------------------------
+
+
+@pytest.fixture
+def html_site(tmp_path: Path) -> Iterator[str]:
+    """A web server that answers every unknown path with an HTML 404."""
+
+    class Quiet(SimpleHTTPRequestHandler):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, directory=str(tmp_path), **kwargs)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_base_url_answering_an_html_404(html_site: str) -> None:
+    run = run_cli("run", "--base-url", html_site + "/api", "--api-key", "k", "--brand-id", "b")
+    _one_clear_line(
+        run,
+        f"authorize at {html_site}/api/auth/authorize answered 404 (text/html)",
+        "is the base URL right?",
+        "/api/storefront/v1",
+    )
+
+
+def test_wrong_path_on_the_reference_server_is_not_a_refused_key(start_server: Any) -> None:
+    server = start_server()
+    wrong = server.base_url.replace("/v1", "/v2")
+    run = run_cli("run", "--base-url", wrong, "--api-key", server.api_key, "--brand-id", "b")
+    _one_clear_line(run, "answered 404", "is the base URL right?")
+    assert "refused" not in run.stderr
+
+
+# -- no brand id ------------------------------------------------------------------------------
+
+
+def test_no_brand_id_takes_the_only_brand_the_rewards_name(
+    start_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = start_server()
+    checked = preflight(Target(server.base_url, "", api_key=server.api_key))
+    assert checked.brand_id == server.brand_id
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert server.brand_id in err[0]
+    assert "MASIVO_BRAND_ID" in err[0]
+
+
+def test_no_brand_id_and_no_brand_among_the_rewards(start_server: Any, tmp_path: Path) -> None:
+    seed = yaml.safe_load(DEFAULT_SEED.read_text(encoding="utf-8"))
+    for reward in seed["rewards"]:
+        reward["global"] = True
+    seed_file = tmp_path / "seed.yaml"
+    seed_file.write_text(yaml.safe_dump(seed), encoding="utf-8")
+    server = start_server(ServerConfig(seed_path=seed_file))
+    run = run_cli("run", "--base-url", server.base_url, "--api-key", server.api_key)
+    _one_clear_line(run, "no brand id", "set MASIVO_BRAND_ID or --brand-id", "0 brands")
+
+
+# -- replay -----------------------------------------------------------------------------------
+
+
+def test_replay_without_the_cassette_folder(tmp_path: Path) -> None:
+    missing = tmp_path / "no-cassettes"
+    run = run_cli("replay", "--cassettes", str(missing))
+    _one_clear_line(run, f"cassette folder {missing} does not exist", "--cassettes")
+
+
+def test_replay_with_an_empty_cassette_folder(tmp_path: Path) -> None:
+    run = run_cli("replay", "--cassettes", str(tmp_path))
+    _one_clear_line(run, str(tmp_path), "masivo-conformance record")
+
+
+def test_replay_with_a_scenario_cassette_missing(tmp_path: Path) -> None:
+    folder = tmp_path / "cassettes"
+    shutil.copytree(DEFAULT_CASSETTES, folder)
+    gone = folder / "test_scenarios" / "test_previews_change_nothing.yaml"
+    gone.unlink()
+    run = run_cli("replay", "--cassettes", str(folder), "-q")
+    _one_clear_line(run, f"no cassette {gone}", "re-record")

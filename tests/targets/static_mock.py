@@ -16,20 +16,18 @@ relative to that moment), then served byte for byte the same until it stops.
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any
 
 import jwt
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Mount, Route
+
+from masivo_conformance.server.threaded import ServerThread
 
 __all__ = [
     "API_KEY",
@@ -65,8 +63,6 @@ RATE_LIMIT_HEADERS = {
     "X-RateLimit-Remaining": "999",
     "X-RateLimit-Reset": "60",
 }
-
-_START_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -293,8 +289,7 @@ class StaticMock:
         self.api_key = API_KEY
         self.brand_id = BRAND_ID
         self.answers: dict[str, dict[str, Any]] = {}
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._serving: ServerThread | None = None
 
     @property
     def token(self) -> str:
@@ -302,48 +297,19 @@ class StaticMock:
         return str(self.answers["authorize"]["data"])
 
     def start(self) -> StaticMock:
-        if self._server is not None:
+        if self._serving is not None:
             return self
         app = create_app()
         self.answers = app.state.answers
-        # As EmbeddedServer: bind here so port 0 resolves before the thread starts, and
-        # say IPPROTO_TCP so asyncio sets TCP_NODELAY (no 40 ms Nagle stalls).
-        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((self.host, 0))
-        except OSError:
-            sock.close()
-            raise
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if family == socket.AF_INET6 else host
-        self.base_url = f"http://{shown}:{port}{PREFIX}"
-        config = uvicorn.Config(
-            app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run,
-            kwargs={"sockets": [sock]},
-            name=f"masivo-static-mock:{port}",
-            daemon=True,
-        )
-        self._thread.start()
-        deadline = time.monotonic() + _START_TIMEOUT
-        while not self._server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"the static mock did not start on port {port}")
-            time.sleep(0.005)
+        self._serving = ServerThread(app, self.host, 0, "masivo-static-mock")
+        self._serving.start()
+        self.base_url = self._serving.origin + PREFIX
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+        if self._serving is not None:
+            self._serving.stop()
+        self._serving = None
 
     def __enter__(self) -> StaticMock:
         return self.start()

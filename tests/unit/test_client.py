@@ -396,6 +396,36 @@ def test_authorize_refusing_the_key_is_a_target_error(fake: FakeMasivo, base_url
     assert fake.requests_to("/customers/c1") == 0
 
 
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [(404, "text/html", b"<h1>Not Found</h1>"), (200, "text/html", b"<html>app</html>")],
+)
+def test_authorize_answering_no_json_or_404_questions_the_base_url(
+    status: int, content_type: str, body: bytes
+) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers={"Content-Type": content_type}, content=body)
+
+    base = "https://shop.example.test/api"
+    with client(base, api_key=API_KEY, transport=httpx.MockTransport(answer)) as api:
+        message = target_error(api.token)
+    assert f"authorize at {base}/auth/authorize answered {status} ({content_type})" in message
+    assert "is the base URL right?" in message
+    assert "/api/storefront/v1" in message
+    assert "refused" not in message
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_authorize_401_or_403_is_a_refused_key_whatever_the_body(status: int) -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(status, headers={"Content-Type": "text/html"}, content=b"<p>no</p>")
+
+    base = "https://shop.example.test/api/storefront/v1"
+    with client(base, api_key=API_KEY, transport=httpx.MockTransport(answer)) as api:
+        message = target_error(api.token)
+    assert f"authorize refused the API key (HTTP {status})" in message
+
+
 # -- curl reproducers -------------------------------------------------------------------------
 
 

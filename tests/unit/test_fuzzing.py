@@ -556,3 +556,10 @@ def test_forged_tokens_keep_the_claims_but_not_the_signature() -> None:
     assert jwt.decode(forged, options={"verify_signature": False})["sub"] == "brand"
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(forged, "secret" * 6, algorithms=["HS256"])
+
+
+def test_the_auth_probe_never_shows_its_token() -> None:
+    """Hypothesis prints fixtures' reprs into reports: the bearer token must not be there."""
+    probe = fuzzing.AuthProbe("eyJhbGciOiJIUzI1NiJ9.secret.sig", Evidence())
+    assert "eyJ" not in repr(probe)
+    assert "secret" not in repr(probe)

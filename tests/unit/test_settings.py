@@ -269,3 +269,30 @@ def test_key_given_by_flag_or_environment_makes_the_file_variable_unneeded(
     by_env = resolve(no_flags(), {"MASIVO_API_KEY": ENV_KEY}, path, target="dev")
     assert (by_flag.api_key, by_env.api_key) == (FLAG_KEY, ENV_KEY)
     assert by_flag.base_url == by_env.base_url == DEV_URL
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [("base_url", "8125"), ("brand_id", "12"), ("api_key_env", "[A, B]"), ("token_env", "true")],
+)
+def test_string_keys_of_a_target_must_be_strings(tmp_path: Path, key: str, value: str) -> None:
+    path = targets_file(tmp_path, f"targets:\n  dev:\n    {key}: {value}\n")
+    error = settings_error(lambda: resolve(no_flags(), {}, path, target="dev"))
+    assert str(path) in str(error)
+    assert "'dev'" in str(error)
+    assert f"{key} must be a string" in str(error)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan")])
+def test_timeout_must_be_more_than_zero(timeout: float) -> None:
+    error = settings_error(lambda: resolve(no_flags(timeout=timeout), {}))
+    assert "--timeout" in str(error)
+    assert resolve(no_flags(timeout=0.5), {}).timeout == 0.5
+
+
+def test_targets_file_without_a_target_names_the_targets(tmp_path: Path) -> None:
+    path = dev_targets(tmp_path)
+    error = settings_error(lambda: resolve(no_flags(), {}, path))
+    assert "--targets-file needs --target NAME" in str(error)
+    assert str(path) in str(error)
+    assert "dev, mock" in str(error)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from masivo_conformance.errors import SettingsError
 from masivo_conformance.settings import TARGET_FLAGS, Settings, add_target_options, resolve
 from masivo_conformance.target import Target
 
@@ -39,6 +40,33 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     noise.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     noise.add_argument(
         "-v", "--verbose", action="store_true", help="print every test and full failure details"
+    )
+
+
+def prepare_report_dir(path: Path | None, flag: str = "--report-dir") -> None:
+    """Create the report folder up front, so a bad path fails before anything runs."""
+    if path is None:
+        return
+    if path.exists() and not path.is_dir():
+        raise SettingsError(
+            f"{flag} folder {path} is a file",
+            "give the path of a folder (it is created if missing)",
+        )
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot create the {flag} folder {path} ({exc.strerror})",
+            f"give a {flag} path in a writable place",
+        ) from None
+
+
+def worker_count(value: str) -> str:
+    """argparse type of -n: 'auto' or a whole number >= 0 (0: no workers, as in pytest-xdist)."""
+    if value == "auto" or (value.isdigit() and value.isascii()):
+        return value
+    raise argparse.ArgumentTypeError(
+        f"{value!r} is not a worker count: give 'auto' or a number >= 0 (0: no workers)"
     )
 
 

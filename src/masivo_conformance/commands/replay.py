@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 from masivo_conformance import __version__, report
-from masivo_conformance.commands._options import add_output_arguments
+from masivo_conformance.commands._options import add_output_arguments, prepare_report_dir
 from masivo_conformance.recording import DEFAULT_CASSETTES, replay_scenarios
 from masivo_conformance.requirements import catalogue
 from masivo_conformance.results import RunResult, TestError, fold
@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     extra = ["-v", "--tb=short"] if args.verbose else ["-q", "--tb=no", "-rN"]
     if args.report_dir:
-        args.report_dir.mkdir(parents=True, exist_ok=True)
+        prepare_report_dir(args.report_dir)
         extra += ["--junitxml", str(args.report_dir / "junit.xml")]
     recording, run = replay_scenarios(args.cassettes, extra=extra, quiet=args.quiet)
     # Replay judges what the recorded scenarios judged; the rest is not the cassettes'.

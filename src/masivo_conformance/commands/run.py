@@ -15,6 +15,7 @@ With --requirement, the exit code follows the selected requirements alone.
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,8 +27,10 @@ from masivo_conformance.commands._options import (
     add_output_arguments,
     add_target_arguments,
     describe,
+    prepare_report_dir,
     pytest_target_args,
     settings_from_args,
+    worker_count,
 )
 from masivo_conformance.errors import EXIT_CANNOT_RUN
 from masivo_conformance.requirements import catalogue
@@ -56,7 +59,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--strict", action="store_true", help="a failing SHOULD fails the run")
     parser.add_argument("--junit", type=Path, help="write JUnit XML here")
     parser.add_argument("--max-requests", type=int, help="cap the run's requests")
-    parser.add_argument("-n", "--workers", help="pytest-xdist workers (a number or 'auto')")
+    parser.add_argument(
+        "-n",
+        "--workers",
+        type=worker_count,
+        help="pytest-xdist workers (a number >= 0, or 'auto'; 0: none)",
+    )
     parser.add_argument(
         "--baseline",
         type=Path,
@@ -69,12 +77,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def execute(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, max_requests=args.max_requests, seed=args.seed)
+    prepare_report_dir(args.report_dir)
+    prepare_report_dir(args.junit.parent if args.junit else None, flag="--junit")
     known = catalogue()
     selected = [known[i].id for i in args.requirement] if args.requirement else None
     baseline = load_baseline(args.baseline) if args.baseline else None
     if not settings.embedded:
         assert settings.base_url is not None
-        preflight(
+        checked = preflight(
             Target(
                 settings.base_url,
                 settings.brand_id or "",
@@ -83,6 +93,7 @@ def execute(args: argparse.Namespace) -> int:
             ),
             timeout=settings.timeout,
         )
+        settings = replace(settings, brand_id=checked.brand_id)
     target = describe(settings)
     if not args.quiet:
         print(

@@ -63,21 +63,31 @@ class Store:
     def __init__(self, db_path: str | None = None) -> None:
         if db_path:
             _create_private(db_path)
-        self._conn = sqlite3.connect(
-            db_path or ":memory:", check_same_thread=False, isolation_level=None
-        )
-        self._conn.row_factory = _row
         self._lock = threading.RLock()
-        if db_path:
-            # WAL + NORMAL: a commit survives the process dying; only an OS crash can
-            # lose the last commits, which is fine for a test double.
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-        self._conn.execute("PRAGMA busy_timeout=5000")
-        with self.transaction() as db:
-            for statement in filter(str.strip, _SCHEMA.split(";")):
-                db.execute(statement)
-            _add_missing_columns(db)
+        try:
+            self._conn = sqlite3.connect(
+                db_path or ":memory:", check_same_thread=False, isolation_level=None
+            )
+            self._conn.row_factory = _row
+            if db_path:
+                # WAL + NORMAL: a commit survives the process dying; only an OS crash can
+                # lose the last commits, which is fine for a test double.
+                self._conn.execute("PRAGMA journal_mode=WAL")
+                self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            with self.transaction() as db:
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    db.execute(statement)
+                _add_missing_columns(db)
+        except sqlite3.Error as exc:
+            if not db_path:
+                raise
+            if hasattr(self, "_conn"):
+                self._conn.close()
+            raise SettingsError(
+                f"cannot open the database file {db_path} ({exc})",
+                "is it a SQLite file, in a folder that exists and is writable?",
+            ) from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
@@ -115,8 +125,8 @@ def _create_private(path: str) -> None:
         return
     except OSError as exc:
         raise SettingsError(
-            f"cannot create database file {path} ({exc.strerror})",
-            "pass --db a path in an existing, writable folder",
+            f"cannot create the database file {path} ({exc.strerror})",
+            "does the folder exist and is it writable?",
         ) from exc
 
 
