@@ -56,22 +56,28 @@ class LiveTarget:
     brand_id: str
 
 
+def checked(settings: Settings) -> Settings:
+    """The settings once a remote target has passed `preflight` (reachable, credentials
+    accepted, its brand known or discovered); the embedded server needs no check."""
+    if settings.embedded:
+        return settings
+    assert settings.base_url is not None
+    target = preflight(
+        Target(
+            settings.base_url,
+            settings.brand_id or "",
+            api_key=settings.api_key,
+            token=settings.token,
+        ),
+        timeout=settings.timeout,
+    )
+    return replace(settings, brand_id=target.brand_id)
+
+
 @contextmanager
 def live_target(settings: Settings) -> Iterator[LiveTarget]:
     """Like `open_target`, but for commands that hand the target on to pytest by flags."""
-    if not settings.embedded:
-        assert settings.base_url is not None
-        checked = preflight(
-            Target(
-                settings.base_url,
-                settings.brand_id or "",
-                api_key=settings.api_key,
-                token=settings.token,
-            ),
-            timeout=settings.timeout,
-        )
-        settings = replace(settings, brand_id=checked.brand_id)
-    with open_target(settings) as target:
+    with open_target(checked(settings)) as target:
         filled = replace(
             settings,
             base_url=target.base_url,

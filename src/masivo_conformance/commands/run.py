@@ -15,7 +15,6 @@ With --requirement, the exit code follows the selected requirements alone.
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,7 +35,7 @@ from masivo_conformance.errors import EXIT_CANNOT_RUN
 from masivo_conformance.requirements import catalogue
 from masivo_conformance.results import RunResult, TestError, fold
 from masivo_conformance.runner import run_pytest, suite_path
-from masivo_conformance.target import Target, preflight
+from masivo_conformance.target import checked
 
 HELP = "run the conformance suite against a target and print the requirement matrix"
 
@@ -82,18 +81,7 @@ def execute(args: argparse.Namespace) -> int:
     known = catalogue()
     selected = [known[i].id for i in args.requirement] if args.requirement else None
     baseline = load_baseline(args.baseline) if args.baseline else None
-    if not settings.embedded:
-        assert settings.base_url is not None
-        checked = preflight(
-            Target(
-                settings.base_url,
-                settings.brand_id or "",
-                api_key=settings.api_key,
-                token=settings.token,
-            ),
-            timeout=settings.timeout,
-        )
-        settings = replace(settings, brand_id=checked.brand_id)
+    settings = checked(settings)
     target = describe(settings)
     if not args.quiet:
         print(
