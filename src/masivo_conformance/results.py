@@ -31,6 +31,7 @@ __all__ = [
     "RunResult",
     "TestError",
     "TestOutcome",
+    "errors_of",
     "fold",
 ]
 
@@ -55,6 +56,11 @@ class TestOutcome:
 
     def observed(self) -> Evidence:
         return Evidence.from_dict(self.evidence, self.nodeid)
+
+
+def errors_of(outcomes: list[TestOutcome]) -> list[TestError]:
+    """The tests that ended on something no requirement speaks of, with their cause."""
+    return [TestError(o.nodeid, o.error) for o in outcomes if o.error]
 
 
 @dataclass(frozen=True)

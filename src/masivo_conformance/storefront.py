@@ -249,12 +249,10 @@ class Storefront:
             )
         return totals
 
-    def wallet_when(
-        self, customer_id: str, done: Any, seconds: float | None = None
-    ) -> dict[str, float]:
+    def wallet_when(self, customer_id: str, done: Any) -> dict[str, float]:
         """The wallet once `done(totals)` holds, polled until the settle time has passed
         (effects may land a few hundred ms after the answer; CONTRACT section 2)."""
-        deadline = time.monotonic() + (self.settle_time if seconds is None else seconds)
+        deadline = time.monotonic() + self.settle_time
         totals = self.wallet(customer_id)
         for pause in _polls(deadline):
             if done(totals):
@@ -360,15 +358,15 @@ class Storefront:
             found = self.transactions(event_id)
         return found
 
-    def settle(self, answered: Call, seconds: float | None = None) -> Settlement:
+    def settle(self, answered: Call) -> Settlement:
         """Wait until a fulfilled event counts as settled (CONTRACT section 2): its answer
         shows RESOLVED or FAILED, or its transactions are listed, or, for an event that
-        makes none, the settle time (or `seconds`) has passed."""
+        makes none, the settle time has passed."""
         event_id = self.event_id(answered)
         status = str(answered.data.get("status", ""))
         if same_enum(status, "RESOLVED") or same_enum(status, "FAILED"):
             return Settlement(True, self.transactions(event_id), status.upper())
-        deadline = time.monotonic() + (self.settle_time if seconds is None else seconds)
+        deadline = time.monotonic() + self.settle_time
         found = self.transactions(event_id)
         for pause in _polls(deadline):
             if found:

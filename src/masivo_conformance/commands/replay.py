@@ -15,7 +15,7 @@ from masivo_conformance import __version__, report
 from masivo_conformance.commands._options import add_output_arguments, prepare_report_dir
 from masivo_conformance.recording import DEFAULT_CASSETTES, replay_scenarios
 from masivo_conformance.requirements import catalogue
-from masivo_conformance.results import RunResult, TestError, fold
+from masivo_conformance.results import RunResult, errors_of, fold
 
 HELP = "replay the recorded scenarios offline against the cassettes"
 
@@ -46,7 +46,7 @@ def execute(args: argparse.Namespace) -> int:
         duration_s=round(run.duration_s, 2),
         request_count=run.request_count,
         requirements=rows,
-        errors=[TestError(o.nodeid, o.error) for o in run.outcomes if o.error],
+        errors=errors_of(run.outcomes),
         suite_version=__version__,
     )
     print(report.render_matrix(result))

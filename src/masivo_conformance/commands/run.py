@@ -33,7 +33,7 @@ from masivo_conformance.commands._options import (
 )
 from masivo_conformance.errors import EXIT_CANNOT_RUN
 from masivo_conformance.requirements import catalogue
-from masivo_conformance.results import RunResult, TestError, fold
+from masivo_conformance.results import RunResult, errors_of, fold
 from masivo_conformance.runner import run_pytest, suite_path
 from masivo_conformance.target import checked
 
@@ -130,7 +130,7 @@ def execute(args: argparse.Namespace) -> int:
             if run.budget_spent
             else "",
         ),
-        errors=[TestError(o.nodeid, o.error) for o in run.outcomes if o.error],
+        errors=errors_of(run.outcomes),
         stopped=run.stopped,
         selected=selected is not None,
         suite_version=__version__,
