@@ -11,8 +11,8 @@ from typing import Any
 import jwt
 import pytest
 
-from masivo_conformance.invariants import status_among
-from masivo_conformance.storefront import Storefront
+from masivo_conformance.checks.invariants import status_among
+from masivo_conformance.suite.storefront import Storefront
 
 
 def _b64(data: dict[str, Any]) -> str:

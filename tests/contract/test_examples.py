@@ -15,11 +15,17 @@ from urllib.parse import quote
 import pytest
 
 from masivo_conformance import checks
-from masivo_conformance.calls import Call
-from masivo_conformance.evidence import Verdict
-from masivo_conformance.invariants import is_2xx, is_4xx, same_wallet, status_among, status_in
-from masivo_conformance.payloads import issued_at_formats, preview_request, purchase
-from masivo_conformance.storefront import CUSTOMER_PREFIX, Storefront
+from masivo_conformance.checks.calls import Call
+from masivo_conformance.checks.evidence import Verdict
+from masivo_conformance.checks.invariants import (
+    is_2xx,
+    is_4xx,
+    same_wallet,
+    status_among,
+    status_in,
+)
+from masivo_conformance.suite.payloads import issued_at_formats, preview_request, purchase
+from masivo_conformance.suite.storefront import CUSTOMER_PREFIX, Storefront
 
 pytestmark = pytest.mark.writes
 

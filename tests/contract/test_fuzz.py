@@ -14,13 +14,14 @@ from urllib.parse import quote
 import pytest
 import schemathesis
 
-from masivo_conformance import checks, fuzzing
-from masivo_conformance.client import ApiClient
-from masivo_conformance.evidence import Evidence
-from masivo_conformance.payloads import preview_request, purchase
-from masivo_conformance.storefront import CUSTOMER_PREFIX, EventLog, Storefront
-from masivo_conformance.tailoring import Tailor
-from masivo_conformance.target import Target
+from masivo_conformance import checks
+from masivo_conformance.checks.evidence import Evidence
+from masivo_conformance.suite import fuzzing
+from masivo_conformance.suite.client import ApiClient
+from masivo_conformance.suite.payloads import preview_request, purchase
+from masivo_conformance.suite.storefront import CUSTOMER_PREFIX, EventLog, Storefront
+from masivo_conformance.suite.tailoring import Tailor
+from masivo_conformance.suite.target import Target
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from masivo_conformance.recording import DEFAULT_CASSETTES, check_cassettes
+from masivo_conformance.suite.cassette_runs import DEFAULT_CASSETTES, check_cassettes
 from tests.suite.cli_runs import run_cli
 
 REPLAY_BUDGET_S = 10  # issue 5: replay of the committed cassettes within 10 s

@@ -18,7 +18,7 @@ import jwt
 import pytest
 
 from masivo_conformance import contract
-from masivo_conformance.requirements import catalogue
+from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.server import FAULTS, EmbeddedServer, ServerConfig
 
 from .conftest import POINTS, Api

@@ -12,11 +12,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
-from masivo_conformance import fuzzing
-from masivo_conformance.client import ApiClient
-from masivo_conformance.storefront import EventLog, Storefront
-from masivo_conformance.tailoring import Tailor
-from masivo_conformance.target import Target
+from masivo_conformance.suite import fuzzing
+from masivo_conformance.suite.client import ApiClient
+from masivo_conformance.suite.storefront import EventLog, Storefront
+from masivo_conformance.suite.tailoring import Tailor
+from masivo_conformance.suite.target import Target
 
 
 @pytest.mark.explores(*fuzzing.REQUIREMENTS)

@@ -18,18 +18,18 @@ from typing import Any
 
 import pytest
 
-from masivo_conformance.calls import Call
 from masivo_conformance.checks._util import same_enum
-from masivo_conformance.evidence import Verdict
-from masivo_conformance.invariants import (
+from masivo_conformance.checks.calls import Call
+from masivo_conformance.checks.evidence import Verdict
+from masivo_conformance.checks.invariants import (
     is_2xx,
     is_4xx,
     same_transactions,
     same_wallet,
     status_in,
 )
-from masivo_conformance.payloads import preview_request
-from masivo_conformance.storefront import Settlement, Storefront
+from masivo_conformance.suite.payloads import preview_request
+from masivo_conformance.suite.storefront import Settlement, Storefront
 
 pytestmark = pytest.mark.writes
 

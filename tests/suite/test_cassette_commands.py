@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from masivo_conformance.recording import DEFAULT_CASSETTES
 from masivo_conformance.server.config import ServerConfig
+from masivo_conformance.suite.cassette_runs import DEFAULT_CASSETTES
 from tests.suite.cli_runs import run_cli, target_args
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")

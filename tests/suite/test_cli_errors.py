@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from masivo_conformance import cli, contract
-from masivo_conformance.recording import DEFAULT_CASSETTES
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.seed import DEFAULT_SEED
-from masivo_conformance.target import Target, preflight
+from masivo_conformance.suite.cassette_runs import DEFAULT_CASSETTES
+from masivo_conformance.suite.target import Target, preflight
 from tests.suite.cli_runs import CliRun, run_cli
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from masivo_conformance.requirements import catalogue
+from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.faults import FAULTS
 from tests.suite.cli_runs import CliRun, run_cli, target_args

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from masivo_conformance.baseline import Baseline, Entry, load_baseline
+from masivo_conformance.checks.evidence import Finding
 from masivo_conformance.errors import SettingsError
-from masivo_conformance.evidence import Finding
-from masivo_conformance.results import RequirementResult, RunResult, Status
+from masivo_conformance.reporting.baseline import Baseline, Entry, load_baseline
+from masivo_conformance.reporting.results import RequirementResult, RunResult, Status
 
 TODAY = date(2026, 6, 1)
 FINDING = Finding("AUTH-1", "401 expected, got 200", "curl -s https://x/y", "t::auth")

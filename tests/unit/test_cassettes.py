@@ -25,13 +25,13 @@ from starlette.routing import Route
 from vcr.errors import CannotOverwriteExistingCassetteException
 
 from masivo_conformance import scrub
-from masivo_conformance.cassettes import (
+from masivo_conformance.errors import CassetteError
+from masivo_conformance.recording.cassettes import (
     iter_cassettes,
     load_cassette,
     path_template,
     vcr_config,
 )
-from masivo_conformance.errors import CassetteError
 
 LEAK_PATTERNS = (
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),

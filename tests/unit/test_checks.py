@@ -13,11 +13,11 @@ import jwt
 import pytest
 
 from masivo_conformance import checks
-from masivo_conformance.calls import NOT_JSON, Call, operation_for
 from masivo_conformance.checks import ConformanceViolation
 from masivo_conformance.checks._util import same_enum, timestamp
-from masivo_conformance.evidence import Evidence
-from masivo_conformance.requirements import catalogue
+from masivo_conformance.checks.calls import NOT_JSON, Call, operation_for
+from masivo_conformance.checks.evidence import Evidence
+from masivo_conformance.contract.catalogue import catalogue
 
 BASE = "http://127.0.0.1:1/api/storefront/v1"
 EVENT_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"

@@ -16,8 +16,9 @@ import httpx
 import jwt
 import pytest
 
-from masivo_conformance.client import ApiClient, BudgetSpent, RequestBudget, curl_for
+from masivo_conformance.checks.calls import curl_for
 from masivo_conformance.errors import NoAnswer, TargetError, TargetStopped
+from masivo_conformance.suite.client import ApiClient, BudgetSpent, RequestBudget
 
 API_KEY = "mk_test_key_abcdef123456"
 SIGNING_KEY = "fake-masivo-signing-key-0123456789"  # 32+ bytes, as PyJWT wants for HS256

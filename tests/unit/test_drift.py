@@ -16,15 +16,15 @@ import yaml
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from masivo_conformance.cassettes import Cassette, Interaction
-from masivo_conformance.drift import (
+from masivo_conformance.recording.cassettes import Cassette, Interaction
+from masivo_conformance.recording.drift import (
     Difference,
     DriftReport,
     compare_cassettes,
     compare_folders,
     compare_interactions,
 )
-from masivo_conformance.shapes import Hints, contract_hints, hints_from_registry
+from masivo_conformance.recording.shapes import Hints, contract_hints, hints_from_registry
 
 HINTS = Hints(
     enums={

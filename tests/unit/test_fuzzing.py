@@ -15,11 +15,11 @@ import requests
 import schemathesis
 from schemathesis.core.failures import Failure
 
-from masivo_conformance import fuzzing
-from masivo_conformance.calls import Call
-from masivo_conformance.evidence import Evidence
-from masivo_conformance.storefront import CUSTOMER_PREFIX
-from masivo_conformance.tailoring import Tailor
+from masivo_conformance.checks.calls import Call
+from masivo_conformance.checks.evidence import Evidence
+from masivo_conformance.suite import fuzzing
+from masivo_conformance.suite.storefront import CUSTOMER_PREFIX
+from masivo_conformance.suite.tailoring import Tailor
 
 BASE = "http://127.0.0.1:9/api/storefront/v1"
 FAILURE = Failure(operation="op", message="what schemathesis saw")

@@ -9,16 +9,16 @@ from typing import Any
 import httpx
 import pytest
 
-from masivo_conformance.client import ApiClient
-from masivo_conformance.recorder import load_outcomes
-from masivo_conformance.requirements import catalogue
-from masivo_conformance.results import fold
-from masivo_conformance.storefront import IdFactory, Storefront, WritesRefused
+from masivo_conformance.contract.catalogue import catalogue
+from masivo_conformance.reporting.results import fold
+from masivo_conformance.suite.client import ApiClient
+from masivo_conformance.suite.outcomes import load_outcomes
+from masivo_conformance.suite.storefront import IdFactory, Storefront, WritesRefused
 
 TESTS = """
 import pytest
 
-from masivo_conformance.evidence import ConformanceViolation, Verdict
+from masivo_conformance.checks.evidence import ConformanceViolation, Verdict
 
 @pytest.mark.requirement("REV-1")
 def test_reverse(masivo_evidence):
@@ -58,17 +58,17 @@ def test_unmarked(masivo_evidence):
 
 def test_unknown_requirement_ids_are_refused(pytester: pytest.Pytester) -> None:
     pytester.makepyfile('import pytest\n@pytest.mark.requirement("REV-99")\ndef test_x(): pass\n')
-    result = pytester.runpytest("-p", "masivo_conformance.plugin")
+    result = pytester.runpytest("-p", "masivo_conformance.suite.plugin")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "REV-99" in result.stdout.str() + result.stderr.str()
 
 
 def test_explores_needs_catalogue_ids_too(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("import pytest\n@pytest.mark.explores()\ndef test_x(): pass\n")
-    result = pytester.runpytest("-p", "masivo_conformance.plugin")
+    result = pytester.runpytest("-p", "masivo_conformance.suite.plugin")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     pytester.makepyfile('import pytest\n@pytest.mark.explores("GEN-99")\ndef test_x(): pass\n')
-    result = pytester.runpytest("-p", "masivo_conformance.plugin")
+    result = pytester.runpytest("-p", "masivo_conformance.suite.plugin")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "GEN-99" in result.stdout.str() + result.stderr.str()
 
@@ -86,7 +86,7 @@ def test_requirement_option_selects_tests_by_either_marker(
 ) -> None:
     pytester.makepyfile(TESTS)
     result = pytester.runpytest(
-        "-p", "masivo_conformance.plugin", "--requirement", requirement, "-v"
+        "-p", "masivo_conformance.suite.plugin", "--requirement", requirement, "-v"
     )
     result.assert_outcomes(**{outcome: 1}, deselected=7)
     assert f"::{selected} {outcome.upper()}" in result.stdout.str()
@@ -95,7 +95,9 @@ def test_requirement_option_selects_tests_by_either_marker(
 def _outcomes(pytester: pytest.Pytester, tmp_path: Path) -> dict[str, dict[str, Any]]:
     pytester.makepyfile(TESTS)
     out = tmp_path / "outcomes.json"
-    result = pytester.runpytest("-p", "masivo_conformance.plugin", "--masivo-results", str(out))
+    result = pytester.runpytest(
+        "-p", "masivo_conformance.suite.plugin", "--masivo-results", str(out)
+    )
     # test_unmarked passes only if each test gets a fresh Evidence
     result.assert_outcomes(passed=3, failed=4, skipped=1)
     document = json.loads(out.read_text())

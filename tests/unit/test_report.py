@@ -9,10 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from masivo_conformance.changes import Classification
-from masivo_conformance.drift import Difference, DriftReport
-from masivo_conformance.evidence import ConformanceViolation, Evidence, Finding
-from masivo_conformance.report import (
+from masivo_conformance.checks.evidence import ConformanceViolation, Evidence, Finding
+from masivo_conformance.contract.catalogue import catalogue
+from masivo_conformance.recording.changes import Classification
+from masivo_conformance.recording.drift import Difference, DriftReport
+from masivo_conformance.reporting.report import (
     EXIT_CODES,
     render_drift_html,
     render_drift_markdown,
@@ -22,8 +23,7 @@ from masivo_conformance.report import (
     write_drift_reports,
     write_reports,
 )
-from masivo_conformance.requirements import catalogue
-from masivo_conformance.results import (
+from masivo_conformance.reporting.results import (
     RequirementResult,
     RunResult,
     TestError,

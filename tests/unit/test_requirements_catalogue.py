@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from masivo_conformance import contract, requirements
+from masivo_conformance import contract
+from masivo_conformance.contract import catalogue as requirements
 from masivo_conformance.errors import ContractDataError
 
 #: The ids of CONTRACT.md section 3, in order.

@@ -10,15 +10,15 @@ from typing import Any
 
 import pytest
 
+from masivo_conformance.checks.evidence import ConformanceViolation, Evidence
+from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import (
     EXIT_CANNOT_RUN,
     EXIT_INCONCLUSIVE,
     EXIT_NONCONFORMANT,
     EXIT_OK,
 )
-from masivo_conformance.evidence import ConformanceViolation, Evidence
-from masivo_conformance.requirements import catalogue
-from masivo_conformance.results import RunResult, TestError, TestOutcome, fold
+from masivo_conformance.reporting.results import RunResult, TestError, TestOutcome, fold
 
 MUST, SHOULD = "REV-2", "GEN-5"
 

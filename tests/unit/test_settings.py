@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from masivo_conformance.errors import SettingsError
-from masivo_conformance.settings import ENV, Settings, is_loopback, load_targets, resolve
+from masivo_conformance.suite.settings import ENV, Settings, is_loopback, load_targets, resolve
 
 DEV_URL = "https://app.masivo.ai/api/storefront/v1"
 FILE_KEY = "mk_file_key_1234567"

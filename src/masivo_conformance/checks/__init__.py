@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import NoReturn
 
-from masivo_conformance.calls import Call
-from masivo_conformance.evidence import ConformanceViolation, Evidence
-from masivo_conformance.requirements import catalogue
+from masivo_conformance.checks.calls import Call
+from masivo_conformance.checks.evidence import ConformanceViolation, Evidence
+from masivo_conformance.contract.catalogue import catalogue
 
 __all__ = [
     "CHECKS",

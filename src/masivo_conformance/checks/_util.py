@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from masivo_conformance.calls import EVENT_OPERATIONS
+from masivo_conformance.checks.calls import EVENT_OPERATIONS
 
 __all__ = ["EVENT_OPERATIONS", "same_enum", "short", "timestamp"]
 

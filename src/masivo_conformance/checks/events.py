@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from masivo_conformance.calls import EVENT_OPERATIONS, Call
 from masivo_conformance.checks import check, fail
 from masivo_conformance.checks._util import same_enum, short, timestamp
+from masivo_conformance.checks.calls import EVENT_OPERATIONS, Call
 
 
 def _event(call: Call, operation: str) -> dict[str, Any] | None:

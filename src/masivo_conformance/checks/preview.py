@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from masivo_conformance.calls import Call
 from masivo_conformance.checks import check, fail
 from masivo_conformance.checks._util import short
+from masivo_conformance.checks.calls import Call
 
 ACTIONS = frozenset({"UPDATE", "READ", "CREATE", "REMOVE"})
 MONEY_TOLERANCE = 0.01

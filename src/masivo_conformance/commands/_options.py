@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 
 from masivo_conformance.errors import SettingsError
-from masivo_conformance.settings import TARGET_FLAGS, Settings, add_target_options, resolve
-from masivo_conformance.target import Target
+from masivo_conformance.suite.settings import TARGET_FLAGS, Settings, add_target_options, resolve
+from masivo_conformance.suite.target import Target
 
 
 def add_target_arguments(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,6 @@ import secrets
 import tempfile
 from pathlib import Path
 
-from masivo_conformance import report
 from masivo_conformance.commands._options import (
     add_output_arguments,
     add_target_arguments,
@@ -23,14 +22,15 @@ from masivo_conformance.commands._options import (
     pytest_target_args,
     settings_from_args,
 )
-from masivo_conformance.drift import compare_folders
-from masivo_conformance.recording import (
+from masivo_conformance.recording.drift import compare_folders
+from masivo_conformance.reporting import report
+from masivo_conformance.suite.cassette_runs import (
     DEFAULT_CASSETTES,
     Recording,
     check_cassettes,
     record_scenarios,
 )
-from masivo_conformance.target import live_target
+from masivo_conformance.suite.target import live_target
 
 HELP = "compare a live target's answers with the recorded cassettes (drift report)"
 

@@ -16,13 +16,13 @@ from masivo_conformance.commands._options import (
     settings_from_args,
 )
 from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK
-from masivo_conformance.recording import (
+from masivo_conformance.suite.cassette_runs import (
     DEFAULT_CASSETTES,
     RECORD_SEED,
     record_scenarios,
     recording_for,
 )
-from masivo_conformance.target import live_target
+from masivo_conformance.suite.target import live_target
 
 HELP = "record the deterministic scenarios as cassettes (secrets scrubbed)"
 

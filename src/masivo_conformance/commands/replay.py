@@ -11,11 +11,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from masivo_conformance import __version__, report
+from masivo_conformance import __version__
 from masivo_conformance.commands._options import add_output_arguments, prepare_report_dir
-from masivo_conformance.recording import DEFAULT_CASSETTES, replay_scenarios
-from masivo_conformance.requirements import catalogue
-from masivo_conformance.results import RunResult, errors_of, fold
+from masivo_conformance.contract.catalogue import catalogue
+from masivo_conformance.reporting import report
+from masivo_conformance.reporting.results import RunResult, errors_of, fold
+from masivo_conformance.suite.cassette_runs import DEFAULT_CASSETTES, replay_scenarios
 
 HELP = "replay the recorded scenarios offline against the cassettes"
 

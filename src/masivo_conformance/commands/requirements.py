@@ -15,9 +15,9 @@ from collections import Counter
 
 import pytest
 
+from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK
-from masivo_conformance.requirements import catalogue
-from masivo_conformance.runner import project_root, suite_path
+from masivo_conformance.suite.runner import project_root, suite_path
 
 HELP = "list requirement ids with their level and how many tests cover each"
 

@@ -20,8 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from masivo_conformance import __version__, profiles, report
-from masivo_conformance.baseline import load_baseline
+from masivo_conformance import __version__
 from masivo_conformance.commands._options import (
     add_output_arguments,
     add_target_arguments,
@@ -31,11 +30,14 @@ from masivo_conformance.commands._options import (
     settings_from_args,
     worker_count,
 )
+from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import EXIT_CANNOT_RUN
-from masivo_conformance.requirements import catalogue
-from masivo_conformance.results import RunResult, errors_of, fold
-from masivo_conformance.runner import run_pytest, suite_path
-from masivo_conformance.target import checked
+from masivo_conformance.reporting import report
+from masivo_conformance.reporting.baseline import load_baseline
+from masivo_conformance.reporting.results import RunResult, errors_of, fold
+from masivo_conformance.suite import profiles
+from masivo_conformance.suite.runner import run_pytest, suite_path
+from masivo_conformance.suite.target import checked
 
 HELP = "run the conformance suite against a target and print the requirement matrix"
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from masivo_conformance import __version__
-from masivo_conformance.cassettes import iter_cassettes, load_cassette
 from masivo_conformance.errors import CassetteError
-from masivo_conformance.runner import SuiteRun, project_root, run_pytest, suite_path
+from masivo_conformance.recording.cassettes import iter_cassettes, load_cassette
+from masivo_conformance.suite.runner import SuiteRun, project_root, run_pytest, suite_path
 
 __all__ = ["DEFAULT_CASSETTES", "Recording", "record_scenarios", "replay_scenarios"]
 

@@ -7,7 +7,6 @@ Connection problems become `TargetError`s that say what is wrong and what to do.
 from __future__ import annotations
 
 import json
-import shlex
 import ssl
 import threading
 import time
@@ -25,7 +24,6 @@ __all__ = [
     "ApiClient",
     "BudgetSpent",
     "RequestBudget",
-    "curl_for",
     "retry_after",
 ]
 
@@ -62,23 +60,6 @@ class RequestBudget:
             remaining = int(value)
             if self.lowest_remaining is None or remaining < self.lowest_remaining:
                 self.lowest_remaining = remaining
-
-
-def curl_for(request: httpx.Request) -> str:
-    """A shell line that repeats `request`; credentials come from environment variables."""
-    parts = ["curl", "-sS", "-X", request.method, shlex.quote(str(request.url))]
-    for name, value in request.headers.items():
-        lowered = name.lower()
-        if lowered == "authorization":
-            parts += ["-H", '"Authorization: Bearer $MASIVO_TOKEN"']
-        elif lowered == "x-api-key":
-            parts += ["-H", '"x-api-key: $MASIVO_API_KEY"']
-        elif lowered == "content-type":
-            parts += ["-H", shlex.quote(f"{name}: {value}")]
-    body = request.content
-    if body:
-        parts += ["--data-raw", shlex.quote(body.decode("utf-8", errors="replace"))]
-    return " ".join(parts)
 
 
 def _token_expiry(token: str) -> float | None:

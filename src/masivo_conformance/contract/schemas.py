@@ -30,8 +30,8 @@ __all__ = [
     "validator",
 ]
 
-_PACKAGED = Path(__file__).parent / "_data" / "schemas"
-_CHECKOUT = Path(__file__).resolve().parents[2] / "schemas"
+_PACKAGED = Path(__file__).parents[1] / "_data" / "schemas"
+_CHECKOUT = Path(__file__).resolve().parents[3] / "schemas"
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from masivo_conformance.calls import Call
-from masivo_conformance.evidence import Verdict
+from masivo_conformance.checks.calls import Call
+from masivo_conformance.checks.evidence import Verdict
 
 __all__ = [
     "WALLET_TOLERANCE",

@@ -20,10 +20,10 @@ import schemathesis
 from schemathesis.core.failures import Failure, FailureGroup
 
 from masivo_conformance import checks, contract
-from masivo_conformance.calls import NOT_JSON, Call
-from masivo_conformance.client import MAX_429_RETRIES, retry_after
-from masivo_conformance.evidence import ConformanceViolation, Evidence, Verdict
-from masivo_conformance.tailoring import Tailor
+from masivo_conformance.checks.calls import NOT_JSON, Call
+from masivo_conformance.checks.evidence import ConformanceViolation, Evidence, Verdict
+from masivo_conformance.suite.client import MAX_429_RETRIES, retry_after
+from masivo_conformance.suite.tailoring import Tailor
 
 __all__ = [
     "BUILTIN_CHECKS",

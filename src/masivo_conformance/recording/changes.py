@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from masivo_conformance.shapes import Hints, Shape
+from masivo_conformance.recording.shapes import Hints, Shape
 
 __all__ = ["ADDITIVE", "BREAKING", "Change", "Classification", "compare_shapes"]
 

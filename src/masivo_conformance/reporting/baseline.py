@@ -20,9 +20,9 @@ from typing import Any
 
 import yaml
 
+from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import SettingsError
-from masivo_conformance.requirements import catalogue
-from masivo_conformance.results import RequirementResult
+from masivo_conformance.reporting.results import RequirementResult
 
 __all__ = ["Baseline", "Entry", "load_baseline"]
 

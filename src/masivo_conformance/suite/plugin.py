@@ -17,20 +17,21 @@ from typing import Any
 
 import pytest
 
-from masivo_conformance import cassettes, profiles
-from masivo_conformance.client import ApiClient, RequestBudget
-from masivo_conformance.evidence import Evidence
-from masivo_conformance.recorder import (
+from masivo_conformance.checks.evidence import Evidence
+from masivo_conformance.contract.catalogue import catalogue
+from masivo_conformance.recording import cassettes
+from masivo_conformance.suite import profiles
+from masivo_conformance.suite.client import ApiClient, RequestBudget
+from masivo_conformance.suite.outcomes import (
     CLEANUP_NOTE,
     RATE_LIMIT_WARNING,
     RATE_NOTE,
     Recorder,
     requirement_ids,
 )
-from masivo_conformance.requirements import catalogue
-from masivo_conformance.settings import TARGET_FLAGS, Settings, add_target_options, resolve
-from masivo_conformance.storefront import EventLog, IdFactory, Storefront
-from masivo_conformance.target import Target, open_target
+from masivo_conformance.suite.settings import TARGET_FLAGS, Settings, add_target_options, resolve
+from masivo_conformance.suite.storefront import EventLog, IdFactory, Storefront
+from masivo_conformance.suite.target import Target, open_target
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -11,15 +11,15 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from masivo_conformance.changes import BREAKING
-from masivo_conformance.drift import Difference, DriftReport
 from masivo_conformance.errors import (
     EXIT_CANNOT_RUN,
     EXIT_INCONCLUSIVE,
     EXIT_NONCONFORMANT,
     EXIT_OK,
 )
-from masivo_conformance.report_templates import (
+from masivo_conformance.recording.changes import BREAKING
+from masivo_conformance.recording.drift import Difference, DriftReport
+from masivo_conformance.reporting.report_templates import (
     h,
     html_table,
     md_cell,
@@ -30,7 +30,7 @@ from masivo_conformance.report_templates import (
     safe_target,
     terminal_text,
 )
-from masivo_conformance.results import RequirementResult, RunResult
+from masivo_conformance.reporting.results import RequirementResult, RunResult
 from masivo_conformance.scrub import redact_text
 
 __all__ = [

@@ -16,14 +16,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from masivo_conformance.checks.evidence import Evidence, Finding
+from masivo_conformance.contract.catalogue import Catalogue
 from masivo_conformance.errors import (
     EXIT_CANNOT_RUN,
     EXIT_INCONCLUSIVE,
     EXIT_NONCONFORMANT,
     EXIT_OK,
 )
-from masivo_conformance.evidence import Evidence, Finding
-from masivo_conformance.requirements import Catalogue
 
 __all__ = [
     "FINDINGS_PER_REQUIREMENT",

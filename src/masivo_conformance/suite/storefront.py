@@ -12,13 +12,14 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from masivo_conformance import checks, payloads
-from masivo_conformance.calls import EVENT_OPERATIONS, Call
+from masivo_conformance import checks
 from masivo_conformance.checks._util import same_enum
-from masivo_conformance.client import ApiClient
+from masivo_conformance.checks.calls import EVENT_OPERATIONS, Call
+from masivo_conformance.checks.evidence import Evidence
+from masivo_conformance.checks.invariants import WALLET_TOLERANCE, is_2xx
 from masivo_conformance.errors import SettingsError
-from masivo_conformance.evidence import Evidence
-from masivo_conformance.invariants import WALLET_TOLERANCE, is_2xx
+from masivo_conformance.suite import payloads
+from masivo_conformance.suite.client import ApiClient
 
 __all__ = [
     "CUSTOMER_PREFIX",

@@ -12,16 +12,16 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from masivo_conformance.cassettes import (
+from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK
+from masivo_conformance.recording.cassettes import (
     Cassette,
     Interaction,
     cassette_name,
     iter_cassettes,
     load_cassette,
 )
-from masivo_conformance.changes import ADDITIVE, BREAKING, Classification, compare_shapes
-from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK
-from masivo_conformance.shapes import Hints, contract_hints, shape_of
+from masivo_conformance.recording.changes import ADDITIVE, BREAKING, Classification, compare_shapes
+from masivo_conformance.recording.shapes import Hints, contract_hints, shape_of
 
 __all__ = [
     "Difference",

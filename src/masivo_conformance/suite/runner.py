@@ -18,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from masivo_conformance.errors import MasivoError, SettingsError
-from masivo_conformance.recorder import load_outcomes
-from masivo_conformance.results import TestOutcome
+from masivo_conformance.reporting.results import TestOutcome
+from masivo_conformance.suite.outcomes import load_outcomes
 
 __all__ = ["SuiteRun", "project_root", "run_pytest", "suite_path"]
 
-_ROOT = Path(__file__).resolve().parents[2]
+_ROOT = Path(__file__).resolve().parents[3]
 
 
 def project_root() -> Path:

@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-from masivo_conformance.client import curl_for
-
-__all__ = ["EVENT_OPERATIONS", "NOT_JSON", "Call", "is_event", "operation_for"]
+__all__ = ["EVENT_OPERATIONS", "NOT_JSON", "Call", "curl_for", "is_event", "operation_for"]
 
 EVENT_OPERATIONS = frozenset({"emit_event", "fulfill_event", "reverse_event"})
 
@@ -160,3 +159,20 @@ class Call:
         if call is None:
             raise ValueError(f"{request.method} {request.url} is not a storefront operation")
         return call
+
+
+def curl_for(request: httpx.Request) -> str:
+    """A shell line that repeats `request`; credentials come from environment variables."""
+    parts = ["curl", "-sS", "-X", request.method, shlex.quote(str(request.url))]
+    for name, value in request.headers.items():
+        lowered = name.lower()
+        if lowered == "authorization":
+            parts += ["-H", '"Authorization: Bearer $MASIVO_TOKEN"']
+        elif lowered == "x-api-key":
+            parts += ["-H", '"x-api-key: $MASIVO_API_KEY"']
+        elif lowered == "content-type":
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
+    body = request.content
+    if body:
+        parts += ["--data-raw", shlex.quote(body.decode("utf-8", errors="replace"))]
+    return " ".join(parts)

@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from masivo_conformance.client import ApiClient
 from masivo_conformance.errors import SettingsError, TargetError
-from masivo_conformance.settings import Settings
+from masivo_conformance.suite.client import ApiClient
+from masivo_conformance.suite.settings import Settings
 
 __all__ = ["LiveTarget", "Target", "live_target", "open_target", "preflight"]
 

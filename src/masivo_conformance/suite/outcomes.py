@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from hypothesis.errors import Flaky
 
-from masivo_conformance.client import ApiClient, BudgetSpent, RequestBudget
+from masivo_conformance.checks.evidence import ConformanceViolation, Evidence
 from masivo_conformance.errors import NoAnswer, TargetError
-from masivo_conformance.evidence import ConformanceViolation, Evidence
-from masivo_conformance.results import TestOutcome
+from masivo_conformance.reporting.results import TestOutcome
 from masivo_conformance.scrub import redact_text
-from masivo_conformance.storefront import CannotContinue
+from masivo_conformance.suite.client import ApiClient, BudgetSpent, RequestBudget
+from masivo_conformance.suite.storefront import CannotContinue
 
 __all__ = [
     "CLEANUP_NOTE",

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from masivo_conformance import payloads
-from masivo_conformance.calls import EVENT_OPERATIONS, Call, operation_for
-from masivo_conformance.storefront import CUSTOMER_PREFIX, Storefront
+from masivo_conformance.checks.calls import EVENT_OPERATIONS, Call, operation_for
+from masivo_conformance.suite import payloads
+from masivo_conformance.suite.storefront import CUSTOMER_PREFIX, Storefront
 
 __all__ = ["Tailor"]
 
