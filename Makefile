@@ -15,7 +15,8 @@ TEST_ARGS ?= -n 2
 help:
 	@echo "make conformance  run the conformance suite against the embedded reference server"
 	@echo "make test         lint, type-check and run the project's own tests"
-	@echo "make benchmark    measure the server and the suite (numbers for docs/benchmarks.md)"
+	@echo "make benchmark    measure the server, then the suite against every fault (slow; numbers"
+	@echo "                  for docs/benchmarks.md; run scripts/benchmark_*.py alone for options)"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +43,11 @@ test: lint typecheck
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (the test tree is broken)"; exit 1; fi; \
 	exit $$rc
 
+# Two scripts with their own options (see their docstrings): the server's throughput and
+# latency, then what each profile catches against every fault of the reference server.
 benchmark: $(STAMP)
-	$(BIN)/python scripts/benchmark.py $(ARGS)
+	$(BIN)/python scripts/benchmark_server.py
+	$(BIN)/python scripts/benchmark_suite.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis reports

@@ -1,4 +1,7 @@
-"""Root conftest: only points at the plugins the tests use (the suite's own, pytester, and
-the fault-matrix summary)."""
+"""Root conftest: only points at the plugins the tests use (the suite session, which runs
+the suite's own tests straight from pytest, pytester, and the fault-matrix summary).
 
-pytest_plugins = ["masivo_conformance.suite.plugin", "pytester", "tests.suite.matrix_report"]
+The user plugin (suite/plugin.py) is not named here: pytest loads it from its `pytest11`
+entry point, and naming it too would register it twice."""
+
+pytest_plugins = ["masivo_conformance.suite.session", "pytester", "tests.suite.matrix_report"]

@@ -1,7 +1,10 @@
 """Benchmark of the conformance suite (numbers for docs/benchmarks.md; nothing asserted).
 
 Measures, against reference servers started here on loopback:
-* wall time and request count of `run` per profile against the clean embedded server;
+* speed per profile: requests, wall time, the suite's own CPU time (the server runs in
+  this process, so its CPU is not counted), CPU per request and requirements judged,
+  each the median of --repeat runs against a fresh server; beside them plain
+  `schemathesis run` on the same server with about the same number of requests;
 * for every fault, whether the quick and ci profiles (whole suite, no --requirement)
   catch the requirement it breaks;
 * side by side, plain schemathesis (`schemathesis run` on our OpenAPI document, all
@@ -9,6 +12,7 @@ Measures, against reference servers started here on loopback:
   when it fails a (check, operation) pair that the clean server does not fail.
 
 Usage: .venv/bin/python scripts/benchmark_suite.py [--faults a,b] [--skip-schemathesis]
+       .venv/bin/python scripts/benchmark_suite.py --speed-only [--profiles quick] [--repeat 3]
 Prints Markdown tables to stdout.
 """
 
@@ -16,6 +20,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,14 +37,25 @@ from masivo_conformance.contract import openapi_path
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
 from masivo_conformance.server.faults import FAULTS
+from masivo_conformance.suite import profiles
 
 ROOT = Path(__file__).resolve().parents[1]
+SCHEMATHESIS = ROOT / ".venv/bin/schemathesis"
 
 
-def run_suite(server: EmbeddedServer, profile: str, seed: int = 1) -> tuple[dict[str, Any], float]:
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of the finished child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_suite(
+    server: EmbeddedServer, profile: str, seed: int = 1
+) -> tuple[dict[str, Any], float, float]:
+    """One `run` against `server`: its result.json, wall seconds and CPU seconds."""
     with tempfile.TemporaryDirectory() as tmp:
-        started = time.monotonic()
-        subprocess.run(
+        cpu, started = _children_cpu(), time.monotonic()
+        done = subprocess.run(
             [
                 sys.executable,
                 "-m",
@@ -62,20 +80,112 @@ def run_suite(server: EmbeddedServer, profile: str, seed: int = 1) -> tuple[dict
             check=False,
             timeout=900,
         )
-        elapsed = time.monotonic() - started
-        return json.loads((Path(tmp) / "result.json").read_text()), elapsed
+        elapsed, cpu = time.monotonic() - started, _children_cpu() - cpu
+        if not (Path(tmp) / "result.json").exists():
+            sys.exit(f"the {profile} run wrote no result: {done.stderr.strip()[-600:]}")
+        return json.loads((Path(tmp) / "result.json").read_text()), elapsed, cpu
+
+
+def _token(server: EmbeddedServer) -> str:
+    answer = httpx.get(server.base_url + "/auth/authorize", headers={"x-api-key": server.api_key})
+    return str(answer.json()["data"])
+
+
+def schemathesis_requests(server: EmbeddedServer, max_examples: int) -> tuple[int, float, float]:
+    """Plain `schemathesis run` (all checks, no coverage phase, whose thousands of
+    requests no profile of ours sends but deep's): requests, wall and CPU seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cassette = Path(tmp) / "vcr.yaml"
+        cpu, started = _children_cpu(), time.monotonic()
+        subprocess.run(
+            [
+                str(SCHEMATHESIS),
+                "run",
+                str(openapi_path()),
+                "--url",
+                server.base_url,
+                "-H",
+                f"Authorization: Bearer {_token(server)}",
+                "--checks",
+                "all",
+                "--phases",
+                "examples,fuzzing,stateful",
+                "--max-examples",
+                str(max_examples),
+                "--seed",
+                "1",
+                "--report",
+                "vcr",
+                "--report-vcr-path",
+                str(cassette),
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=900,
+        )
+        elapsed, cpu = time.monotonic() - started, _children_cpu() - cpu
+        text = cassette.read_text() if cassette.exists() else ""
+        return text.count("\n- id:") + text.startswith("- id:"), elapsed, cpu
+
+
+def speed(profile_names: list[str], repeat: int, compare: bool) -> dict[str, float]:
+    """The speed table: medians of `repeat` runs per profile, each on a fresh server.
+    Returns each profile's median wall time."""
+    print("## Suite speed per profile (fresh embedded server per run)\n")
+    print(
+        f"Median of {repeat} runs; CPU is the suite's process alone (the server runs in the "
+        f"benchmark's process). Load average at start: {os.getloadavg()[0]:.1f}.\n"
+    )
+    print("| run | requests | wall s | CPU s | CPU ms/request | requirements judged | verdict |")
+    print("|---|---|---|---|---|---|---|")
+    walls: dict[str, float] = {}
+    for profile in profile_names:
+        rows = []
+        for _ in range(repeat):
+            with EmbeddedServer() as server:
+                rows.append(run_suite(server, profile))
+        result = sorted(rows, key=lambda row: row[1])[len(rows) // 2][0]  # the median run's
+        requests = [row[0]["request_count"] for row in rows]
+        statuses = [r["status"] for r in result["requirements"]]
+        judged = sum(status in ("pass", "fail") for status in statuses)
+        failed = [r["id"] for r in result["requirements"] if r["status"] == "fail"]
+        cpu = statistics.median(row[2] for row in rows)
+        walls[profile] = statistics.median(row[1] for row in rows)
+        print(
+            f"| {profile} | {min(requests)}-{max(requests)} | {walls[profile]:.1f} | {cpu:.1f} | "
+            f"{1000 * cpu / statistics.median(requests):.1f} | {judged}/{len(statuses)} | "
+            f"{'conformant' if not failed else 'FAILED ' + ','.join(failed)} |",
+            flush=True,
+        )
+        if compare and SCHEMATHESIS.exists():
+            # Requests do not grow in proportion to examples (small operations run out of
+            # new inputs): a few runs home in on the profile's number of requests.
+            examples, wanted = 5, statistics.median(requests)
+            for _ in range(3):
+                ran = examples
+                with EmbeddedServer() as server:
+                    sent, wall, cpu = schemathesis_requests(server, ran)
+                if abs(sent - wanted) <= wanted / 10:
+                    break
+                examples = max(1, round(examples * wanted / max(sent, 1)))
+            print(
+                f"| plain schemathesis, --max-examples {ran} | {sent} | {wall:.1f} | "
+                f"{cpu:.1f} | {1000 * cpu / max(sent, 1):.1f} | - | - |",
+                flush=True,
+            )
+    print()
+    return walls
 
 
 def plain_schemathesis(server: EmbeddedServer, budget_s: int) -> set[tuple[str, str]]:
     """(testcase name, failure message head) pairs that plain schemathesis reports."""
-    token = httpx.get(
-        server.base_url + "/auth/authorize", headers={"x-api-key": server.api_key}
-    ).json()["data"]
+    token = _token(server)
     with tempfile.TemporaryDirectory() as tmp:
         junit = Path(tmp) / "junit.xml"
         subprocess.run(
             [
-                str(ROOT / ".venv/bin/schemathesis"),
+                str(SCHEMATHESIS),
                 "run",
                 str(openapi_path()),
                 "--url",
@@ -115,24 +225,25 @@ def main() -> None:
         "--skip-profiles",
         type=int,
         metavar="CI_SECONDS",
-        help="skip the profile table; give plain schemathesis this budget",
+        help="skip the speed table; give plain schemathesis this budget",
     )
+    parser.add_argument(
+        "--profiles",
+        default=",".join(profiles.NAMES),
+        help="comma-separated profiles of the speed table (default: all)",
+    )
+    parser.add_argument("--repeat", type=int, default=1, help="runs per profile (median)")
+    parser.add_argument("--speed-only", action="store_true", help="only the speed table")
     args = parser.parse_args()
     faults = args.faults.split(",") if args.faults else sorted(FAULTS)
 
-    print("## Suite wall time per profile (clean embedded server)\n")
-    print("| profile | wall s | requests | verdict |\n|---|---|---|---|")
     ci_time = args.skip_profiles or 60
+    if not args.skip_profiles:
+        walls = speed(args.profiles.split(","), args.repeat, not args.skip_schemathesis)
+        ci_time = int(walls.get("ci", ci_time - 1)) + 1
+    if args.speed_only:
+        return
     with EmbeddedServer() as server:
-        for profile in () if args.skip_profiles else ("quick", "ci", "deep"):
-            result, elapsed = run_suite(server, profile)
-            failed = [r["id"] for r in result["requirements"] if r["status"] == "fail"]
-            print(
-                f"| {profile} | {elapsed:.1f} | {result['request_count']} | "
-                f"{'conformant' if not failed else 'FAILED ' + ','.join(failed)} |"
-            )
-            if profile == "ci":
-                ci_time = int(elapsed) + 1
         baseline = set() if args.skip_schemathesis else plain_schemathesis(server, ci_time)
     print(
         f"\nplain schemathesis on the clean server: {len(baseline)} failing "
@@ -148,7 +259,7 @@ def main() -> None:
         row = [fault, requirement]
         with EmbeddedServer(ServerConfig(faults=frozenset({fault}))) as server:
             for profile in ("quick", "ci"):
-                result, elapsed = run_suite(server, profile)
+                result, elapsed, _ = run_suite(server, profile)
                 status = next(r["status"] for r in result["requirements"] if r["id"] == requirement)
                 caught = status == "fail"
                 totals[profile] += caught

@@ -9,22 +9,65 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import pkgutil
 import sys
 from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import yaml
 
 from masivo_conformance import __version__, commands, contract
 from masivo_conformance.errors import EXIT_CANNOT_RUN, MasivoError
+from masivo_conformance.scrub import redact_text
 
 PROG = "masivo-conformance"
 
 
+def version_text() -> str:
+    """This package's version, the contract data's (info.version of the OpenAPI document
+    it checks against) and schemathesis's (what generates the fuzz cases)."""
+    try:
+        document = yaml.safe_load(contract.openapi_path().read_text(encoding="utf-8"))
+        data = str(document["info"]["version"])
+    except (MasivoError, OSError, yaml.YAMLError, KeyError, TypeError):
+        data = "unreadable"  # `--version` still answers; any command says what is wrong
+    schemathesis = importlib.metadata.version("schemathesis")
+    return f"{PROG} {__version__} (contract data {data}, schemathesis {schemathesis})"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`, read when asked (not on every start: it parses the OpenAPI document)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, **kwargs)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        print(version_text())  # on stdout, as argparse's own version action
+        parser.exit()
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse prints its usage block before a usage error; here the error is one line
+    with what to do, like every other error of the command (exit 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(
+            EXIT_CANNOT_RUN,
+            f"{PROG}: error: {message}: see '{self.prog} --help'\n",
+        )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         description="Tell whether a server honours the Masivo storefront API contract.",
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the versions of this package, its contract data and schemathesis",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for info in sorted(pkgutil.iter_modules(commands.__path__), key=lambda m: m.name):
         if info.name.startswith("_"):
@@ -47,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         contract.check_complete()  # a missing schema file is one clear line, up front
         code: int = args.execute(args)
     except MasivoError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        print(f"{PROG}: error: {redact_text(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

@@ -5,28 +5,45 @@ tokens, API keys, JWTs (the `authorize` response body is one) and personal data 
 emails or document numbers. Secrets are replaced by `REDACTED`, which is deliberately not
 JWT-shaped, so a grep for tokens over the cassette folder stays empty.
 
+Every other artefact (reports, result.json, junit.xml, the streams, log records) passes
+through `redact_text`, which knows the secrets this process registered (the API key,
+every token a target issued) and redacts any other JWT-shaped text too, except the
+tokens the suite forged itself (`forge_jwt`): those are evidence, shown as sent so that
+a reproducer repeats the request that showed a bug (docs/decisions.md, "Secrets and
+forged tokens in artefacts").
+
 The hooks run on every interaction vcrpy records and again on every request it tries to
 match during replay; they are idempotent, so a scrubbed cassette replays as recorded.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
+import logging
 import re
+import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import jwt
+
 __all__ = [
     "DEFAULT_FIELDS",
+    "FORGED_HEADER",
     "REDACTED",
     "before_record_request",
     "before_record_response",
     "clear_secrets",
+    "forge_jwt",
+    "is_forged",
+    "is_secret",
     "redact_text",
     "register_secret",
+    "register_token_answer",
     "scrub_body",
     "scrub_headers",
     "scrub_json",
@@ -45,36 +62,134 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]*)?")
 # RFC 6750 b64token characters only, so a closing quote in a JSON text survives.
 # Eight characters at least: a credential is never shorter, and prose such as
 # "bearer token enforced" must survive.
-_BEARER = re.compile(r"\b(Bearer)\s+[A-Za-z0-9._~+/=-]{8,}", re.IGNORECASE)
+_BEARER = re.compile(r"\b(Bearer)\s+([A-Za-z0-9._~+/=-]{8,})", re.IGNORECASE)
 # Shorter values would redact ordinary words; real keys and tokens are far longer.
 _MIN_SECRET_LENGTH = 6
+# The JOSE header parameter every forged token carries. A header parameter, not a claim:
+# forged tokens keep the real token's claims, so only the signature (or its absence) is
+# wrong, and an unknown header parameter changes nothing for a verifier (RFC 7515 4.1.11).
+FORGED_HEADER = ("masivo-conformance", "forged")
 
 _lock = threading.Lock()
-_secrets: frozenset[str] = frozenset()
+# Longest first, so a secret that contains another is removed whole.
+_secrets: tuple[str, ...] = ()
+_logging_redacted = False
 
 
 def register_secret(value: str | None) -> None:
-    """Redact `value` wherever it appears from now on (the run's API key, its token)."""
+    """Redact `value` wherever it appears from now on (the run's API key, its token).
+
+    A JWT's signature is registered as well: a token made from a real one (its claims
+    edited, its signature kept) must not carry that signature into an artefact.
+    """
     global _secrets  # noqa: PLW0603 - one registry per process is the point
-    if value and len(value) >= _MIN_SECRET_LENGTH:
-        with _lock:
-            _secrets = _secrets | {value}
+    if not value or len(value) < _MIN_SECRET_LENGTH:
+        return
+    values = {value}
+    if _JWT.fullmatch(value) and value.count(".") == 2:
+        signature = value.rsplit(".", 1)[1]
+        if len(signature) >= _MIN_SECRET_LENGTH:
+            values.add(signature)
+    with _lock:
+        _secrets = tuple(sorted(set(_secrets) | values, key=len, reverse=True))
+    _redact_logging()
+
+
+def register_token_answer(body: Any) -> None:
+    """Register the token in an `authorize` answer's parsed body (`{"data": token}`)."""
+    token = body.get("data") if isinstance(body, dict) else None
+    if isinstance(token, str):
+        register_secret(token)
+
+
+def is_secret(value: str) -> bool:
+    """Whether `value` is exactly a registered secret (the run's key, a real token)."""
+    return value in _secrets
 
 
 def clear_secrets() -> None:
     """Forget every registered secret (tests use it to start clean)."""
     global _secrets  # noqa: PLW0603
     with _lock:
-        _secrets = frozenset()
+        _secrets = ()
+
+
+def forge_jwt(
+    model: str | None, *, key: str | None = None, algorithm: str = "HS256", **claims: Any
+) -> str:
+    """A JWT no target may accept, marked as the suite's own (`is_forged`).
+
+    It carries the claims of `model` (a real token, read without verifying it) with
+    `claims` over them, so only the signature tells it from a real one. Signed with
+    `key`, by default a fresh random one nobody holds; `algorithm` "none" leaves it
+    unsigned.
+    """
+    try:
+        copied: dict[str, Any] = jwt.decode(model or "", options={"verify_signature": False})
+    except jwt.PyJWTError:
+        copied = {"sub": "masivo-conformance"}
+    signing_key = None if algorithm == "none" else (key or secrets.token_hex(32))
+    name, value = FORGED_HEADER
+    return jwt.encode({**copied, **claims}, signing_key, algorithm=algorithm, headers={name: value})
+
+
+def is_forged(token: str) -> bool:
+    """Whether a JWT (whole, or cut after its payload) is one `forge_jwt` made.
+
+    Told by its header alone, so a process that never saw it forged (the xdist
+    controller, a report written from result.json) tells it the same way.
+    """
+    encoded = token.split(".", 1)[0]
+    try:
+        header = json.loads(base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)))
+    except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+        return False
+    name, value = FORGED_HEADER
+    return isinstance(header, dict) and header.get(name) == value
+
+
+def _bearer(match: re.Match[str]) -> str:
+    return match[0] if is_forged(match[2]) else f"{match[1]} {REDACTED}"
+
+
+def _jwt(match: re.Match[str]) -> str:
+    return match[0] if is_forged(match[0]) else REDACTED
 
 
 def redact_text(text: str) -> str:
-    """`text` with registered secrets, bearer credentials and JWTs replaced."""
-    # Longest first, so a secret that contains another is removed whole.
-    for secret in sorted(_secrets, key=len, reverse=True):
+    """`text` with registered secrets, bearer credentials and JWTs replaced; tokens the
+    suite forged stay, once any registered secret inside them is gone."""
+    for secret in _secrets:
         text = text.replace(secret, REDACTED)
-    text = _BEARER.sub(rf"\1 {REDACTED}", text)
-    return _JWT.sub(REDACTED, text)
+    text = _BEARER.sub(_bearer, text)
+    return _JWT.sub(_jwt, text)
+
+
+def _redact_logging() -> None:
+    """From now on every log record of this process (our modules, the embedded server's
+    uvicorn, libraries) is created redacted, whichever handler prints or captures it."""
+    global _logging_redacted  # noqa: PLW0603 - installed once per process
+    with _lock:
+        if _logging_redacted:
+            return
+        _logging_redacted = True
+    make_record = logging.getLogRecordFactory()
+
+    def redacted_record(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            return record  # a broken format string: the handler reports it as usual
+        clean = redact_text(message)
+        if clean != message:
+            record.msg, record.args = clean, None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text, so the traceback is printed as redacted here.
+            record.exc_text = redact_text(logging.Formatter().formatException(record.exc_info))
+        return record
+
+    logging.setLogRecordFactory(redacted_record)
 
 
 def _redact_value(value: str) -> str:

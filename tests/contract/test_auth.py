@@ -3,51 +3,39 @@
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 import time
 from typing import Any
 
-import jwt
 import pytest
 
 from masivo_conformance.checks.invariants import status_among
+from masivo_conformance.scrub import forge_jwt
 from masivo_conformance.suite.storefront import Storefront
 
 
-def _b64(data: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
-
-
-def _claims_of(token: str) -> dict[str, Any]:
-    try:
-        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        claims = {}
-    return claims
-
-
 def _bad_tokens(real: str) -> dict[str, str | None]:
-    """Tokens no target may accept; built from the real token's claims where one exists."""
-    claims = _claims_of(real) or {"sub": "masivo-conformance"}
+    """Tokens no target may accept; built from the real token's claims where one exists.
+
+    The JWTs are forged (`forge_jwt`), so reports show them as sent and a reproducer
+    sends the very token the target accepted.
+    """
     now = int(time.time())
     foreign_key = secrets.token_hex(32)
-    header, _payload, signature = ([*real.split("."), "", ""])[:3]
-    tampered = {**claims, "exp": now + 86_400 * 365}
+    # The target's own signature under claims it never signed: the reproducer takes a
+    # signature from the reader's token ($MASIVO_TOKEN), as the real one is secret.
+    header, payload, _ = forge_jwt(real, exp=now + 86_400 * 365).split(".")
+    signature = real.rsplit(".", 1)[1] if real.count(".") == 2 else ""
     return {
         "missing": None,
         "empty": "Bearer",
         "malformed": "Bearer not.a.jwt",
         "not-bearer": f"Basic {base64.b64encode(b'user:pass').decode()}",
-        "foreign-signed": "Bearer "
-        + jwt.encode({**claims, "exp": now + 3600}, foreign_key, algorithm="HS256"),
+        "foreign-signed": "Bearer " + forge_jwt(real, key=foreign_key, exp=now + 3600),
         "expired-foreign": "Bearer "
-        + jwt.encode(
-            {**claims, "exp": now - 3600, "iat": now - 7200}, foreign_key, algorithm="HS256"
-        ),
-        "alg-none": "Bearer "
-        + f"{_b64({'alg': 'none', 'typ': 'JWT'})}.{_b64({**claims, 'exp': now + 3600})}.",
-        "tampered-claims": f"Bearer {header}.{_b64(tampered)}.{signature}",
+        + forge_jwt(real, key=foreign_key, exp=now - 3600, iat=now - 7200),
+        "alg-none": "Bearer " + forge_jwt(real, algorithm="none", exp=now + 3600),
+        "tampered-claims": f"Bearer {header}.{payload}.{signature}",
     }
 
 

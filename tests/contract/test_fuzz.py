@@ -26,9 +26,12 @@ from masivo_conformance.suite.target import Target
 
 @pytest.fixture
 def fuzz_schema(
-    request: pytest.FixtureRequest, masivo_target: Target, masivo_client: ApiClient
+    request: pytest.FixtureRequest,
+    masivo_target: Target,
+    masivo_client: ApiClient,
+    masivo_profile: str,
 ) -> Any:
-    exhaustive = request.config.getoption("--profile") == "deep"
+    exhaustive = masivo_profile == "deep"
     # schemathesis 4.32 renames its per-operation reports through `Node._nodeid`, which
     # pytest 9 no longer has: give it one, so the reports keep this test's node id.
     request.node._nodeid = request.node.nodeid
@@ -42,7 +45,7 @@ def tailor(storefront: Storefront) -> Tailor:
 
 @pytest.fixture
 def auth_probe(masivo_client: ApiClient, masivo_evidence: Evidence) -> fuzzing.AuthProbe:
-    return fuzzing.AuthProbe(masivo_client.token(), masivo_evidence)
+    return fuzzing.AuthProbe(masivo_client.token(), masivo_evidence, masivo_client.budget)
 
 
 schema = schemathesis.pytest.from_fixture("fuzz_schema")
@@ -59,7 +62,7 @@ def test_generated_requests_keep_the_contract(
     masivo_evidence: Evidence,
 ) -> None:
     tailor.apply(case)
-    response = fuzzing.call(case)
+    response = fuzzing.call(case, auth_probe.budget)
     call = fuzzing.judge(case, response, masivo_evidence)
     if call is not None:
         masivo_events.saw(call)  # on a real target, the run reverses the events it left live

@@ -31,7 +31,7 @@ def test_linked_operations_keep_the_contract(
     links_state_machine = fuzzing.links_machine(
         schema,
         Tailor.prepare(storefront),
-        fuzzing.AuthProbe(masivo_client.token(), storefront.evidence),
+        fuzzing.AuthProbe(masivo_client.token(), storefront.evidence, masivo_client.budget),
         masivo_events.saw,
     )
     # The profile's max_examples scenarios of at most stateful_step_count steps; every

@@ -186,11 +186,24 @@ def test_a_second_reverse_is_refused_and_changes_nothing(
 
 @pytest.mark.requirement("REV-6")
 def test_concurrent_reversals_apply_once(storefront: Storefront) -> None:
-    sf, ev = storefront, storefront.evidence
+    sf = storefront
     customer, event_id, before, after, settled = _fulfilled_event(sf, 90.0)
     if not settled.known:
-        ev.unjudged("REV-6", _NOT_SETTLED)
+        sf.evidence.unjudged("REV-6", _NOT_SETTLED)
         return
+    judge_concurrent_reversals(sf, customer, event_id, (before, after), settled)
+
+
+def judge_concurrent_reversals(
+    sf: Storefront,
+    customer: str,
+    event_id: str,
+    wallets: tuple[Wallet, Wallet],
+    settled: Settlement,
+) -> None:
+    """REV-6 on a settled event: of concurrent reverses exactly one is accepted, and the
+    wallet (before the emit, after it settled) ends undone once."""
+    ev, (before, after) = sf.evidence, wallets
     with ThreadPoolExecutor(CONCURRENT_REVERSALS) as pool:
         calls = list(pool.map(lambda _: sf.reverse(event_id), range(CONCURRENT_REVERSALS)))
     accepted = [c for c in calls if 200 <= c.status < 300]
@@ -367,8 +380,17 @@ def test_fulfilled_events_settle(storefront: Storefront) -> None:
     """Identical purchases on fresh customers: once one of them lists its transactions,
     each of the others must too within the settle timeout (an event that makes none is
     settled by the settle time alone, so only a twin that made some can tell)."""
-    sf, ev = storefront, storefront.evidence
+    sf = storefront
     emitted = [sf.emit_purchase(sf.create_customer(), value=25.0) for _ in range(SAME_PURCHASES)]
+    judge_identical_purchases(sf, emitted)
+
+
+def judge_identical_purchases(
+    sf: Storefront, emitted: list[Call]
+) -> dict[str, list[dict[str, Any]]]:
+    """EMIT-4 on identical purchases: each lists its transactions within the settle
+    timeout once one of them has. Returns each event's listed transactions by id."""
+    ev = sf.evidence
     ids = [sf.event_id(call) for call in emitted]
     found: dict[str, list[dict[str, Any]]] = {event_id: [] for event_id in ids}
     started = time.monotonic()
@@ -397,14 +419,19 @@ def test_fulfilled_events_settle(storefront: Storefront) -> None:
             ev.unjudged(
                 "EMIT-4", "no purchase made a transaction: settled and unsettled look alike"
             )
+    return found
 
 
 @pytest.mark.requirement("EMIT-4")
 def test_standby_events_stand_by(storefront: Storefront) -> None:
     sf = storefront
-    emitted = sf.emit_purchase(sf.create_customer(), value=25.0, fulfilled=False)
+    stands_by(sf, sf.emit_purchase(sf.create_customer(), value=25.0, fulfilled=False))
+
+
+def stands_by(sf: Storefront, emitted: Call) -> bool:
+    """EMIT-4 on a standby emit's answer: still fulfilled false and not RESOLVED."""
     event = emitted.data
-    sf.evidence.expect(
+    return sf.evidence.expect(
         Verdict.of(
             "EMIT-4",
             event.get("fulfilled") is False and not same_enum(event.get("status"), "RESOLVED"),

@@ -11,10 +11,14 @@ from typing import Any
 
 import pytest
 
+from masivo_conformance.errors import CassetteError
 from masivo_conformance.server.config import ServerConfig
-from masivo_conformance.suite.cassette_runs import DEFAULT_CASSETTES
+from masivo_conformance.suite.cassette_runs import META_FILE, check_record_folder
 from tests.suite.cli_runs import run_cli, target_args
 
+# The committed recording, named by its place rather than by the commands' default
+# (./cassettes of whatever folder the tests run from).
+COMMITTED = Path(__file__).resolve().parents[2] / "cassettes"
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 CANARY_KEY = "canary-key-7f3a9c1e5b"
 
@@ -43,7 +47,7 @@ def test_recording_keeps_no_secret(start_server: Any, tmp_path: Path) -> None:
 @pytest.mark.parametrize("damage", ["truncated", "not yaml"])
 def test_replay_refuses_a_corrupt_cassette_with_exit_2(tmp_path: Path, damage: str) -> None:
     cassettes = tmp_path / "cassettes"
-    shutil.copytree(DEFAULT_CASSETTES, cassettes)
+    shutil.copytree(COMMITTED, cassettes)
     victim = sorted(cassettes.rglob("*.yaml"))[3]
     text = victim.read_text()
     victim.write_text(text[: len(text) // 2] if damage == "truncated" else "interactions: [\n")
@@ -54,12 +58,27 @@ def test_replay_refuses_a_corrupt_cassette_with_exit_2(tmp_path: Path, damage: s
     assert len(run.stderr.strip().splitlines()) == 1
 
 
+def test_record_may_replace_a_recording_even_an_interrupted_one(tmp_path: Path) -> None:
+    complete = tmp_path / "complete"
+    shutil.copytree(COMMITTED, complete)
+    interrupted = tmp_path / "interrupted"  # cassettes written, recording.json not yet
+    shutil.copytree(COMMITTED, interrupted)
+    (interrupted / META_FILE).unlink()
+    for folder in (complete, interrupted, tmp_path / "new"):
+        check_record_folder(folder)  # raises CassetteError when recording would destroy
+    (complete / "notes.txt").write_text("mine\n")
+    with pytest.raises(CassetteError, match="does not look like a cassette folder"):
+        check_record_folder(complete)
+
+
 @pytest.mark.slow
 def test_drift_against_the_same_clean_server_finds_nothing_breaking(
     start_server: Any, tmp_path: Path
 ) -> None:
     server = start_server()
-    run = run_cli("drift", *target_args(server), "-q", report_dir=tmp_path)
+    run = run_cli(
+        "drift", *target_args(server), "--cassettes", str(COMMITTED), "-q", report_dir=tmp_path
+    )
     assert run.exit_code == 0, run.stdout[-3000:]
     report = json.loads((tmp_path / "drift.json").read_text())
     assert report["summary"]["breaking"] == 0, report["breaking"][:5]
@@ -84,7 +103,9 @@ def test_drift_classifies_an_injected_change_as_breaking(
     start_server: Any, tmp_path: Path, fault: str
 ) -> None:
     server = start_server(ServerConfig(faults=frozenset({fault})))
-    run = run_cli("drift", *target_args(server), "-q", report_dir=tmp_path)
+    run = run_cli(
+        "drift", *target_args(server), "--cassettes", str(COMMITTED), "-q", report_dir=tmp_path
+    )
     assert run.exit_code == 1, run.stdout[-3000:]
     report = json.loads((tmp_path / "drift.json").read_text())
     kinds = {d["kind"] for d in report["breaking"]}
@@ -94,7 +115,9 @@ def test_drift_classifies_an_injected_change_as_breaking(
 @pytest.mark.slow
 def test_drift_classifies_an_added_member_as_additive(start_server: Any, tmp_path: Path) -> None:
     server = start_server(ServerConfig(extra_members=True))
-    run = run_cli("drift", *target_args(server), "-q", report_dir=tmp_path)
+    run = run_cli(
+        "drift", *target_args(server), "--cassettes", str(COMMITTED), "-q", report_dir=tmp_path
+    )
     assert run.exit_code == 0, run.stdout[-3000:]
     report = json.loads((tmp_path / "drift.json").read_text())
     assert report["summary"]["breaking"] == 0

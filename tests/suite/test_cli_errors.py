@@ -14,11 +14,13 @@ import pytest
 import yaml
 
 from masivo_conformance import cli, contract
+from masivo_conformance.contract import schemas
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.seed import DEFAULT_SEED
-from masivo_conformance.suite.cassette_runs import DEFAULT_CASSETTES
 from masivo_conformance.suite.target import Target, preflight
 from tests.suite.cli_runs import CliRun, run_cli
+
+COMMITTED_CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 
 
 def _one_clear_line(run: CliRun, *fragments: str) -> None:
@@ -160,7 +162,7 @@ def test_missing_schema_file(
     for path in contract.schemas_dir().iterdir():
         if path.name != "event.schema.json":
             (broken / path.name).write_bytes(path.read_bytes())
-    monkeypatch.setattr(contract, "_PACKAGED", broken)
+    monkeypatch.setattr(schemas, "_PACKAGED", broken)
     contract.registry.cache_clear()
     contract.validator.cache_clear()
     try:
@@ -201,12 +203,11 @@ def test_targets_file_without_a_target(tmp_path: Path) -> None:
 @pytest.mark.parametrize("workers", ["-1", "two"])
 def test_worker_count_must_be_auto_or_a_whole_number(workers: str) -> None:
     run = run_cli("run", "-n", workers)
-    # an argparse usage error: the usage, then one line that names the flag and the fix
-    assert run.exit_code == 2
-    assert "Traceback" not in run.stderr + run.stdout
-    last = run.stderr.strip().splitlines()[-1]
-    assert "-n/--workers" in last
-    assert "'auto' or a number >= 0" in last
+    _one_clear_line(run, "-n/--workers", "'auto' or a number >= 0", "masivo-conformance run --help")
+
+
+def test_an_unknown_flag_is_one_line() -> None:
+    _one_clear_line(run_cli("run", "--no-such-flag"), "unrecognized arguments: --no-such-flag")
 
 
 @pytest.mark.parametrize("command", ["run", "replay"])
@@ -322,8 +323,32 @@ def test_replay_with_an_empty_cassette_folder(tmp_path: Path) -> None:
 
 def test_replay_with_a_scenario_cassette_missing(tmp_path: Path) -> None:
     folder = tmp_path / "cassettes"
-    shutil.copytree(DEFAULT_CASSETTES, folder)
+    shutil.copytree(COMMITTED_CASSETTES, folder)
     gone = folder / "test_scenarios" / "test_previews_change_nothing.yaml"
     gone.unlink()
     run = run_cli("replay", "--cassettes", str(folder), "-q")
     _one_clear_line(run, f"no cassette {gone}", "re-record")
+
+
+# -- record -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("content", ["notes.txt", "sub/report.html"])
+def test_record_refuses_a_folder_that_is_not_cassettes(tmp_path: Path, content: str) -> None:
+    """Recording replaces the whole folder: one that holds anything else is left alone."""
+    folder = tmp_path / "mine"
+    (folder / content).parent.mkdir(parents=True)
+    (folder / content).write_text("keep me\n")
+    (folder / "a.yaml").write_text("interactions: []\n")
+    before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+    run = run_cli("record", "--cassettes", str(folder))
+    _one_clear_line(run, f"{folder} does not look like a cassette folder", "--cassettes")
+    assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+
+
+def test_record_refuses_a_file_as_its_folder(tmp_path: Path) -> None:
+    target = tmp_path / "cassettes"
+    target.write_text("not a folder\n")
+    run = run_cli("record", "--cassettes", str(target))
+    _one_clear_line(run, f"cassette folder {target} is a file", "--cassettes")
+    assert target.read_text() == "not a folder\n"

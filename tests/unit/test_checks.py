@@ -15,7 +15,7 @@ import pytest
 from masivo_conformance import checks
 from masivo_conformance.checks import ConformanceViolation
 from masivo_conformance.checks._util import same_enum, timestamp
-from masivo_conformance.checks.calls import NOT_JSON, Call, operation_for
+from masivo_conformance.checks.calls import NOT_JSON, Call
 from masivo_conformance.checks.evidence import Evidence
 from masivo_conformance.contract.catalogue import catalogue
 
@@ -105,15 +105,6 @@ def test_must_checks_are_exactly_the_checks_of_must_requirements() -> None:
     }
     assert "rate_limit_headers" not in musts  # GEN-5 is a SHOULD
     assert {"success_envelope", "reversal_answer", "cancellation_answer"} <= set(musts)
-
-
-def test_operation_for_knows_every_operation() -> None:
-    assert operation_for("PATCH", f"/x{FULFIL}") == ("fulfill_event", {"eventId": EVENT_ID})
-    assert operation_for("GET", "/api/storefront/v1/customers/abc") == (
-        "get_customer",
-        {"id": "abc"},
-    )
-    assert operation_for("DELETE", "/customers/abc") is None
 
 
 # -- the Call -----------------------------------------------------------------------------------

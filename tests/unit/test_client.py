@@ -1,4 +1,4 @@
-"""The HTTP client against tiny local servers: failures, 429s, the budget, tokens, curl."""
+"""The HTTP client against tiny local servers: failures, 429s, the budget, tokens."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ import httpx
 import jwt
 import pytest
 
-from masivo_conformance.checks.calls import curl_for
 from masivo_conformance.errors import NoAnswer, TargetError, TargetStopped
 from masivo_conformance.suite.client import ApiClient, BudgetSpent, RequestBudget
 
@@ -121,14 +120,14 @@ def fake() -> FakeMasivo:
 
 
 @pytest.fixture
-def base_url(fake: FakeMasivo) -> Iterator[str]:
+def fake_url(fake: FakeMasivo) -> Iterator[str]:
     with fake_server(fake) as url:
         yield url
 
 
 @contextmanager
-def client(base_url: str, **options: Any) -> Iterator[ApiClient]:
-    api = ApiClient(base_url, **options)
+def client(fake_url: str, **options: Any) -> Iterator[ApiClient]:
+    api = ApiClient(fake_url, **options)
     try:
         yield api
     finally:
@@ -184,18 +183,18 @@ def test_dns_failure_says_the_host_cannot_be_resolved(text: str) -> None:
     assert "app.masivo.invalid" in message
 
 
-def test_tls_to_a_plain_http_server_is_a_tls_failure(base_url: str) -> None:
-    https_url = base_url.replace("http://", "https://")
+def test_tls_to_a_plain_http_server_is_a_tls_failure(fake_url: str) -> None:
+    https_url = fake_url.replace("http://", "https://")
     with client(https_url, token="tok_given_123456") as api:
         message = target_error(lambda: api.request("GET", "/customers/c1"))
     assert "TLS" in message
     assert https_url in message
 
 
-def test_slow_first_answer_is_a_timeout(fake: FakeMasivo, base_url: str) -> None:
+def test_slow_first_answer_is_a_timeout(fake: FakeMasivo, fake_url: str) -> None:
     token = mint(HOUR)
     fake.issued.add(token)
-    with client(base_url, token=token, timeout=0.2) as api:  # no authorize: nothing answered
+    with client(fake_url, token=token, timeout=0.2) as api:  # no authorize: nothing answered
         started = time.monotonic()
         message = target_error(lambda: api.request("GET", "/slow"))
     assert "did not answer in time" in message
@@ -207,9 +206,9 @@ def test_slow_first_answer_is_a_timeout(fake: FakeMasivo, base_url: str) -> None
 
 
 def test_a_request_without_answer_while_the_target_answers_others_is_no_answer(
-    fake: FakeMasivo, base_url: str
+    fake: FakeMasivo, fake_url: str
 ) -> None:
-    with client(base_url, api_key=API_KEY, timeout=0.2) as api:
+    with client(fake_url, api_key=API_KEY, timeout=0.2) as api:
         assert api.request("GET", "/customers/c1").status_code == 200
         with pytest.raises(NoAnswer) as caught:
             api.request("GET", "/slow")
@@ -297,10 +296,10 @@ def test_responsive_counts_any_answer(status: int | None, up: bool) -> None:
 # -- 429 and the request budget ---------------------------------------------------------------
 
 
-def test_429_is_retried_after_retry_after(fake: FakeMasivo, base_url: str) -> None:
+def test_429_is_retried_after_retry_after(fake: FakeMasivo, fake_url: str) -> None:
     fake.limited_429s = 2
     budget = RequestBudget()
-    with client(base_url, api_key=API_KEY, budget=budget) as api:
+    with client(fake_url, api_key=API_KEY, budget=budget) as api:
         api.token()
         started = time.monotonic()
         response = api.request("GET", "/limited")
@@ -312,17 +311,17 @@ def test_429_is_retried_after_retry_after(fake: FakeMasivo, base_url: str) -> No
     assert budget.lowest_remaining == 0
 
 
-def test_429_beyond_the_retries_is_returned(fake: FakeMasivo, base_url: str) -> None:
+def test_429_beyond_the_retries_is_returned(fake: FakeMasivo, fake_url: str) -> None:
     fake.limited_429s = 100
-    with client(base_url, api_key=API_KEY) as api:
+    with client(fake_url, api_key=API_KEY) as api:
         response = api.request("GET", "/limited")
     assert response.status_code == 429
     assert 1 < fake.requests_to("/limited") < 10
 
 
-def test_budget_refuses_the_request_past_the_limit(fake: FakeMasivo, base_url: str) -> None:
+def test_budget_refuses_the_request_past_the_limit(fake: FakeMasivo, fake_url: str) -> None:
     budget = RequestBudget(limit=3)
-    with client(base_url, api_key=API_KEY, budget=budget) as api:
+    with client(fake_url, api_key=API_KEY, budget=budget) as api:
         api.request("GET", "/customers/c1")  # authorize + 1
         api.request("GET", "/customers/c2")  # 3
         with pytest.raises(BudgetSpent) as caught:
@@ -356,9 +355,9 @@ def test_budget_is_shared_and_thread_safe() -> None:
 
 
 def test_api_key_is_exchanged_once_while_the_token_is_fresh(
-    fake: FakeMasivo, base_url: str
+    fake: FakeMasivo, fake_url: str
 ) -> None:
-    with client(base_url, api_key=API_KEY) as api:
+    with client(fake_url, api_key=API_KEY) as api:
         for _ in range(3):
             assert api.request("GET", "/customers/c1").status_code == 200
     assert fake.authorizations == 1
@@ -367,9 +366,9 @@ def test_api_key_is_exchanged_once_while_the_token_is_fresh(
     assert bearers <= fake.issued
 
 
-def test_token_is_refreshed_within_five_minutes_of_exp(fake: FakeMasivo, base_url: str) -> None:
+def test_token_is_refreshed_within_five_minutes_of_exp(fake: FakeMasivo, fake_url: str) -> None:
     fake.token_lifetimes = [240, HOUR]  # the first token is already inside the margin
-    with client(base_url, api_key=API_KEY) as api:
+    with client(fake_url, api_key=API_KEY) as api:
         for _ in range(3):
             assert api.request("GET", "/customers/c1").status_code == 200
     assert fake.authorizations == 2
@@ -379,17 +378,17 @@ def test_token_is_refreshed_within_five_minutes_of_exp(fake: FakeMasivo, base_ur
     assert jwt.decode(bearers[1], SIGNING_KEY, algorithms=["HS256"])["exp"] > time.time() + 300
 
 
-def test_given_token_is_used_as_is_without_an_api_key(fake: FakeMasivo, base_url: str) -> None:
+def test_given_token_is_used_as_is_without_an_api_key(fake: FakeMasivo, fake_url: str) -> None:
     token = mint(60)  # near its end, but there is no key to get another
     fake.issued.add(token)
-    with client(base_url, token=token) as api:
+    with client(fake_url, token=token) as api:
         assert api.request("GET", "/customers/c1").status_code == 200
     assert fake.authorizations == 0
     assert fake.seen[-1][2] == token
 
 
-def test_authorize_refusing_the_key_is_a_target_error(fake: FakeMasivo, base_url: str) -> None:
-    with client(base_url, api_key="mk_wrong_key_000000") as api:
+def test_authorize_refusing_the_key_is_a_target_error(fake: FakeMasivo, fake_url: str) -> None:
+    with client(fake_url, api_key="mk_wrong_key_000000") as api:
         message = target_error(lambda: api.request("GET", "/customers/c1"))
     assert "authorize refused the API key" in message
     assert "HTTP 401" in message
@@ -425,51 +424,3 @@ def test_authorize_401_or_403_is_a_refused_key_whatever_the_body(status: int) ->
     with client(base, api_key=API_KEY, transport=httpx.MockTransport(answer)) as api:
         message = target_error(api.token)
     assert f"authorize refused the API key (HTTP {status})" in message
-
-
-# -- curl reproducers -------------------------------------------------------------------------
-
-
-def captured_requests(calls: Callable[[ApiClient], object]) -> list[httpx.Request]:
-    """The requests a client sends, answered by an in-process authorize and echo."""
-    sent: list[httpx.Request] = []
-    token = mint(HOUR)
-
-    def answer(request: httpx.Request) -> httpx.Response:
-        sent.append(request)
-        if request.url.path.endswith("/auth/authorize"):
-            return httpx.Response(200, json={"data": token})
-        return httpx.Response(200, json={"data": {}})
-
-    with client(
-        "https://mock.example.test/v1", api_key=API_KEY, transport=httpx.MockTransport(answer)
-    ) as api:
-        calls(api)
-    return sent
-
-
-def test_curl_for_never_contains_the_token_or_key() -> None:
-    def calls(api: ApiClient) -> None:
-        api.request("POST", "/events/ev-1/reverse", json_body={"reason": "it's | a test"})
-
-    sent = captured_requests(calls)
-    authorize, reverse = sent
-    token = reverse.headers["Authorization"].removeprefix("Bearer ")
-    assert token.startswith("eyJ")
-    for request in sent:
-        line = curl_for(request)
-        assert API_KEY not in line
-        assert token not in line
-        assert "\n" not in line
-    assert '"x-api-key: $MASIVO_API_KEY"' in curl_for(authorize)
-    assert '"Authorization: Bearer $MASIVO_TOKEN"' in curl_for(reverse)
-
-
-def test_curl_for_repeats_method_url_and_body() -> None:
-    sent = captured_requests(lambda api: api.request("POST", "/events", json_body={"a": "it's"}))
-    line = curl_for(sent[-1])
-    assert line.startswith("curl -sS -X POST https://mock.example.test/v1/events ")
-    assert "'content-type: application/json'" in line.lower()
-    assert "--data-raw" in line
-    # shlex quoting: the shell hands curl the exact body, apostrophe included.
-    assert line.endswith("""'{"a": "it'"'"'s"}'""")

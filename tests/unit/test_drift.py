@@ -17,12 +17,14 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from masivo_conformance.recording.cassettes import Cassette, Interaction
+from masivo_conformance.recording.changes import Classification
 from masivo_conformance.recording.drift import (
     Difference,
     DriftReport,
     compare_cassettes,
     compare_folders,
     compare_interactions,
+    group_differences,
 )
 from masivo_conformance.recording.shapes import Hints, contract_hints, hints_from_registry
 
@@ -406,7 +408,12 @@ def sample_report() -> DriftReport:
 
 def test_report_json_lists_breaking_and_additive_with_counts() -> None:
     document = json.loads(sample_report().to_json())
-    assert document["summary"] == {"breaking": 2, "additive": 1}
+    assert document["summary"] == {"breaking": 2, "additive": 1, "groups": 3}
+    assert [(g["classification"], g["kind"], g["count"]) for g in document["groups"]] == [
+        ("breaking", "status-class-changed", 1),
+        ("breaking", "member-removed", 1),
+        ("additive", "member-added", 1),
+    ]
     assert [d["test"] for d in document["breaking"]] == ["m/test_a", "m/test_b"]
     assert document["additive"][0] == {
         "test": "m/test_b",
@@ -418,14 +425,43 @@ def test_report_json_lists_breaking_and_additive_with_counts() -> None:
     }
 
 
-def test_report_text_groups_by_test_with_breaking_first() -> None:
-    lines = sample_report().render_text().splitlines()
-    assert lines[0] == "m/test_a"
-    b = lines.index("m/test_b")
-    assert lines[b + 1].split()[:4] == ["BREAKING", "GET", "/rewards", "$"]
-    assert "status 200 became 500" in lines[b + 2]
-    assert lines[b + 3].split()[0] == "ADDITIVE"
-    assert lines[-1] == "2 breaking and 1 additive difference(s) in 2 test(s)."
+def drifted(test: str, request: str, path: str, kind: str, text: str = "") -> Difference:
+    classification: Classification = "additive" if kind.endswith("added") else "breaking"
+    return Difference(test, request, path, kind, classification, text or kind)
+
+
+def test_groups_gather_one_change_seen_in_many_scenarios_and_steps() -> None:
+    totals = "$.data.wallet.totals"
+    differences = [
+        drifted("m/test_a", "GET /customers/{id}", totals, "member-removed", "gone"),
+        drifted("m/test_a", "GET /customers/{id}", totals, "member-removed", "gone"),
+        drifted("m/test_b", "GET /customers/{id}", totals, "member-removed", "gone"),
+        drifted("m/test_c", "POST /behavior/events", totals, "member-removed", "gone too"),
+        drifted("m/test_b", "GET /rewards", "$.data[*].x", "member-added"),
+        drifted("m/test_c", "GET /rewards", "$.data[*].status", "enum-value-removed"),
+        drifted("m/test_a", "GET /rewards", "$.data[*].status", "enum-value-removed"),
+        # Same path, another kind: another change.
+        drifted("m/test_a", "GET /customers/{id}", totals, "type-changed"),
+    ]
+    groups = group_differences(differences)
+    assert [(g.classification, g.path, g.kind, g.count) for g in groups] == [
+        ("breaking", totals, "member-removed", 4),
+        ("breaking", "$.data[*].status", "enum-value-removed", 2),
+        ("breaking", totals, "type-changed", 1),
+        ("additive", "$.data[*].x", "member-added", 1),
+    ]
+    removed = groups[0]
+    assert removed.scenarios == ("m/test_a", "m/test_b", "m/test_c")
+    assert removed.requests == ("GET /customers/{id}", "POST /behavior/events")
+    assert removed.descriptions == ("gone", "gone too")
+    assert groups[1].scenarios == ("m/test_a", "m/test_c")
+    assert sum(g.count for g in groups) == len(differences)
+    assert DriftReport(tuple(differences)).groups == groups
+
+
+def test_a_drift_report_knows_its_scenarios() -> None:
+    assert sample_report().tests == ["m/test_a", "m/test_b"]
+    assert DriftReport(()).groups == []
 
 
 def test_report_exit_codes() -> None:
@@ -433,7 +469,6 @@ def test_report_exit_codes() -> None:
     additive_only = DriftReport(tuple(sample_report().additive))
     assert additive_only.exit_code() == 0
     assert DriftReport(()).exit_code() == 0
-    assert DriftReport(()).render_text().startswith("No drift")
 
 
 # --- hints from schemas ------------------------------------------------------------

@@ -18,6 +18,7 @@ from schemathesis.core.failures import Failure
 from masivo_conformance.checks.calls import Call
 from masivo_conformance.checks.evidence import Evidence
 from masivo_conformance.suite import fuzzing
+from masivo_conformance.suite.client import BudgetSpent, RequestBudget
 from masivo_conformance.suite.storefront import CUSTOMER_PREFIX
 from masivo_conformance.suite.tailoring import Tailor
 
@@ -548,18 +549,36 @@ def test_links_machine_records_verdicts_instead_of_raising(schema: Any) -> None:
     assert _violated(probe.evidence) == {"GEN-3": 1}
 
 
-def test_forged_tokens_keep_the_claims_but_not_the_signature() -> None:
-    real = jwt.encode(
-        {"sub": "brand", "iss": "masivo", "exp": 2_000_000_000}, "secret" * 6, algorithm="HS256"
-    )
-    forged = fuzzing._forged(real)
-    assert jwt.decode(forged, options={"verify_signature": False})["sub"] == "brand"
-    with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(forged, "secret" * 6, algorithms=["HS256"])
-
-
 def test_the_auth_probe_never_shows_its_token() -> None:
     """Hypothesis prints fixtures' reprs into reports: the bearer token must not be there."""
     probe = fuzzing.AuthProbe("eyJhbGciOiJIUzI1NiJ9.secret.sig", Evidence())
     assert "eyJ" not in repr(probe)
     assert "secret" not in repr(probe)
+
+
+@dataclass
+class _Case:
+    """A generated case that answers 429 `limited` times, then 200."""
+
+    limited: int
+    sent: int = 0
+
+    def call(self, **_: Any) -> Any:
+        self.sent += 1
+        status = 429 if self.sent <= self.limited else 200
+        return SimpleNamespace(status_code=status, headers={"Retry-After": "0"})
+
+
+def test_generated_requests_and_their_retries_are_taken_from_the_run_budget() -> None:
+    budget = RequestBudget(limit=10)
+    response = fuzzing.call(_Case(limited=2), budget)
+    assert response.status_code == 200
+    assert budget.spent == 3  # the request and its two retries
+
+
+def test_a_spent_budget_stops_fuzzing_before_the_request_is_sent() -> None:
+    budget = RequestBudget(limit=1)
+    case = _Case(limited=1)
+    with pytest.raises(BudgetSpent):
+        fuzzing.call(case, budget)
+    assert case.sent == 1  # the retry was never sent

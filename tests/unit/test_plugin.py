@@ -1,4 +1,5 @@
-"""The suite's pytest plugin: requirement markers, selection, outcomes, write safety."""
+"""The suite session (requirement markers, selection, outcomes, write safety, settings
+resolved once or handed over) and the user plugin (inert until its fixtures are used)."""
 
 from __future__ import annotations
 
@@ -8,12 +9,18 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.reporting.results import fold
+from masivo_conformance.suite import plugin as user_plugin
 from masivo_conformance.suite.client import ApiClient
 from masivo_conformance.suite.outcomes import load_outcomes
+from masivo_conformance.suite.session import SuiteOptions, SuiteSession
+from masivo_conformance.suite.settings import Settings, resolve
 from masivo_conformance.suite.storefront import IdFactory, Storefront, WritesRefused
+
+SESSION = ("-p", "masivo_conformance.suite.session")
 
 TESTS = """
 import pytest
@@ -58,17 +65,17 @@ def test_unmarked(masivo_evidence):
 
 def test_unknown_requirement_ids_are_refused(pytester: pytest.Pytester) -> None:
     pytester.makepyfile('import pytest\n@pytest.mark.requirement("REV-99")\ndef test_x(): pass\n')
-    result = pytester.runpytest("-p", "masivo_conformance.suite.plugin")
+    result = pytester.runpytest(*SESSION)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "REV-99" in result.stdout.str() + result.stderr.str()
 
 
 def test_explores_needs_catalogue_ids_too(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("import pytest\n@pytest.mark.explores()\ndef test_x(): pass\n")
-    result = pytester.runpytest("-p", "masivo_conformance.suite.plugin")
+    result = pytester.runpytest(*SESSION)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     pytester.makepyfile('import pytest\n@pytest.mark.explores("GEN-99")\ndef test_x(): pass\n')
-    result = pytester.runpytest("-p", "masivo_conformance.suite.plugin")
+    result = pytester.runpytest(*SESSION)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert "GEN-99" in result.stdout.str() + result.stderr.str()
 
@@ -85,9 +92,7 @@ def test_requirement_option_selects_tests_by_either_marker(
     pytester: pytest.Pytester, requirement: str, selected: str, outcome: str
 ) -> None:
     pytester.makepyfile(TESTS)
-    result = pytester.runpytest(
-        "-p", "masivo_conformance.suite.plugin", "--requirement", requirement, "-v"
-    )
+    result = pytester.runpytest(*SESSION, "--masivo-requirement", requirement, "-v")
     result.assert_outcomes(**{outcome: 1}, deselected=7)
     assert f"::{selected} {outcome.upper()}" in result.stdout.str()
 
@@ -95,9 +100,7 @@ def test_requirement_option_selects_tests_by_either_marker(
 def _outcomes(pytester: pytest.Pytester, tmp_path: Path) -> dict[str, dict[str, Any]]:
     pytester.makepyfile(TESTS)
     out = tmp_path / "outcomes.json"
-    result = pytester.runpytest(
-        "-p", "masivo_conformance.suite.plugin", "--masivo-results", str(out)
-    )
+    result = pytester.runpytest(*SESSION, "--masivo-results", str(out))
     # test_unmarked passes only if each test gets a fresh Evidence
     result.assert_outcomes(passed=3, failed=4, skipped=1)
     document = json.loads(out.read_text())
@@ -221,3 +224,144 @@ def test_customer_ids_are_recognisable_and_reproducible() -> None:
         IdFactory.for_test("s2", "t::a").customer_id()
         != IdFactory.for_test("s1", "t::a").customer_id()
     )
+
+
+# -- settings resolved once, or handed over as they are --------------------------------------
+
+SETTINGS_TESTS = """
+import pytest
+
+@pytest.mark.writes
+@pytest.mark.parametrize("n", range(3))
+def test_sees(masivo_settings, n):
+    assert masivo_settings.token == "handed-token"
+"""
+
+# What a test of the suite sees of its session: the suite's own fixtures, not the user
+# plugin's of the same name (no request is made: the target is never started or called).
+SUITE_FIXTURE_TESTS = """
+from hypothesis import settings
+
+def test_suite_fixtures_win(storefront, masivo_events, masivo_evidence, masivo_profile):
+    assert storefront.events is masivo_events
+    assert storefront.evidence is masivo_evidence
+    assert masivo_profile == "quick"
+    assert settings.get_current_profile_name() == "masivo-quick"
+"""
+
+
+@pytest.fixture
+def resolutions(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """Every resolution of settings in this process (the spy keeps resolving)."""
+    calls: list[object] = []
+
+    def spy(*args: Any, **kwargs: Any) -> Settings:
+        calls.append(args)
+        return resolve(*args, **kwargs)
+
+    monkeypatch.setattr(user_plugin, "resolve", spy)
+    monkeypatch.setenv("MASIVO_TOKEN", "env-token")
+    return calls
+
+
+def _handed(**fields: Any) -> SuiteSession:
+    settings = Settings(
+        base_url="http://127.0.0.1:9/api", token="handed-token", brand_id="b", **fields
+    )
+    return SuiteSession(SuiteOptions(settings, profile="quick"))
+
+
+def test_a_direct_run_resolves_settings_once(
+    pytester: pytest.Pytester, resolutions: list[object]
+) -> None:
+    pytester.makepyfile(SETTINGS_TESTS.replace("handed-token", "env-token"))
+    result = pytester.runpytest(*SESSION, "--masivo-base-url", "http://127.0.0.1:9/api")
+    result.assert_outcomes(passed=3)
+    assert len(resolutions) == 1
+
+
+@pytest.mark.parametrize(
+    "workers",
+    [
+        pytest.param([], id="in-process"),
+        pytest.param(["-n", "1"], id="xdist", marks=pytest.mark.slow),
+    ],
+)
+def test_handed_settings_reach_the_tests_as_they_are(
+    pytester: pytest.Pytester, resolutions: list[object], workers: list[str]
+) -> None:
+    """MASIVO_TOKEN says env-token: a session that resolved again would see it, also on
+    an xdist worker (a process of its own, which gets the options from the controller)."""
+    pytester.makepyfile(SETTINGS_TESTS)
+    result = pytester.runpytest_inprocess(*SESSION, *workers, plugins=[_handed()])
+    result.assert_outcomes(passed=3)
+    assert resolutions == []
+
+
+def test_the_suite_fixtures_override_the_user_plugins(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(SUITE_FIXTURE_TESTS)
+    before = hypothesis_settings.get_current_profile_name()
+    pytester.runpytest_inprocess(*SESSION, plugins=[_handed()]).assert_outcomes(passed=1)
+    assert hypothesis_settings.get_current_profile_name() == before  # restored at the end
+
+
+def test_settings_that_do_not_resolve_fail_only_the_tests_that_need_them(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile("def test_needs(masivo_settings): pass\ndef test_does_not(): pass\n")
+    result = pytester.runpytest(*SESSION, "--masivo-base-url", "ftp://nowhere")
+    result.assert_outcomes(passed=1, errors=1)
+    assert "base URL 'ftp://nowhere' is not an http(s) URL" in result.stdout.str()
+    assert "Traceback" not in result.stdout.str()
+
+
+# -- the user plugin ------------------------------------------------------------------------
+
+HOST_TESTS = """
+from hypothesis import given, settings, strategies as st
+
+def test_nothing_of_the_suite_is_here(request):
+    manager = request.config.pluginmanager
+    assert manager.has_plugin("masivo")
+    assert not manager.has_plugin("masivo-recorder")
+    assert settings.get_current_profile_name() == "PROFILE"  # as the process had it
+    assert not [n for n in request.fixturenames if "masivo" in n]  # no autouse of ours
+
+@given(st.integers())
+def test_a_hosts_property(n):
+    assert n == n
+"""
+
+
+def test_the_user_plugin_is_inert_until_asked(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        HOST_TESTS.replace("PROFILE", hypothesis_settings.get_current_profile_name())
+    )
+    result = pytester.runpytest("--masivo-base-url", "http://127.0.0.1:9/api")
+    result.assert_outcomes(passed=2)
+    help_text = pytester.runpytest("--help").stdout.str()
+    assert "--masivo-base-url" in help_text
+    assert "--masivo-requirement" not in help_text  # the suite's options are the session's
+
+
+def test_a_violation_fails_a_users_test_with_its_requirement_and_reproducer(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makeconftest(
+        "import pytest\n"
+        "@pytest.fixture\n"
+        "def masivo_target(masivo_server):\n"
+        '    return masivo_server(faults=["lowercase_status"]).target\n'
+    )
+    pytester.makepyfile(
+        "def test_my_scenario(storefront):\n"
+        "    customer = storefront.create_customer()\n"
+        "    storefront.emit_purchase(customer)\n"
+        "    assert storefront.evidence.violations\n"  # soft: the test went on
+    )
+    result = pytester.runpytest()
+    result.assert_outcomes(failed=1)
+    out = result.stdout.str()
+    assert "[GEN-4]" in out
+    assert "reproduce: curl" in out
+    assert "Traceback" not in out

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from html.parser import HTMLParser
 from pathlib import Path
+from xml.etree import ElementTree
 
+import html5lib
 import pytest
+from html5lib.html5parser import ParseError
 
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence, Finding
 from masivo_conformance.contract.catalogue import catalogue
@@ -17,6 +19,7 @@ from masivo_conformance.reporting.report import (
     EXIT_CODES,
     render_drift_html,
     render_drift_markdown,
+    render_drift_text,
     render_html,
     render_markdown,
     render_matrix,
@@ -81,7 +84,9 @@ def run_result(
 
 
 def passed(rid: str = "GEN-1", title: str = "success envelope") -> RequirementResult:
-    return RequirementResult(rid, "MUST", title, "pass", held=12, tests=3, requests=40)
+    return RequirementResult(
+        rid, "MUST", title, "pass", held=12, tests=3, requests=40, duration_s=6.2
+    )
 
 
 def mixed_result(*, strict: bool = False) -> RunResult:
@@ -106,6 +111,7 @@ def mixed_result(*, strict: bool = False) -> RunResult:
                     ),
                 ),
                 requests=30,
+                duration_s=65.0,
             ),
             RequirementResult(
                 "REV-7",
@@ -314,196 +320,284 @@ def test_report_target_drops_credentials_in_the_url() -> None:
 
 # -- HTML -------------------------------------------------------------------------------------
 
-
-class _Page(HTMLParser):
-    """Collects what the tests look at: open tags, row classes, attributes, text by tag."""
-
-    VOID = frozenset({"meta", "br", "hr", "img", "link", "input"})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
-        self.tags: list[tuple[str, dict[str, str | None]]] = []
-        self.rows: list[tuple[str, list[str]]] = []
-        self.pre: dict[str, list[str]] = {}
-        self._pre_class: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attributes = dict(attrs)
-        self.tags.append((tag, attributes))
-        if tag not in self.VOID:
-            self.stack.append(tag)
-        if tag == "tr":
-            self.rows.append((attributes.get("class") or "", []))
-        if tag == "pre":
-            self._pre_class = attributes.get("class") or ""
-            self.pre.setdefault(self._pre_class, []).append("")
-
-    def handle_endtag(self, tag: str) -> None:
-        assert self.stack, f"</{tag}> closes nothing"
-        assert self.stack.pop() == tag, f"</{tag}> closes another element"
-        if tag == "pre":
-            self._pre_class = None
-
-    def handle_data(self, data: str) -> None:
-        if "td" in self.stack and self.rows:
-            self.rows[-1][1].append(data)
-        if self._pre_class is not None:
-            self.pre[self._pre_class][-1] += data
+HOSTILE = "<script>alert(1)</script>"
+BREAKOUT = '"><img src=x onerror=alert(1)>'
 
 
-def parse(document: str) -> _Page:
-    page = _Page()
-    page.feed(document)
-    page.close()
-    assert page.stack == [], f"unclosed elements {page.stack}"
-    return page
+def parse(document: str) -> ElementTree.Element:
+    """The page as a browser builds it; any HTML5 parse error fails the test."""
+    parser = html5lib.HTMLParser(strict=True, namespaceHTMLElements=False)
+    tree: ElementTree.Element = parser.parse(document)  # strict: raises on the first error
+    assert parser.errors == []
+    return tree
 
 
-def test_html_report_is_self_contained() -> None:
+def text(element: ElementTree.Element | None) -> str:
+    """The text a reader sees in `element`, spaces collapsed."""
+    assert element is not None
+    return " ".join("".join(element.itertext()).split())
+
+
+def matrix_rows(tree: ElementTree.Element) -> dict[str, tuple[str, list[str]]]:
+    """Requirement id -> (row class, the text of each cell)."""
+    rows = tree.findall(".//table[@class='matrix']/tbody/tr")
+    cells = [(row.get("class", ""), [text(td) for td in row.findall("td")]) for row in rows]
+    return {values[0]: (css, values) for css, values in cells}
+
+
+def test_the_html5_parser_of_these_tests_refuses_broken_markup() -> None:
+    with pytest.raises(ParseError):
+        parse("<!DOCTYPE html><title>t</title><p><b>bold</p>")
+
+
+def test_html_report_is_valid_html5_and_self_contained() -> None:
     document = render_html(mixed_result())
-    page = parse(document)
+    tree = parse(document)
     assert document.startswith("<!DOCTYPE html>")
-    assert "<style>" in document
-    tags = {tag for tag, _ in page.tags}
-    assert not tags & {"script", "link", "img", "iframe"}
-    for _, attributes in page.tags:
+    assert tree.find("head/style") is not None
+    tags = {element.tag for element in tree.iter()}
+    assert not tags & {"script", "link", "img", "iframe", "object", "embed"}
+    for element in tree.iter():
         for name in ("src", "href"):
-            value = attributes.get(name)
-            assert value is None or value.startswith("#"), f"{name}={value} leaves the page"
+            value = element.get(name)
+            assert value is None or value.startswith(("#", "reproducers/")), value
     assert "url(" not in document
     assert "@import" not in document
 
 
-def test_html_matrix_styles_each_status_and_shows_the_evidence() -> None:
-    page = parse(render_html(mixed_result()))
-    matrix = {cells[0]: (css, cells) for css, cells in page.rows if cells and "-" in cells[0]}
-    assert matrix["GEN-1"] == (
+def test_html_matrix_has_one_row_per_requirement_with_counts_time_and_catalogue_text() -> None:
+    known = catalogue()
+    rows = matrix_rows(parse(render_html(mixed_result())))
+    assert list(rows) == ["GEN-1", "REV-2", "REV-7", "PRV-7"]
+    css, cells = rows["GEN-1"]
+    assert css == "pass"
+    # Id, Level, Status, Held, Violated, Tests, Requests, Time, Evidence, Requirement
+    assert cells[:9] == [
+        "GEN-1",
+        "MUST",
         "pass",
-        [
-            "GEN-1",
-            "MUST",
-            "pass",
-            "12",
-            "0",
-            "3",
-            "40",
-            "12 checks in 3 test(s)",
-            "success envelope",
-        ],
+        "12",
+        "0",
+        "3",
+        "40",
+        "6.2 s",
+        "12 checks in 3 test(s)",
+    ]
+    statement = known["GEN-1"].statement.replace("`", "")
+    requirement = parse(render_html(mixed_result())).find(
+        ".//tr[@id='GEN-1']/td[@class='requirement']"
     )
-    assert matrix["REV-2"] == (
+    assert requirement is not None
+    assert [text(part) for part in requirement] == [
+        "success envelope",
+        statement,
+        f"Sources: {', '.join(known['GEN-1'].sources)}",
+    ]
+    assert rows["REV-2"][0] == "fail"
+    assert rows["REV-2"][1][2:9] == [
         "fail",
-        [
-            "REV-2",
-            "MUST",
-            "fail",
-            "12",
-            "2",
-            "2",
-            "30",
-            "2 of 14 checks in 2 test(s) violated",
-            "reverse restores the wallet",
-        ],
-    )
-    assert matrix["REV-7"][0] == "warn"  # a SHOULD failure without --strict
-    assert matrix["REV-7"][1][2] == "fail (warning)"
-    assert matrix["PRV-7"] == (
-        "not-checked",
-        [
-            "PRV-7",
-            "SHOULD",
-            "not checked",
-            "0",
-            "0",
-            "0",
-            "0",
-            NOT_RUN,
-            "discount percent consistent",
-        ],
-    )
-    strict = parse(render_html(mixed_result(strict=True)))
-    assert (
-        "fail",
-        [
-            "REV-7",
-            "SHOULD",
-            "fail",
-            "0",
-            "1",
-            "1",
-            "0",
-            "1 of 1 check in 1 test(s) violated",
-            "reverse needs a reason",
-        ],
-    ) in strict.rows
+        "12",
+        "2",
+        "2",
+        "30",
+        "1 min 05 s",
+        "2 of 14 checks in 2 test(s) violated",
+    ]
+    assert rows["REV-7"][0] == "warn"  # a SHOULD failure without --strict
+    assert rows["REV-7"][1][2] == "fail (warning)"
+    assert rows["PRV-7"][0] == "not-checked"
+    assert rows["PRV-7"][1][6:9] == ["0", "", NOT_RUN]
+    strict = matrix_rows(parse(render_html(mixed_result(strict=True))))
+    assert strict["REV-7"][0] == "fail"
+    assert strict["REV-7"][1][2] == "fail"
+
+
+def test_html_statements_show_backtick_spans_as_code() -> None:
+    tree = parse(render_html(mixed_result()))
+    statement = tree.find(".//tr[@id='GEN-1']//p[@class='statement']")
+    assert statement is not None
+    assert [code.text for code in statement.iter("code")] == ["data"]
 
 
 def test_html_counts_requirements_by_level() -> None:
-    page = parse(render_html(mixed_result()))
-    levels = [cells for _, cells in page.rows if cells and cells[0] in ("MUST", "SHOULD")]
+    tree = parse(render_html(mixed_result()))
+    rows = tree.findall(".//table[@class='levels narrow']/tbody/tr")
     # Level, pass, fail, not checked, accepted
-    assert levels == [["MUST", "1", "1", "0", "0"], ["SHOULD", "0", "1", "1", "0"]]
+    assert [[text(td) for td in row] for row in rows] == [
+        ["MUST", "1", "1", "0", "0"],
+        ["SHOULD", "0", "1", "1", "0"],
+    ]
 
 
-def test_html_failure_has_every_finding_and_copyable_reproducers() -> None:
+def test_html_chart_has_a_bar_per_requirement_group_with_a_segment_per_verdict() -> None:
+    rows = [
+        passed("GEN-1"),
+        passed("GEN-2"),
+        RequirementResult("GEN-3", "MUST", "no 5xx", "fail", violated=1, tests=1),
+        passed("AUTH-1"),
+        RequirementResult("REV-7", "SHOULD", "reason", "fail", violated=1, tests=1),
+        RequirementResult("REV-2", "MUST", "restores", "not checked", reason=NOT_RUN),
+    ]
+    chart = parse(render_html(run_result(rows))).find(".//figure[@class='chart']")
+    assert chart is not None
+    bars = {}
+    for row in chart.findall("div[@class='chart-row']"):
+        label, bar, total = list(row)
+        segments = [(s.get("class"), text(s), s.get("style")) for s in bar]
+        bars[text(label)] = (segments, text(total))
+    assert bars == {
+        "GEN": (
+            [("seg pass", "2", "width: 66.67%"), ("seg fail", "1", "width: 33.33%")],
+            "3",
+        ),
+        "AUTH": ([("seg pass", "1", "width: 100.00%")], "1"),
+        "REV": (
+            [("seg warn", "1", "width: 50.00%"), ("seg not-checked", "1", "width: 50.00%")],
+            "2",
+        ),
+    }
+
+
+def failing_tests(count: int, reproducer: str = CURL_2) -> RequirementResult:
+    return RequirementResult(
+        "GEN-4",
+        "MUST",
+        "response schemas",
+        "fail",
+        violated=count,
+        tests=count,
+        findings=tuple(
+            finding("GEN-4", f"answer {n} breaks the schema", reproducer, f"t.py::test_{n}")
+            for n in range(1, count + 1)
+        ),
+    )
+
+
+def test_html_lists_every_failing_test_of_a_requirement_with_message_and_reproducer() -> None:
+    tree = parse(render_html(run_result([failing_tests(7)])))
+    section = tree.find(".//section[@id='failure-GEN-4']")
+    assert section is not None
+    items = section.findall(".//li[@class='finding']")
+    assert [text(li.find("h4")) for li in items] == [f"In t.py::test_{n}" for n in range(1, 8)]
+    assert [text(li.find("pre[@class='message']")) for li in items] == [
+        f"answer {n} breaks the schema" for n in range(1, 8)
+    ]
+    assert all(text(li.find("pre[@class='reproducer']")) == CURL_2 for li in items)
+    # The first three are open; the rest are folded in one <details>, still in the page.
+    folded = section.find("details[@class='more-findings']")
+    assert folded is not None
+    assert text(folded.find("summary")) == "4 more failing test(s) of GEN-4"
+    assert len(folded.findall(".//li[@class='finding']")) == 4
+
+
+def test_html_failure_sections_link_from_the_matrix_and_keep_findings_without_request() -> None:
     document = render_html(mixed_result())
-    page = parse(document)
-    assert page.pre["message"] == [
+    tree = parse(document)
+    assert tree.find(".//tr[@id='REV-2']//a[@href='#failure-REV-2']") is not None
+    assert tree.find(".//tr[@id='GEN-1']//a") is None  # a pass has no failure to link to
+    messages = [text(pre) for pre in tree.iter("pre") if pre.get("class") == "message"]
+    assert messages == [
         "points total 90, expected 100",
         "points total 80, expected 100",
         "reverse without reason answered 200",
     ]
-    assert page.pre["reproducer"] == [CURL, CURL_2]  # REV-7 had no request, so no block
-    assert "<code>tests/suite/test_y.py::test_again</code>" in document
-    assert "<p>2 of 14 checks in 2 test(s) violated</p>" in document
-    assert 'href="#failure-REV-2"' in document
-    assert 'href="#failure-GEN-1"' not in document  # a pass has no failure to link to
-    assert 'id="failure-REV-2"' in document
+    reproducers = [
+        "".join(pre.itertext()) for pre in tree.iter("pre") if pre.get("class") == "reproducer"
+    ]
+    assert reproducers == [CURL, CURL_2]  # REV-7 had no request, so no block
+    section = tree.find(".//section[@id='failure-REV-7']")
+    assert section is not None
+    assert "No request to repeat" in text(section)
     assert "user-select: all" in document
 
 
 def test_html_shows_run_metadata() -> None:
-    document = render_html(mixed_result())
-    for value in (
-        "https://app.masivo.ai/api/storefront/v1",
-        "0.1.0",
-        "4242",
-        "1 min 15 s",
-        "318",
-        "2026-11-20T10:00:00Z",
-        "request budget of 400 spent; 2 tests not run",
-    ):
-        assert f"<dd>{value}</dd>" in document
-    assert "<dt>Profile</dt><dd>ci</dd>" in document
-    assert f"<dt>Exit code</dt><dd>1: {EXIT_CODES[1]}</dd>" in document
+    tree = parse(render_html(mixed_result()))
+    meta = tree.find(".//dl[@class='meta']")
+    assert meta is not None
+    entries = list(
+        zip([text(dt) for dt in meta.iter("dt")], [text(dd) for dd in meta.iter("dd")], strict=True)
+    )
+    values = dict(entries)
+    assert values["Target"] == "https://app.masivo.ai/api/storefront/v1"
+    assert values["Started"] == "2026-11-20T10:00:00Z"
+    assert values["Duration"] == "1 min 15 s"
+    assert values["Profile"] == "ci"
+    assert values["Seed"] == "4242"
+    assert values["Requests"] == "318"
+    assert values["Versions"].startswith("masivo-conformance 0.1.0, schemathesis ")
+    assert "Python 3." in values["Versions"]
+    assert values["Exit code"] == f"1: {EXIT_CODES[1]}"
+    assert ("Note", "request budget of 400 spent; 2 tests not run") in entries
 
 
 def test_html_lists_the_exit_codes_and_the_test_errors() -> None:
     errors = [TestError("tests/suite/test_x.py::test_boom", "KeyError: 'data'")]
-    document = render_html(run_result([passed()], errors=errors))
-    parse(document)
-    for code, meaning in EXIT_CODES.items():
-        assert f"<dt>{code}</dt><dd>{meaning}</dd>" in document
+    tree = parse(render_html(run_result([passed()], errors=errors)))
+    codes = tree.find(".//dl[@class='meta exit-codes']")
+    assert codes is not None
+    assert [text(dd) for dd in codes.iter("dd")] == list(EXIT_CODES.values())
     assert {0, 1, 2, 3} == set(EXIT_CODES)
-    assert "<h2>Test errors (charged to no requirement)</h2>" in document
-    assert (
-        "<li><code>tests/suite/test_x.py::test_boom</code>: KeyError: &#x27;data&#x27;</li>"
-        in document
+    items = tree.findall(".//ul[@class='errors']/li")
+    assert [text(li) for li in items] == ["tests/suite/test_x.py::test_boom: KeyError: 'data'"]
+    assert tree.find(".//ul[@class='errors']") is not None
+    assert parse(render_html(run_result([passed()]))).find(".//ul[@class='errors']") is None
+
+
+def hostile_target_result() -> RunResult:
+    """Everything a target (or a hand-edited result.json) controls, carrying markup."""
+    row = RequirementResult(
+        f"GEN-2{BREAKOUT}",
+        "MUST",
+        f"title {HOSTILE}",
+        "fail",
+        violated=1,
+        tests=1,
+        findings=(
+            finding(
+                "GEN-2",
+                f"body was {HOSTILE} and {BREAKOUT}",
+                f"{CURL} --data-raw '{HOSTILE}{BREAKOUT}'",
+                f"t.py::test_{BREAKOUT}",
+            ),
+        ),
     )
-    assert "Test errors" not in render_html(run_result([passed()]))
+    result = run_result([row], errors=[TestError(f"t::{HOSTILE}", f"NoAnswer: {BREAKOUT}")])
+    result.target = f"https://evil.example/{BREAKOUT}"
+    result.notes.append(HOSTILE)
+    return result
 
 
-def test_html_escapes_server_text() -> None:
-    document = render_html(hostile_result())
-    page = parse(document)
-    assert "<script>" not in document
-    assert "<b>bold</b>" not in document
-    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in document
-    assert "<script>alert('x')</script>" in page.pre["message"][0]
-    assert "<i>err</i>" not in document
-    assert "<b>no</b>" not in document
-    assert "test_&lt;i&gt;err&lt;/i&gt;" in document
+def test_html_shows_hostile_target_text_as_text_never_as_markup() -> None:
+    document = render_html(hostile_target_result())
+    tree = parse(document)
+    tags = {element.tag for element in tree.iter()}
+    assert "script" not in tags
+    assert "img" not in tags
+    for element in tree.iter():
+        assert "onerror" not in element.attrib, element.tag
+    page_text = "".join(tree.itertext())
+    assert page_text.count(HOSTILE) >= 4  # title, message, reproducer, note, error
+    assert page_text.count(BREAKOUT) >= 4  # message, reproducer, test name, target, error
+    message = next(pre for pre in tree.iter("pre") if pre.get("class") == "message")
+    assert "".join(message.itertext()) == f"body was {HOSTILE} and {BREAKOUT}"
+    # The id lands in attributes (anchor, link) and stays one value there.
+    anchors = [a.get("href") for a in tree.iter("a")]
+    assert f"#failure-GEN-2{BREAKOUT}" in anchors
+
+
+def test_drift_html_shows_hostile_text_as_text() -> None:
+    report = DriftReport(
+        (
+            Difference(
+                f"m/{HOSTILE}", "GET /x", f"$.{BREAKOUT}", "enum-value-added", "additive", HOSTILE
+            ),
+        )
+    )
+    tree = parse(render_drift_html(report))
+    assert not {element.tag for element in tree.iter()} & {"script", "img"}
+    assert HOSTILE in "".join(tree.itertext())
+    assert BREAKOUT in "".join(tree.itertext())
 
 
 # -- Markdown ---------------------------------------------------------------------------------
@@ -559,7 +653,7 @@ def test_markdown_starts_with_a_short_verdict_line() -> None:
 
 def test_markdown_matrix_has_one_row_per_requirement() -> None:
     text = render_markdown(mixed_result())
-    assert "| Id | Level | Status | Evidence | Title |" in text
+    assert "| Id | Level | Status | Evidence | Time | Title |" in text
     rows = table_rows(text, "| Id |")
     cells = [[cell.strip() for cell in row.split("|")[1:-1]] for row in rows]
     assert [c[0] for c in cells] == ["GEN-1", "REV-2", "REV-7", "PRV-7"]
@@ -575,7 +669,7 @@ def test_markdown_matrix_has_one_row_per_requirement() -> None:
 def test_markdown_table_cells_escape_pipes() -> None:
     text = render_markdown(hostile_result())
     (row,) = table_rows(text, "| Id |")
-    assert len(_UNESCAPED_PIPE.findall(row)) == 6  # five columns, whatever the title holds
+    assert len(_UNESCAPED_PIPE.findall(row)) == 7  # six columns, whatever the title holds
     assert "error \\| envelope" in row
 
 
@@ -661,6 +755,123 @@ def test_reports_cover_a_folded_catalogue() -> None:
     assert f"1 passed, {len(requirements) - 2} not checked" in matrix.splitlines()[-1]
 
 
+# -- long reproducers -------------------------------------------------------------------------
+
+LONG_BODY = "x" * 10_000
+LONG_CURL = (
+    "curl -sS -X POST 'https://app.masivo.ai/api/storefront/v1/behavior/events' "
+    f'-H "Authorization: Bearer $MASIVO_TOKEN" --data-raw \'{{"id": "{LONG_BODY}"}}\''
+)
+
+
+def long_result(reproducer: str = LONG_CURL, test: str = "t.py::test_huge") -> RunResult:
+    row = RequirementResult(
+        "GEN-3",
+        "MUST",
+        "no server errors",
+        "fail",
+        violated=1,
+        tests=1,
+        findings=(
+            finding("GEN-3", "answered 500", CURL_2, "t.py::test_short"),
+            finding("GEN-3", "answered 500", reproducer, test),
+        ),
+    )
+    return run_result([row])
+
+
+def test_a_long_reproducer_goes_to_a_file_and_every_report_points_at_it(tmp_path: Path) -> None:
+    result = long_result()
+    paths = write_reports(result, tmp_path)
+    script = tmp_path / "reproducers" / "GEN-3-2.sh"
+    assert paths == [tmp_path / "report.html", tmp_path / "summary.md", script]
+    lines = script.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "#!/bin/sh"
+    assert lines[-1] == LONG_CURL  # the whole line, runnable as it is
+    assert all(line.startswith("#") for line in lines[:-1])
+    assert not (tmp_path / "reproducers" / "GEN-3-1.sh").exists()  # the short one stays inline
+    html = paths[0].read_text(encoding="utf-8")
+    markdown = paths[1].read_text(encoding="utf-8")
+    terminal = render_matrix(result, tmp_path)
+    shown = "".join(parse(html).itertext())
+    for document in (shown, markdown, terminal):
+        assert LONG_BODY not in document
+        assert CURL_2 in document
+    for document in (html, markdown, terminal):
+        assert max(len(line) for line in document.splitlines()) < 400
+    assert "sh reproducers/GEN-3-2.sh" in markdown
+    assert f"{len(LONG_CURL):,} characters" in markdown
+    tree = parse(html)
+    assert tree.find(".//a[@href='reproducers/GEN-3-2.sh']") is not None
+    reproducers = [text(pre) for pre in tree.iter("pre") if pre.get("class") == "reproducer"]
+    assert reproducers == [CURL_2, "sh reproducers/GEN-3-2.sh"]
+    line = next(x for x in terminal.splitlines() if "GEN-3-2.sh" in x)
+    assert line.startswith(f"  reproduce: sh {tmp_path / 'reproducers' / 'GEN-3-2.sh'}")
+    assert "POST https://app.masivo.ai/api/storefront/v1/behavior/events" in line
+
+
+def test_without_a_report_dir_the_terminal_cuts_a_long_reproducer_and_says_how_to_get_it() -> None:
+    terminal = render_matrix(long_result())
+    line = next(x for x in terminal.splitlines() if x.startswith("  reproduce: curl -sS -X POST"))
+    assert len(line) < 400
+    assert LONG_BODY not in terminal
+    assert "--report-dir" in line
+    assert f"{len(LONG_CURL):,} characters" in line
+
+
+def test_reproducer_files_are_redacted_and_comments_cannot_run_text(tmp_path: Path) -> None:
+    hostile_test = "t.py::test_x\nrm -rf ~\n"
+    result = long_result(f"{LONG_CURL} -H 'x-api-key: {API_KEY}' -H 'a: {JWT}'", hostile_test)
+    write_reports(result, tmp_path)
+    script = (tmp_path / "reproducers" / "GEN-3-2.sh").read_text(encoding="utf-8")
+    assert API_KEY not in script
+    assert JWT not in script
+    assert "redacted" in script
+    commands = [line for line in script.splitlines() if not line.startswith("#")]
+    assert len(commands) == 1
+    assert commands[0].startswith("curl ")
+
+
+def test_write_reports_removes_reproducers_of_an_earlier_run(tmp_path: Path) -> None:
+    write_reports(long_result(), tmp_path)
+    assert (tmp_path / "reproducers" / "GEN-3-2.sh").exists()
+    write_reports(mixed_result(), tmp_path)
+    assert list((tmp_path / "reproducers").iterdir()) == []
+
+
+def test_terminal_and_summary_show_a_few_failing_tests_and_say_where_the_rest_are(
+    tmp_path: Path,
+) -> None:
+    result = run_result([failing_tests(7)])
+    terminal = render_matrix(result, tmp_path)
+    assert terminal.count("GEN-4 (MUST) fail in") == 3
+    assert f"GEN-4: 4 more failing test(s); every one is in {tmp_path / 'report.html'}" in terminal
+    assert "run with --report-dir DIR to see every one" in render_matrix(result)
+    markdown = render_markdown(result)
+    assert markdown.count("Test: t.py::test\\_") == 5
+    assert "2 more failing test(s) of GEN-4: every one is in report.html." in markdown
+
+
+def test_fold_keeps_every_failing_test_and_sums_time_and_requests() -> None:
+    outcomes = []
+    for n in range(7):
+        evidence = Evidence()
+        evidence.violated(ConformanceViolation("GEN-4", f"answer {n}", CURL_2))
+        outcomes.append(
+            TestOutcome(
+                f"t.py::test_{n}",
+                ("GEN-4",),
+                "failed",
+                evidence.to_dict(),
+                requests=3,
+                duration_s=0.5,
+            )
+        )
+    (row,) = fold(catalogue(), outcomes, selected=["GEN-4"])
+    assert [f.test for f in row.findings] == [f"t.py::test_{n}" for n in range(7)]
+    assert (row.tests, row.requests, row.duration_s) == (7, 21, 3.5)
+
+
 # -- files ------------------------------------------------------------------------------------
 
 
@@ -687,26 +898,72 @@ def difference(
 def test_drift_reports_without_differences_say_so() -> None:
     report = DriftReport(())
     assert render_drift_markdown(report).startswith("### ✅ No drift")
-    assert "<table>" not in render_drift_html(report)
+    assert parse(render_drift_html(report)).find(".//table") is None
     assert "No drift" in render_drift_html(report)
 
 
-def test_drift_reports_put_breaking_first_and_escape() -> None:
-    report = DriftReport(
+def repeated_drift() -> DriftReport:
+    """One removed member seen three times in two scenarios, and two single changes."""
+    gone = "member `wallet` is gone | <em>removed</em>"
+    return DriftReport(
         (
-            difference("a/test_one", "additive", "new member"),
-            difference("b/test_two", "breaking", "gone | <em>removed</em>"),
+            Difference("a/test_one", "POST /x", "$.data.extra", "member-added", "additive", "new"),
+            difference("b/test_two", "breaking", gone),
+            difference("a/test_one", "breaking", gone),
+            Difference("c/test_three", "GET /y", "$", "status-class-changed", "breaking", "500"),
+            difference("a/test_one", "breaking", gone),
         )
     )
+
+
+def test_drift_reports_group_repeats_with_counts_and_scenarios_breaking_first() -> None:
+    report = repeated_drift()
     markdown = render_drift_markdown(report)
-    assert markdown.startswith("### ❌ BREAKING DRIFT: 1 breaking, 1 additive")
+    assert markdown.startswith("### ❌ BREAKING DRIFT: 4 breaking, 1 additive")
+    assert "5 difference(s) in 3 scenario(s), 3 distinct change(s)." in markdown
     rows = table_rows(markdown, "| Class |")
-    assert [row.split("|")[1].strip() for row in rows] == ["breaking", "additive"]
-    assert all(len(_UNESCAPED_PIPE.findall(row)) == 7 for row in rows)
-    document = render_drift_html(report)
-    page = parse(document)
-    assert [css for css, cells in page.rows if cells] == ["breaking", "additive"]
-    assert "<em>" not in document
+    cells = [[cell.strip() for cell in _UNESCAPED_PIPE.split(row)[1:-1]] for row in rows]
+    assert [c[:5] for c in cells] == [
+        ["breaking", "$.data.wallet", "member-removed", "3", "a/test\\_one, b/test\\_two"],
+        ["breaking", "$", "status-class-changed", "1", "c/test\\_three"],
+        ["additive", "$.data.extra", "member-added", "1", "a/test\\_one"],
+    ]
+    assert "<em>" not in markdown
+    tree = parse(render_drift_html(report))
+    rows_html = tree.findall(".//table[@class='groups']/tbody/tr")
+    assert [row.get("class") for row in rows_html] == ["breaking", "breaking", "additive"]
+    first = [text(td) for td in rows_html[0]]
+    # Class, Change (path and kind), Count, What it means, Requests, Scenarios
+    assert first[:3] == ["breaking", "$.data.walletmember-removed", "3"]  # <br> between
+    assert first[4] == "GET /customers/{id}"
+    assert [text(li) for li in rows_html[0].findall(".//ul[@class='compact scenarios']/li")] == [
+        "a/test_one",
+        "b/test_two",
+    ]
+    assert first[3] == "member `wallet` is gone | <em>removed</em>"  # as text, escaped
+    assert tree.find(".//em") is None
+
+
+def test_drift_text_prints_each_change_once_with_where_it_was_seen() -> None:
+    lines = render_drift_text(repeated_drift()).splitlines()
+    assert lines[0].split() == [
+        "BREAKING",
+        "$.data.wallet",
+        "member-removed",
+        "x3",
+        "in",
+        "2",
+        "scenario(s)",
+    ]
+    assert lines[1].strip() == "member `wallet` is gone | <em>removed</em>"
+    assert lines[2].strip() == "requests: GET /customers/{id}"
+    assert lines[3].strip() == "scenarios: a/test_one, b/test_two"
+    assert lines[4].split()[:2] == ["BREAKING", "$"]
+    assert lines[8].split()[:2] == ["ADDITIVE", "$.data.extra"]
+    assert lines[-1] == (
+        "4 breaking and 1 additive difference(s) in 3 test(s), 3 distinct change(s)."
+    )
+    assert render_drift_text(DriftReport(())).startswith("No drift")
 
 
 def test_drift_reports_of_additive_changes_only_are_a_warning() -> None:
@@ -718,6 +975,7 @@ def test_drift_reports_of_additive_changes_only_are_a_warning() -> None:
 def test_write_drift_reports_writes_html_and_markdown(tmp_path: Path) -> None:
     report = DriftReport((difference("a/test_one", "breaking"),))
     paths = write_drift_reports(report, tmp_path / "drift")
-    assert [p.name for p in paths] == ["drift.html", "drift.md"]
+    assert [p.name for p in paths] == ["drift.html", "drift.md", "drift.json"]
     assert paths[0].read_text(encoding="utf-8") == render_drift_html(report)
     assert paths[1].read_text(encoding="utf-8") == render_drift_markdown(report)
+    assert paths[2].read_text(encoding="utf-8") == report.to_json()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from collections.abc import Iterator
@@ -85,6 +86,98 @@ def test_redact_text_is_idempotent_and_its_placeholder_is_not_jwt_shaped() -> No
     assert scrub.redact_text(once) == once
     assert not scrub.REDACTED.startswith("eyJ")
     assert_clean(once)
+
+
+def test_registering_a_jwt_registers_its_signature_too() -> None:
+    """A token made of a real one's signature under other claims rebuilds the real one
+    with those claims: its signature is as secret as the token."""
+    real = canary_jwt()
+    scrub.register_secret(real)
+    header, _, signature = real.split(".")
+    edited = scrub.forge_jwt(real, exp=2_000_000_000).rsplit(".", 1)[0] + "." + signature
+    assert signature not in scrub.redact_text(f"sent {edited}")
+    assert scrub.is_secret(real)
+    assert scrub.is_secret(signature)
+    assert not scrub.is_secret(header)  # every HS256 token's header: nothing secret
+
+
+def test_register_token_answer_registers_what_authorize_issued() -> None:
+    scrub.register_token_answer({"data": "opaque-issued-token-77"})
+    scrub.register_token_answer({"error": "unauthorized"})
+    scrub.register_token_answer(None)
+    assert scrub.redact_text("got opaque-issued-token-77") == "got <redacted>"
+
+
+# -- forged tokens: evidence, shown as sent ----------------------------------------------------
+
+
+def test_forge_jwt_keeps_the_claims_but_not_the_signature() -> None:
+    real = jwt.encode(
+        {"sub": "brand", "iss": "masivo", "exp": 2_000_000_000}, "secret" * 6, algorithm="HS256"
+    )
+    forged = scrub.forge_jwt(real, exp=2_000_000_001)
+    claims = jwt.decode(forged, options={"verify_signature": False})
+    assert claims == {"sub": "brand", "iss": "masivo", "exp": 2_000_000_001}
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(forged, "secret" * 6, algorithms=["HS256"])
+    unsigned = scrub.forge_jwt(real, algorithm="none")
+    assert unsigned.endswith(".")
+    assert jwt.get_unverified_header(unsigned)["alg"] == "none"
+    assert jwt.decode(scrub.forge_jwt("not a jwt"), options={"verify_signature": False}) == {
+        "sub": "masivo-conformance"
+    }
+
+
+def test_is_forged_tells_the_suites_tokens_by_their_header() -> None:
+    forged = scrub.forge_jwt(None, exp=2_000_000_000)
+    assert scrub.is_forged(forged)
+    assert scrub.is_forged(forged.rsplit(".", 1)[0])  # cut after its payload
+    assert scrub.is_forged(scrub.forge_jwt(None, algorithm="none"))
+    assert not scrub.is_forged(canary_jwt())
+    for junk in ("", "eyJ", "eyJ!!.x", "not-base64.x.y", "WzFd.e30.x"):  # WzFd: a JSON list
+        assert not scrub.is_forged(junk)
+
+
+def test_redact_text_keeps_forged_tokens_and_redacts_real_and_unknown_ones() -> None:
+    real, stranger = canary_jwt(), jwt.encode({"sub": "x"}, "q" * 32, algorithm="HS256")
+    scrub.register_secret(real)
+    forged = scrub.forge_jwt(real, exp=2_000_000_000)
+    text = f"sent Bearer {forged}, had {real}, saw {stranger} and Bearer {stranger}"
+    assert scrub.redact_text(text) == (
+        f"sent Bearer {forged}, had <redacted>, saw <redacted> and Bearer <redacted>"
+    )
+
+
+def test_a_forged_header_does_not_save_a_real_signature() -> None:
+    """Whatever its header says, a token carrying the run's signature loses it."""
+    real = canary_jwt()
+    scrub.register_secret(real)
+    header, payload, _ = scrub.forge_jwt(real).split(".")
+    signature = real.rsplit(".", 1)[1]
+    text = scrub.redact_text(f"Bearer {header}.{payload}.{signature}")
+    assert text == f"Bearer {header}.{payload}.<redacted>"
+
+
+# -- log records -------------------------------------------------------------------------------
+
+
+def test_log_records_are_redacted_once_a_secret_is_known(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Whoever prints or captures a record (pytest, uvicorn's handlers, the terminal) gets
+    it redacted: the message, its arguments and its traceback."""
+    token = canary_jwt()
+    scrub.register_secret(CANARY_KEY)
+    log = logging.getLogger("masivo_conformance.test")
+    with caplog.at_level(logging.INFO, logger="masivo_conformance.test"):
+        log.info("key %s token %s", CANARY_KEY, token)
+        try:
+            raise ValueError(f"refused {CANARY_KEY}")
+        except ValueError:
+            log.exception("failed")
+    assert caplog.records[0].getMessage() == "key <redacted> token <redacted>"
+    assert_clean(caplog.text, CANARY_KEY, token)
+    assert "ValueError: refused <redacted>" in caplog.text
 
 
 def test_scrub_headers_redacts_credentials_whatever_their_case() -> None:

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 import pytest
 
 from masivo_conformance.errors import SettingsError
-from masivo_conformance.suite.settings import ENV, Settings, is_loopback, load_targets, resolve
+from masivo_conformance.suite.settings import (
+    ENV,
+    TARGET_FLAGS,
+    Settings,
+    add_target_options,
+    is_loopback,
+    load_targets,
+    resolve,
+)
 
 DEV_URL = "https://app.masivo.ai/api/storefront/v1"
 FILE_KEY = "mk_file_key_1234567"
@@ -124,6 +133,13 @@ def test_resolve_without_a_base_url_means_the_embedded_server() -> None:
     settings = resolve(no_flags(), {})
     assert settings.embedded
     assert settings.writes_allowed
+
+
+def test_the_embedded_server_settles_at_once_unless_told_otherwise() -> None:
+    assert resolve(no_flags(), {}).settle_time == 0.2
+    assert resolve(no_flags(settle_time=3.0), {}).settle_time == 3.0
+    remote = resolve(no_flags(base_url="http://127.0.0.1:9/v1", token="t"), {})
+    assert remote.settle_time == 1.0
 
 
 def test_target_token_env_is_read_from_the_environment(tmp_path: Path) -> None:
@@ -296,3 +312,19 @@ def test_targets_file_without_a_target_names_the_targets(tmp_path: Path) -> None
     assert "--targets-file needs --target NAME" in str(error)
     assert str(path) in str(error)
     assert "dev, mock" in str(error)
+
+
+def test_the_cli_and_the_plugin_declare_the_same_target_options() -> None:
+    """One definition: the CLI's flags and the plugin's `--masivo-*` options."""
+    cli, plugin = argparse.ArgumentParser(), argparse.ArgumentParser()
+    add_target_options(cli.add_argument)
+    add_target_options(plugin.add_argument, prefix="--masivo-")
+    flags = cli.parse_args(["--base-url", "http://h", "--settle-time", "2", "--allow-writes"])
+    options = plugin.parse_args(
+        ["--masivo-base-url", "http://h", "--masivo-settle-time", "2", "--masivo-allow-writes"]
+    )
+    assert {f: getattr(flags, f) for f in TARGET_FLAGS} == {
+        f: getattr(options, "masivo_" + f) for f in TARGET_FLAGS
+    }
+    assert flags.settle_time == 2.0
+    assert flags.timeout is None  # unset flags stay None: resolve() applies the defaults

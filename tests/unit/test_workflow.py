@@ -69,7 +69,7 @@ def test_live_job_uses_dev_secrets_and_allows_writes(workflow: dict[Any, Any]) -
     commands = run_lines(job)
     run = next(line for line in commands.splitlines() if "masivo-conformance run" in line)
     assert run.startswith(".venv/bin/masivo-conformance run")
-    for flag in ("--allow-writes", "--profile quick", "--report-dir reports"):
+    for flag in ("--allow-writes", "--profile budget", "--report-dir reports"):
         assert flag in run
     assert "--junit reports/junit.xml" in run
     assert "make venv" in commands

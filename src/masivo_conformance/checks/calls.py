@@ -9,15 +9,18 @@ from __future__ import annotations
 import json
 import re
 import shlex
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
 
-__all__ = ["EVENT_OPERATIONS", "NOT_JSON", "Call", "curl_for", "is_event", "operation_for"]
+from masivo_conformance import scrub
+from masivo_conformance.contract.routes import EVENT_OPERATIONS, route_for
 
-EVENT_OPERATIONS = frozenset({"emit_event", "fulfill_event", "reverse_event"})
+__all__ = ["EVENT_OPERATIONS", "NOT_JSON", "Call", "curl_for", "header_argument", "is_event"]
 
 
 class _NotJson:
@@ -26,30 +29,6 @@ class _NotJson:
 
 
 NOT_JSON: Any = _NotJson()
-
-# (method, path pattern relative to the base URL, operation id); longest paths first.
-_OPERATIONS = [
-    ("PATCH", r"/behavior/events/(?P<eventId>[^/]+)/fulfill", "fulfill_event"),
-    ("POST", r"/behavior/events/(?P<eventId>[^/]+)/reverse", "reverse_event"),
-    ("POST", r"/behavior/events", "emit_event"),
-    ("PUT", r"/events/redeem/preview", "preview_order"),
-    ("GET", r"/auth/authorize", "authorize"),
-    ("GET", r"/customers/(?P<id>[^/]+)", "get_customer"),
-    ("POST", r"/customers", "create_customer"),
-    ("GET", r"/rewards", "list_rewards"),
-    ("GET", r"/transactions", "list_transactions"),
-]
-
-
-def operation_for(method: str, path: str) -> tuple[str, dict[str, str]] | None:
-    """The operation id and path parameters of a request, from the path's tail."""
-    for op_method, pattern, operation in _OPERATIONS:
-        if method.upper() != op_method:
-            continue
-        match = re.search(pattern + r"/?$", path)
-        if match:
-            return operation, match.groupdict()
-    return None
 
 
 def _parse(text: str) -> Any:
@@ -78,8 +57,15 @@ class Call:
     headers: dict[str, str]  # lower-cased names
     body: Any  # parsed JSON, or NOT_JSON
     text: str
-    reproducer: str = ""
+    # What makes the curl line that repeats the request: most answers hold and nobody
+    # reads theirs, so it is built on first use (see `reproducer`).
+    reproduce: Callable[[], str] = field(default=str, repr=False, compare=False)  # str(): ""
     path_params: dict[str, str] = field(default_factory=dict)
+
+    @cached_property
+    def reproducer(self) -> str:
+        """A curl line that repeats the request, with the run's credentials as variables."""
+        return self.reproduce()
 
     @property
     def content_type(self) -> str:
@@ -119,12 +105,16 @@ class Call:
         status: int,
         headers: dict[str, str],
         text: str,
-        reproducer: str,
+        reproducer: str | Callable[[], str],
     ) -> Call | None:
-        found = operation_for(method, urlsplit(url).path)
-        if found is None:
+        routed = route_for(method, urlsplit(url).path)
+        if routed is None:
             return None
         lowered = {k.lower(): v for k, v in headers.items()}
+        body = _parse(text)
+        if routed.operation == "authorize" and 200 <= status < 300:
+            # Whoever asked (our client, a test, schemathesis), what was issued is secret.
+            scrub.register_token_answer(body)
         request_json: Any = None
         if request_body:
             try:
@@ -132,16 +122,16 @@ class Call:
             except ValueError:
                 request_json = NOT_JSON
         return cls(
-            operation=found[0],
+            operation=routed.operation,
             method=method.upper(),
             url=url,
             request_json=request_json,
             status=status,
             headers=lowered,
-            body=_parse(text),
+            body=body,
             text=text,
-            reproducer=reproducer,
-            path_params=found[1],
+            reproduce=reproducer if callable(reproducer) else lambda: reproducer,
+            path_params=routed.params,
         )
 
     @classmethod
@@ -154,24 +144,58 @@ class Call:
             response.status_code,
             dict(response.headers),
             response.text,
-            curl_for(request),
+            lambda: curl_for(request),
         )
         if call is None:
             raise ValueError(f"{request.method} {request.url} is not a storefront operation")
         return call
 
 
+# Credential headers and the variable that stands for the run's own value in a reproducer.
+_VARIABLES = {"authorization": "MASIVO_TOKEN", "x-api-key": "MASIVO_API_KEY"}
+# Headers worth repeating; httpx adds the others (host, accept, user-agent...) itself.
+_REPEATED = frozenset({*_VARIABLES, "content-type"})
+_SHELL_SAFE = re.compile(r"[A-Za-z0-9._-]+")  # base64url and dots: nothing to escape
+
+
+def _with_variables(value: str, variable: str) -> str | None:
+    """`value` as the inside of a double-quoted shell word, the run's own secrets
+    replaced by `variable`; None when it holds no secret of the run (shown as sent)."""
+    if scrub.is_secret(value):
+        return f"${variable}"
+    scheme, _, credential = value.partition(" ")
+    if credential and scrub.is_secret(credential):
+        return f"{scheme} ${variable}"
+    segments = credential.split(".")
+    if len(segments) == 3 and scrub.is_secret(segments[2]) and _SHELL_SAFE.fullmatch(credential):
+        # A real token's signature under other claims: any token of the target signs
+        # the same way, so the reader's own token lends its signature.
+        return f"{scheme} {segments[0]}.{segments[1]}.${{{variable}##*.}}"
+    return None
+
+
+def header_argument(name: str, value: str) -> str:
+    """The shell word after curl's -H that sends `name: value` again.
+
+    The run's real key and tokens become $MASIVO_API_KEY and $MASIVO_TOKEN; anything
+    else is shown as sent (a forged token, a wrong key), or running the line would not
+    show what the target did with it. An empty value uses curl's `name;` form.
+    """
+    variable = _VARIABLES.get(name.lower())
+    shown = None if variable is None else _with_variables(value, variable)
+    if shown is not None:
+        return f'"{name}: {shown}"'
+    return shlex.quote(f"{name}: {value}" if value else f"{name};")
+
+
 def curl_for(request: httpx.Request) -> str:
-    """A shell line that repeats `request`; credentials come from environment variables."""
+    """A shell line that repeats `request`, with the run's credentials as variables."""
     parts = ["curl", "-sS", "-X", request.method, shlex.quote(str(request.url))]
-    for name, value in request.headers.items():
-        lowered = name.lower()
-        if lowered == "authorization":
-            parts += ["-H", '"Authorization: Bearer $MASIVO_TOKEN"']
-        elif lowered == "x-api-key":
-            parts += ["-H", '"x-api-key: $MASIVO_API_KEY"']
-        elif lowered == "content-type":
-            parts += ["-H", shlex.quote(f"{name}: {value}")]
+    encoding = request.headers.encoding
+    for raw_name, raw_value in request.headers.raw:  # as spelled, not lower-cased
+        name = raw_name.decode(encoding)
+        if name.lower() in _REPEATED:
+            parts += ["-H", header_argument(name, raw_value.decode(encoding))]
     body = request.content
     if body:
         parts += ["--data-raw", shlex.quote(body.decode("utf-8", errors="replace"))]

@@ -15,27 +15,15 @@ def add_target_arguments(parser: argparse.ArgumentParser) -> None:
         "target (flags win over MASIVO_* variables and the targets file)"
     )
     add_target_options(group.add_argument)
-    group.add_argument("--timeout", type=float, help="seconds per HTTP request (default 10)")
-    group.add_argument(
-        "--settle-time",
-        type=float,
-        help="seconds to wait for late effects, after which an event that listed no "
-        "transaction counts as settled (default 1; CONTRACT section 2)",
-    )
-    group.add_argument(
-        "--settle-timeout",
-        type=float,
-        help="longest wait for a fulfilled event to list its transactions once an "
-        "identical one has (default 10): past it the event has not settled (EMIT-4)",
-    )
 
 
-def add_output_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--report-dir",
-        type=Path,
-        help="write report.html, summary.md, result.json and junit.xml here",
-    )
+RUN_REPORT_FILES = (
+    "report.html, summary.md, result.json, junit.xml and reproducers/ (curl lines too long to show)"
+)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser, files: str = RUN_REPORT_FILES) -> None:
+    parser.add_argument("--report-dir", type=Path, help=f"write {files} here")
     noise = parser.add_mutually_exclusive_group()
     noise.add_argument("-q", "--quiet", action="store_true", help="print only the result")
     noise.add_argument(
@@ -71,36 +59,9 @@ def worker_count(value: str) -> str:
 
 
 def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:
-    flags = {
-        **{name: getattr(args, name) for name in TARGET_FLAGS},
-        "timeout": args.timeout,
-        "settle_time": getattr(args, "settle_time", None),
-        "settle_timeout": getattr(args, "settle_timeout", None),
-        **extra,
-    }
+    """The run's settings, resolved once: commands hand this object on as it is."""
+    flags = {**{name: getattr(args, name) for name in TARGET_FLAGS}, **extra}
     return resolve(flags, targets_file=args.targets_file, target=args.target)
-
-
-def pytest_target_args(settings: Settings) -> list[str]:
-    """The plugin options that point a pytest run at the same target."""
-    args: list[str] = []
-    pairs = [
-        ("--base-url", settings.base_url),
-        ("--api-key", settings.api_key),
-        ("--token", settings.token),
-        ("--brand-id", settings.brand_id),
-        ("--timeout-s", settings.timeout),
-        ("--settle-time", settings.settle_time),
-        ("--settle-timeout", settings.settle_timeout),
-        ("--max-requests", settings.max_requests),
-        ("--seed", settings.seed),
-    ]
-    for flag, value in pairs:
-        if value is not None:
-            args += [flag, str(value)]
-    if settings.allow_writes:
-        args.append("--allow-writes")
-    return args
 
 
 def describe(settings: Settings, target: Target | None = None) -> str:

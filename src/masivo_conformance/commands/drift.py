@@ -19,7 +19,6 @@ from masivo_conformance.commands._options import (
     add_output_arguments,
     add_target_arguments,
     describe,
-    pytest_target_args,
     settings_from_args,
 )
 from masivo_conformance.recording.drift import compare_folders
@@ -41,10 +40,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cassettes",
         type=Path,
         default=DEFAULT_CASSETTES,
-        help=f"recorded cassettes (default {DEFAULT_CASSETTES})",
+        help=f"recorded cassettes (default ./{DEFAULT_CASSETTES})",
     )
     parser.add_argument("--json", type=Path, help="also write the drift report as JSON here")
-    add_output_arguments(parser)
+    add_output_arguments(parser, files="drift.html, drift.md and drift.json")
 
 
 def execute(args: argparse.Namespace) -> int:
@@ -60,7 +59,7 @@ def execute(args: argparse.Namespace) -> int:
         live = Path(tmp) / "live"
         run = record_scenarios(
             live,
-            pytest_target_args(target.settings),
+            target.settings,
             seed=seed,
             quiet=not args.verbose,
             extra=["-q", "--tb=no"],
@@ -72,12 +71,10 @@ def execute(args: argparse.Namespace) -> int:
             f"drift of {describe(settings)} against cassettes recorded from "
             f"{recording.target} ({len(run.outcomes)} scenarios re-run, {failed} failed live)"
         )
-    print(drift.render_text(), end="")
+    print(report.render_drift_text(drift), end="")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(drift.to_json(), encoding="utf-8")
+        args.json.write_text(report.drift_json(drift), encoding="utf-8")
     if args.report_dir:
-        args.report_dir.mkdir(parents=True, exist_ok=True)
-        (args.report_dir / "drift.json").write_text(drift.to_json(), encoding="utf-8")
         report.write_drift_reports(drift, args.report_dir)
     return drift.exit_code()

@@ -12,13 +12,13 @@ from pathlib import Path
 from masivo_conformance.commands._options import (
     add_target_arguments,
     describe,
-    pytest_target_args,
     settings_from_args,
 )
 from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK
 from masivo_conformance.suite.cassette_runs import (
     DEFAULT_CASSETTES,
     RECORD_SEED,
+    check_record_folder,
     record_scenarios,
     recording_for,
 )
@@ -33,17 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cassettes",
         type=Path,
         default=DEFAULT_CASSETTES,
-        help=f"cassette folder (default {DEFAULT_CASSETTES})",
+        help=f"cassette folder (default ./{DEFAULT_CASSETTES})",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only the result")
 
 
 def execute(args: argparse.Namespace) -> int:
+    check_record_folder(args.cassettes)  # before a target is started or touched
     settings = settings_from_args(args, seed=RECORD_SEED)
     with live_target(settings) as target:
-        run = record_scenarios(
-            args.cassettes, pytest_target_args(target.settings), seed=RECORD_SEED, quiet=args.quiet
-        )
+        run = record_scenarios(args.cassettes, target.settings, seed=RECORD_SEED, quiet=args.quiet)
         recording_for(RECORD_SEED, target.brand_id, target.base_url, describe(settings)).write(
             args.cassettes
         )

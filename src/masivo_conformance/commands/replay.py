@@ -9,6 +9,7 @@ is missing, corrupt or truncated (the message names the file).
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from pathlib import Path
 
 from masivo_conformance import __version__
@@ -26,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cassettes",
         type=Path,
         default=DEFAULT_CASSETTES,
-        help=f"cassette folder (default {DEFAULT_CASSETTES})",
+        help=f"cassette folder (default ./{DEFAULT_CASSETTES})",
     )
     add_output_arguments(parser)
 
@@ -37,8 +38,12 @@ def execute(args: argparse.Namespace) -> int:
         prepare_report_dir(args.report_dir)
         extra += ["--junitxml", str(args.report_dir / "junit.xml")]
     recording, run = replay_scenarios(args.cassettes, extra=extra, quiet=args.quiet)
-    # Replay judges what the recorded scenarios judged; the rest is not the cassettes'.
-    rows = [r for r in fold(catalogue(), run.outcomes) if r.status != "not checked"]
+    # Replay judges what the recorded scenarios judged; the rest needs a live target (the
+    # API-key rules: replay holds no key) and is shown as such, outside the exit code.
+    rows = [
+        replace(r, reason=f"not checked on replay: {r.reason}") if r.status == "not checked" else r
+        for r in fold(catalogue(), run.outcomes)
+    ]
     result = RunResult(
         target=f"cassettes {args.cassettes} (recorded from {recording.target})",
         profile="replay",
@@ -47,10 +52,11 @@ def execute(args: argparse.Namespace) -> int:
         duration_s=round(run.duration_s, 2),
         request_count=run.request_count,
         requirements=rows,
+        out_of_reach=[r.id for r in rows if r.status == "not checked"],
         errors=errors_of(run.outcomes),
         suite_version=__version__,
     )
-    print(report.render_matrix(result))
+    print(report.render_matrix(result, args.report_dir))
     if args.report_dir:
         result.write(args.report_dir / "result.json")
         report.write_reports(result, args.report_dir)

@@ -16,8 +16,8 @@ from collections import Counter
 import pytest
 
 from masivo_conformance.contract.catalogue import catalogue
-from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK
-from masivo_conformance.suite.runner import project_root, suite_path
+from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK, MasivoError
+from masivo_conformance.suite.runner import pytest_config_args, suite_path
 
 HELP = "list requirement ids with their level and how many tests cover each"
 
@@ -44,20 +44,25 @@ class _Counter:
 def coverage() -> tuple[Counter[str], Counter[str]]:
     """How many collected deterministic tests, and exploring tests, name each id."""
     counter = _Counter()
-    root = project_root()
-    with contextlib.redirect_stdout(io.StringIO()):
-        pytest.main(
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = pytest.main(
             [
                 str(suite_path("contract")),
                 str(suite_path("stateful")),
                 "--collect-only",
                 "-q",
-                "--rootdir",
-                str(root),
-                "-c",
-                str(root / "pyproject.toml"),
+                *pytest_config_args(),
             ],
             plugins=[counter],
+        )
+    # A suite that does not collect would otherwise read as "no test covers anything".
+    if code != pytest.ExitCode.OK:
+        last = printed.getvalue().strip().splitlines()[-1:]
+        raise MasivoError(
+            f"the suite's tests could not be collected (pytest exit {int(code)}"
+            f"{': ' + last[0] if last else ''})",
+            "reinstall masivo-conformance, or fix the suite tests in the checkout",
         )
     return counter.counts, counter.explored
 

@@ -26,7 +26,6 @@ from masivo_conformance.commands._options import (
     add_target_arguments,
     describe,
     prepare_report_dir,
-    pytest_target_args,
     settings_from_args,
     worker_count,
 )
@@ -35,8 +34,9 @@ from masivo_conformance.errors import EXIT_CANNOT_RUN
 from masivo_conformance.reporting import report
 from masivo_conformance.reporting.baseline import load_baseline
 from masivo_conformance.reporting.results import RunResult, errors_of, fold
-from masivo_conformance.suite import profiles
+from masivo_conformance.suite import plan, profiles
 from masivo_conformance.suite.runner import run_pytest, suite_path
+from masivo_conformance.suite.session import SuiteOptions
 from masivo_conformance.suite.target import checked
 
 HELP = "run the conformance suite against a target and print the requirement matrix"
@@ -47,8 +47,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         choices=profiles.NAMES,
-        default="ci",
-        help="quick (~10 s), ci (default, derandomised, ~25 s) or deep (~3 min)",
+        help="budget (every requirement once, <= 250 requests), quick (~20 s), ci "
+        "(derandomised, ~25 s) or deep (~3 min); default: budget with --max-requests "
+        "below 1000, else ci",
     )
     parser.add_argument("--seed", type=int, help="seed that makes the run reproducible")
     parser.add_argument(
@@ -76,6 +77,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_output_arguments(parser)
 
 
+def _write_reports(result: RunResult, report_dir: Path, *, quiet: bool) -> None:
+    """result.json and the reports; the reproducer scripts are counted, not listed."""
+    result.write(report_dir / "result.json")
+    written = report.write_reports(result, report_dir)
+    scripts = [p for p in written if p.parent.name == report.REPRODUCER_DIR]
+    if quiet:
+        return
+    for path in written:
+        if path not in scripts:
+            print(f"wrote {path}")
+    if scripts:
+        print(f"wrote {len(scripts)} reproducer(s) in {scripts[0].parent}")
+
+
 def execute(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, max_requests=args.max_requests, seed=args.seed)
     prepare_report_dir(args.report_dir)
@@ -85,22 +100,19 @@ def execute(args: argparse.Namespace) -> int:
     baseline = load_baseline(args.baseline) if args.baseline else None
     settings = checked(settings)
     target = describe(settings)
+    picked = args.profile is None  # chosen for the cap: the up-front line says so
+    args.profile = plan.choose_profile(args.profile, settings.max_requests)
     if not args.quiet:
         print(
             f"masivo-conformance {__version__}: profile {args.profile} against {target}"
             + (f", requirements {', '.join(selected)}" if selected else "")
         )
-    pytest_args = [
-        *pytest_target_args(settings),
-        "--profile",
-        args.profile,
-        "-p",
-        "no:cacheprovider",
-        "--no-header",
-    ]
+        ids = selected or [r.id for r in known]
+        line = plan.headline(args.profile, settings.max_requests, ids, chosen=picked)
+        if line:
+            print(line)
+    pytest_args = ["-p", "no:cacheprovider", "--no-header"]
     pytest_args += ["-v", "--tb=short"] if args.verbose else ["-q", "--tb=no", "-rN"]
-    for requirement_id in selected or []:
-        pytest_args += ["--requirement", requirement_id]
     junit = args.junit or (args.report_dir / "junit.xml" if args.report_dir else None)
     if junit:
         junit.parent.mkdir(parents=True, exist_ok=True)
@@ -108,8 +120,9 @@ def execute(args: argparse.Namespace) -> int:
     if args.workers:
         pytest_args += ["-n", args.workers]
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
+    options = SuiteOptions(settings, profile=args.profile, requirements=tuple(selected or ()))
     run = run_pytest(
-        [suite_path("contract"), suite_path("stateful")], pytest_args, quiet=args.quiet
+        [suite_path("contract"), suite_path("stateful")], pytest_args, options, quiet=args.quiet
     )
     notes = list(run.notes)
     if not settings.writes_allowed:
@@ -151,12 +164,9 @@ def execute(args: argparse.Namespace) -> int:
         )
     if result.stopped:
         result.notes.append(f"{result.stopped} (the verdicts up to there are in this report)")
-    print(report.render_matrix(result))
+    print(report.render_matrix(result, args.report_dir))
     if args.report_dir:
-        result.write(args.report_dir / "result.json")
-        for path in report.write_reports(result, args.report_dir):
-            if not args.quiet:
-                print(f"wrote {path}")
+        _write_reports(result, args.report_dir, quiet=args.quiet)
     interrupted = (
         run.exit_code == pytest.ExitCode.INTERRUPTED and not run.budget_spent and not run.stopped
     )

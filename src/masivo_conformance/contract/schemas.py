@@ -8,11 +8,13 @@ relative `$ref`, so one `referencing.Registry` of the folder resolves everything
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+import jsonschema_rs
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
@@ -32,6 +34,7 @@ __all__ = [
 
 _PACKAGED = Path(__file__).parents[1] / "_data" / "schemas"
 _CHECKOUT = Path(__file__).resolve().parents[3] / "schemas"
+_FORMATS = ("date-time", "uuid")  # the formats the contract's schemas use
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,49 @@ def validator(name: str) -> Draft202012Validator:
     )
 
 
+def _format_check(name: str) -> Callable[[Any], bool]:
+    """python-jsonschema's own check of format `name`, as a plain predicate."""
+    check, raises = Draft202012Validator.FORMAT_CHECKER.checkers[name]
+
+    def conforms(value: Any) -> bool:
+        try:
+            return bool(check(value))
+        except raises:
+            return False
+
+    return conforms
+
+
+@cache
+def _fast_validator(name: str) -> jsonschema_rs.Validator:
+    """jsonschema_rs's compiled validator of one schema file.
+
+    Its formats are python-jsonschema's checks, so that both libraries agree on what a
+    `date-time` or a `uuid` is (jsonschema_rs alone would accept a leap second on any day).
+    """
+    files = [(file, registry().contents(file)) for file in registry()]
+    return jsonschema_rs.validator_for(
+        schema(name),
+        registry=jsonschema_rs.Registry(files),
+        validate_formats=True,
+        formats={fmt: _format_check(fmt) for fmt in _FORMATS},
+        offline=True,
+    )
+
+
 def validate(name: str, instance: Any) -> list[SchemaViolation]:
-    """Every way `instance` breaks schema `name`, deepest paths first; empty when valid."""
+    """Every way `instance` breaks schema `name`, deepest paths first; empty when valid.
+
+    Every answer the suite judges is validated, some of them lists of hundreds of
+    transactions: the compiled validator says "valid" about twenty times faster than
+    python-jsonschema. An instance it refuses, or cannot read (NaN, say), goes to
+    python-jsonschema, which stays the judge: only its errors are reported, so a verdict
+    and its message are what they always were.
+    """
+    try:
+        if _fast_validator(name).is_valid(instance):
+            return []
+    except ValueError:
+        pass  # not JSON as jsonschema_rs reads it: python-jsonschema judges it below
     errors = sorted(validator(name).iter_errors(instance), key=lambda e: -len(e.absolute_path))
     return [SchemaViolation(e.json_path, e.message) for e in errors]

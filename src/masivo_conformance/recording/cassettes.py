@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -19,8 +18,9 @@ from urllib.parse import parse_qsl, urlsplit
 import yaml
 from vcr.serializers import yamlserializer
 
-from masivo_conformance import contract, scrub
-from masivo_conformance.errors import CassetteError, MasivoError
+from masivo_conformance import scrub
+from masivo_conformance.contract.routes import route_for
+from masivo_conformance.errors import CassetteError
 
 __all__ = [
     "Cassette",
@@ -174,15 +174,6 @@ def _json_or_none(text: str) -> Any:
 _UUID_SEGMENT = re.compile(r"^[0-9a-fA-F]{8}-([0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 
 
-@cache
-def _openapi_templates() -> tuple[str, ...]:
-    try:
-        document = yaml.safe_load(contract.openapi_path().read_text(encoding="utf-8"))
-        return tuple(document["paths"])
-    except (MasivoError, OSError, yaml.YAMLError, KeyError, TypeError):
-        return ()  # without the document the heuristic below still masks ids
-
-
 def _looks_like_id(segment: str) -> bool:
     # Suite-made ids carry a prefix and random hex; literal segments ("v1") are short.
     has_digit = any(c.isdigit() for c in segment)
@@ -194,20 +185,11 @@ def _looks_like_id(segment: str) -> bool:
     )
 
 
-def path_template(path: str, templates: Sequence[str] | None = None) -> str:
-    """`/behavior/events/<uuid>/reverse` -> `/behavior/events/{eventId}/reverse`."""
+def path_template(path: str) -> str:
+    """`/behavior/events/<uuid>/reverse` -> `/behavior/events/{eventId}/reverse`: the
+    route table's template, or ids masked by their look for a path outside the contract."""
+    routed = route_for(None, path)
+    if routed is not None:
+        return routed.template_path
     segments = path.strip("/").split("/")
-    best: list[str] | None = None
-    for template in _openapi_templates() if templates is None else templates:
-        pattern = template.strip("/").split("/")
-        tail = segments[len(segments) - len(pattern) :]
-        # The base URL's path may precede the template, so match at the end.
-        fits = len(pattern) <= len(segments) and all(
-            p.startswith("{") or p == s for p, s in zip(pattern, tail, strict=True)
-        )
-        if fits and (best is None or len(pattern) > len(best)):
-            best = pattern
-    if best is not None:
-        head = segments[: len(segments) - len(best)]
-        return "/" + "/".join(head + best)
     return "/" + "/".join("{id}" if _looks_like_id(s) else s for s in segments)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -25,10 +26,12 @@ from masivo_conformance.recording.shapes import Hints, contract_hints, shape_of
 
 __all__ = [
     "Difference",
+    "DifferenceGroup",
     "DriftReport",
     "compare_cassettes",
     "compare_folders",
     "compare_interactions",
+    "group_differences",
 ]
 
 
@@ -42,6 +45,45 @@ class Difference:
     kind: str
     classification: Classification
     description: str  # what changed and what it means for a client
+
+
+@dataclass(frozen=True)
+class DifferenceGroup:
+    """Every difference of one kind at one JSON path, whichever scenario and step showed it.
+
+    One change of the target repeats in every scenario that reads the same answer (a
+    missing wallet member shows on each GET of a customer): the reader acts on the change
+    once, so reports list groups, with how often and where each was seen.
+    """
+
+    classification: Classification
+    path: str
+    kind: str
+    count: int  # differences in the group
+    scenarios: tuple[str, ...]  # the tests (cassettes) that showed it, sorted
+    requests: tuple[str, ...]  # "METHOD /path/{template}" where it was seen, sorted
+    descriptions: tuple[str, ...]  # the distinct descriptions, in the order first seen
+
+
+def group_differences(differences: Iterable[Difference]) -> list[DifferenceGroup]:
+    """Differences grouped by (path, kind): breaking first, then the most frequent."""
+    groups: dict[tuple[Classification, str, str], list[Difference]] = defaultdict(list)
+    for d in differences:
+        # A kind has one classification; keying on it too keeps a group all of one class.
+        groups[d.classification, d.path, d.kind].append(d)
+    found = [
+        DifferenceGroup(
+            classification,
+            path,
+            kind,
+            len(members),
+            tuple(sorted({d.test for d in members})),
+            tuple(sorted({d.request for d in members})),
+            tuple(dict.fromkeys(d.description for d in members)),
+        )
+        for (classification, path, kind), members in groups.items()
+    ]
+    return sorted(found, key=lambda g: (g.classification != BREAKING, -g.count, g.path, g.kind))
 
 
 def _media_type(content_type: str) -> str:
@@ -202,7 +244,8 @@ def compare_folders(
 
 @dataclass(frozen=True)
 class DriftReport:
-    """All differences of a drift run, with the readable and the JSON form."""
+    """All differences of a drift run, grouped for reading and as JSON (`reporting.report`
+    renders them for people)."""
 
     differences: tuple[Difference, ...]
 
@@ -217,32 +260,24 @@ class DriftReport:
     def exit_code(self) -> int:
         return EXIT_NONCONFORMANT if self.breaking else EXIT_OK
 
+    @property
+    def groups(self) -> list[DifferenceGroup]:
+        return group_differences(self.differences)
+
+    @property
+    def tests(self) -> list[str]:
+        """The scenarios (cassettes) with at least one difference."""
+        return sorted({d.test for d in self.differences})
+
     def to_json(self) -> str:
+        groups = self.groups
         summary = {"breaking": len(self.breaking), "additive": len(self.additive)}
         return json.dumps(
             {
-                "summary": summary,
+                "summary": {**summary, "groups": len(groups)},
+                "groups": [asdict(g) for g in groups],
                 "breaking": [asdict(d) for d in self.breaking],
                 "additive": [asdict(d) for d in self.additive],
             },
             indent=2,
         )
-
-    def render_text(self) -> str:
-        if not self.differences:
-            return "No drift: every live answer has the recorded structure.\n"
-        by_test: dict[str, list[Difference]] = defaultdict(list)
-        for difference in self.differences:
-            by_test[difference.test].append(difference)
-        lines = []
-        for test, differences in sorted(by_test.items()):
-            lines.append(test)
-            # Breaking first: they are what the reader has to act on.
-            for d in sorted(differences, key=lambda d: d.classification != BREAKING):
-                lines.append(f"  {d.classification.upper():9} {d.request}  {d.path}")
-                lines.append(f"            {d.kind}: {d.description}")
-        lines.append(
-            f"{len(self.breaking)} breaking and {len(self.additive)} additive difference(s) "
-            f"in {len(by_test)} test(s)."
-        )
-        return "\n".join(lines) + "\n"

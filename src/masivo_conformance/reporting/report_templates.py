@@ -1,63 +1,47 @@
-"""Building blocks of the reports: the HTML page, and safe text for HTML and Markdown.
+"""The Jinja2 environment of the reports, and the text filters its templates use.
 
-Everything shown in a report may come from a server (failure messages quote response
-bodies), so every value passes through `redact_text` first, then through the escaping
-of the format it lands in. The page is self-contained: inline CSS, no scripts, no links
-to anything outside it, so it opens the same from a CI artifact as from a disk.
+The templates live in `reporting/templates/` as package data, so an installed wheel
+renders the same pages as a checkout. HTML templates autoescape every value (Jinja2's
+own escaping: no markup a server sends survives as markup); Markdown templates escape
+with the `md`, `md_cell` and `fenced` filters here, since Markdown has no escaping of
+its own that a library gives us. The templates do not redact: `report` passes what
+they show through `redacted` (below) once, before anything is cut or escaped.
 """
 
 from __future__ import annotations
 
-import html
+import dataclasses
 import re
+from collections.abc import Sequence
+from functools import cache
+from typing import Any, TypeVar
 from urllib.parse import urlsplit, urlunsplit
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup, escape
 
 from masivo_conformance.scrub import redact_text
 
 __all__ = [
-    "h",
-    "html_table",
+    "MARKDOWN_MESSAGE_LIMIT",
+    "brief",
+    "clip",
+    "code_spans",
+    "environment",
     "md_cell",
     "md_code_block",
-    "md_table",
     "md_text",
-    "page",
+    "redacted",
     "safe_target",
     "terminal_text",
 ]
 
-_CSS = """
-body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 72rem;
-       padding: 0 1rem; color: #1f2328; }
-h1 { font-size: 1.5rem; margin-bottom: .25rem; }
-h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de; }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0; }
-th, td { border: 1px solid #d0d7de; padding: .3rem .5rem; text-align: left;
-         vertical-align: top; }
-th { background: #f6f8fa; }
-dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; }
-dl.meta dt { font-weight: 600; }
-dl.meta dd { margin: 0; overflow-wrap: anywhere; }
-.verdict { font-size: 1.1rem; font-weight: 600; padding: .6rem .8rem; border-radius: 6px; }
-.verdict.ok { background: #dafbe1; } .verdict.bad { background: #ffebe9; }
-.verdict.warn { background: #fff8c5; } .verdict.none { background: #eaeef2; }
-td.status { font-weight: 600; white-space: nowrap; }
-tr.pass td.status { color: #1a7f37; background: #dafbe1; }
-tr.fail td.status { color: #cf222e; background: #ffebe9; }
-tr.warn td.status { color: #9a6700; background: #fff8c5; }
-tr.not-checked td.status { color: #57606a; background: #eaeef2; }
-tr.accepted td.status { color: #7d4e00; background: #fff1d6; }
-tr.breaking td.status { color: #cf222e; background: #ffebe9; }
-tr.additive td.status { color: #0969da; background: #ddf4ff; }
-.level-SHOULD { font-style: italic; }
-section.failure { border: 1px solid #d0d7de; border-radius: 6px; padding: .2rem 1rem .8rem;
-                  margin: 1rem 0; }
-pre { background: #f6f8fa; padding: .6rem; border-radius: 6px; overflow-x: auto;
-      white-space: pre-wrap; overflow-wrap: anywhere; }
-/* One click selects the whole reproducer, so it can be copied without a script. */
-pre.reproducer { user-select: all; border-left: 3px solid #0969da; }
-.hint { color: #57606a; font-size: .85rem; }
-"""
+T = TypeVar("T")
+
+# A job summary holds at most 1 MiB; a server that answers with a whole page per failure
+# must not push the matrix out of it. report.html keeps the full text.
+MARKDOWN_MESSAGE_LIMIT = 3000
+BRIEF_ITEMS = 5  # scenarios or requests named in a line before "and N more"
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#!])")
 # Control characters other than newline and tab: a server's answer must not be able to
@@ -65,14 +49,40 @@ _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#!])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
-def h(value: object) -> str:
-    """A value as HTML text: secrets redacted, then every markup character escaped."""
-    return html.escape(redact_text(str(value)), quote=True)
+def redacted(value: T) -> T:
+    """`value` with every string in it (through dataclasses, lists, tuples) redacted.
+
+    Run once over what a report shows, before anything is cut or escaped: a secret cut
+    in half, or split by escape characters, would no longer match its pattern.
+    """
+    return _redact(value)  # type: ignore[no-any-return]
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_text(value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        changes = {f.name: _redact(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return dataclasses.replace(value, **changes)
+    if isinstance(value, list | tuple):
+        return type(value)(_redact(item) for item in value)
+    return value
+
+
+def code_spans(value: object) -> Markup:
+    """Catalogue prose with its `backtick` spans as <code>; every part escaped first."""
+    parts = str(value).split("`")
+    if len(parts) % 2 == 0:  # an unmatched backtick: show the text as it is
+        return escape(str(value))
+    # Markup's % escapes its argument: a span's text stays text.
+    return Markup("").join(
+        Markup("<code>%s</code>") % part if i % 2 else escape(part) for i, part in enumerate(parts)
+    )
 
 
 def md_text(value: object) -> str:
     """A value as one line of Markdown prose: no markup of its own survives."""
-    text = redact_text(str(value)).replace("&", "&amp;")
+    text = str(value).replace("&", "&amp;")
     return " ".join(_MD_SPECIAL.sub(r"\\\1", text).split())
 
 
@@ -81,29 +91,30 @@ def md_cell(value: object) -> str:
     return md_text(value) or " "
 
 
+def clip(text: str, limit: int = MARKDOWN_MESSAGE_LIMIT) -> str:
+    """`text` cut to `limit` characters, saying how much more report.html holds."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}\n... ({len(text) - limit} more characters in report.html)"
+
+
+def brief(items: Sequence[str], shown: int = BRIEF_ITEMS) -> str:
+    """The first `shown` items joined, and how many more there are."""
+    more = f" and {len(items) - shown} more" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
 def md_code_block(value: object, language: str = "text") -> str:
     """A fenced block that no backtick run inside `value` can close early."""
-    text = _CONTROL.sub("?", redact_text(str(value))).rstrip("\n")
+    text = _CONTROL.sub("?", str(value)).rstrip("\n")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{language}\n{text}\n{fence}"
 
 
-def md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
-    """The lines of a GitHub table; cells must already be escaped with `md_cell`."""
-    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
-    return out + ["| " + " | ".join(row) + " |" for row in rows]
-
-
-def html_table(headers: list[str], rows: list[str]) -> str:
-    """A table of plain-text `headers` over `rows`, each an already-escaped `<tr>`."""
-    head = "".join(f"<th>{h(name)}</th>" for name in headers)
-    return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{''.join(rows)}</tbody>\n</table>"
-
-
 def terminal_text(value: object) -> str:
-    """A value as a terminal may print it: secrets redacted, control characters shown as ?."""
-    return _CONTROL.sub("?", redact_text(str(value)))
+    """A value as a terminal may print it: control characters shown as ?."""
+    return _CONTROL.sub("?", str(value))
 
 
 def safe_target(target: str) -> str:
@@ -115,12 +126,24 @@ def safe_target(target: str) -> str:
     return target
 
 
-def page(title: str, body: str) -> str:
-    """A complete HTML document; `title` is plain text, `body` already-escaped HTML."""
-    return (
-        "<!DOCTYPE html>\n"
-        '<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-        f"<title>{h(title)}</title>\n<style>{_CSS}</style>\n</head>\n"
-        f"<body>\n{body}\n</body>\n</html>\n"
+@cache
+def environment() -> Environment:
+    """One environment per process: templates are compiled once."""
+    env = Environment(
+        loader=PackageLoader("masivo_conformance.reporting", "templates"),
+        # Everything but Markdown is HTML (or CSS included into it): escaped by default.
+        autoescape=select_autoescape(disabled_extensions=("md",), default=True),
+        undefined=StrictUndefined,  # a misspelt name fails the render, not the reader
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
     )
+    env.filters.update(
+        md=md_text,
+        md_cell=md_cell,
+        fenced=md_code_block,
+        clip=clip,
+        brief=brief,
+        code_spans=code_spans,
+    )
+    return env

@@ -24,9 +24,9 @@ from masivo_conformance.errors import (
     EXIT_NONCONFORMANT,
     EXIT_OK,
 )
+from masivo_conformance.scrub import scrub_json
 
 __all__ = [
-    "FINDINGS_PER_REQUIREMENT",
     "RequirementResult",
     "RunResult",
     "TestError",
@@ -37,7 +37,6 @@ __all__ = [
 
 Outcome = Literal["passed", "failed", "skipped"]
 Status = Literal["pass", "fail", "not checked", "accepted"]
-FINDINGS_PER_REQUIREMENT = 5  # failing tests shown per requirement (one finding each)
 
 
 @dataclass(frozen=True)
@@ -53,6 +52,7 @@ class TestOutcome:
     error: str = ""  # one line: an exception that is no check's
     skip_reason: str = ""
     requests: int = 0
+    duration_s: float = 0.0  # setup, call and teardown
 
     def observed(self) -> Evidence:
         return Evidence.from_dict(self.evidence, self.nodeid)
@@ -82,9 +82,10 @@ class RequirementResult:
     held: int = 0  # observations that held
     violated: int = 0  # observations that violated it
     tests: int = 0  # tests that judged it
-    findings: tuple[Finding, ...] = ()  # first violation of each failing test
+    findings: tuple[Finding, ...] = ()  # first violation of every failing test
     reason: str = ""  # why it was not checked, or why a failure is accepted
     requests: int = 0  # requests of the tests that judged it
+    duration_s: float = 0.0  # time of the tests that judged it
 
     @property
     def is_must(self) -> bool:
@@ -108,9 +109,12 @@ class RunResult:
     suite_version: str = ""
     started_at: str = ""
     notes: list[str] = field(default_factory=list)
+    # Ids this kind of run cannot judge (replay: what only a live target can answer):
+    # shown as not checked, with the reason, and left out of the exit code.
+    out_of_reach: list[str] = field(default_factory=list)
 
     def _binding(self, row: RequirementResult) -> bool:
-        return row.is_must or self.strict
+        return (row.is_must or self.strict) and row.id not in self.out_of_reach
 
     @property
     def failed_musts(self) -> list[RequirementResult]:
@@ -138,7 +142,8 @@ class RunResult:
         return EXIT_OK
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2)
+        # Value by value, before json.dumps escapes a secret into another spelling.
+        return json.dumps(scrub_json(asdict(self), fields=()), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> RunResult:
@@ -201,6 +206,7 @@ def fold(
         if selected is not None and req.id not in selected:
             continue
         held = violated = tests = requests = 0
+        duration = 0.0
         findings: list[Finding] = []
         for outcome, evidence in observed:
             tally = evidence.tallies.get(req.id)
@@ -208,8 +214,9 @@ def fold(
                 continue
             tests += 1
             requests += outcome.requests
+            duration += outcome.duration_s
             held, violated = held + tally.held, violated + tally.violated
-            if tally.findings and len(findings) < FINDINGS_PER_REQUIREMENT:
+            if tally.findings:
                 findings.append(tally.findings[0])
         status: Status = "fail" if violated else ("pass" if held else "not checked")
         reason = "" if held or violated else _not_checked_reason(req.id, outcomes, budget_note)
@@ -225,6 +232,7 @@ def fold(
                 findings=tuple(findings),
                 reason=reason,
                 requests=requests,
+                duration_s=round(duration, 3),
             )
         )
     return rows

@@ -1,28 +1,38 @@
 """Recording, replaying and re-recording the deterministic scenarios with cassettes.
 
-`record` writes one cassette per deterministic test (pytest-recording layout under
-`cassettes/`), plus `recording.json` with what replay needs to ask the same questions
-(the seed that named the customers, the brand and the base path). `replay` runs the same
-tests offline against those cassettes; `drift` records them again from a live target
-into a temporary folder and compares the two structurally.
+`record` writes one cassette per deterministic test (pytest-recording layout, under
+`./cassettes` by default), plus `recording.json` with what replay needs to ask the same
+questions (the seed that named the customers, the brand and the base path). `replay` runs
+the same tests offline against those cassettes; `drift` records them again from a live
+target into a temporary folder and compares the two structurally.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from masivo_conformance import __version__
 from masivo_conformance.errors import CassetteError
 from masivo_conformance.recording.cassettes import iter_cassettes, load_cassette
-from masivo_conformance.suite.runner import SuiteRun, project_root, run_pytest, suite_path
+from masivo_conformance.suite.runner import SuiteRun, run_pytest, suite_path
+from masivo_conformance.suite.session import SuiteOptions
+from masivo_conformance.suite.settings import Settings
 
-__all__ = ["DEFAULT_CASSETTES", "Recording", "record_scenarios", "replay_scenarios"]
+__all__ = [
+    "DEFAULT_CASSETTES",
+    "Recording",
+    "check_record_folder",
+    "record_scenarios",
+    "replay_scenarios",
+]
 
-DEFAULT_CASSETTES = project_root() / "cassettes"
+# Relative on purpose: the working directory's ./cassettes (in a checkout, the committed
+# ones), never a folder inside the installed package.
+DEFAULT_CASSETTES = Path("cassettes")
 META_FILE = "recording.json"
 REPLAY_HOST = "http://replay.invalid"
 # Replay never authorises: the answers come from the cassettes, so any token will do.
@@ -70,9 +80,32 @@ class Recording:
             ) from None
 
 
+def check_record_folder(folder: Path) -> None:
+    """Refuse to record into a folder whose content a rewrite would destroy.
+
+    Recording replaces the whole folder, so it must be new, empty, or hold only what a
+    recording writes: recording.json and cassette .yaml files (an interrupted recording
+    has the cassettes without recording.json).
+    """
+    if not folder.exists():
+        return
+    if not folder.is_dir():
+        raise CassetteError(
+            f"cassette folder {folder} is a file", "give --cassettes the path of a folder"
+        )
+    files = [p for p in folder.rglob("*") if not p.is_dir()]
+    strangers = [p for p in files if p.suffix != ".yaml" and p != folder / META_FILE]
+    if strangers:
+        raise CassetteError(
+            f"{folder} does not look like a cassette folder ({strangers[0]} is not a "
+            "cassette); recording would delete it",
+            "give --cassettes a new or empty folder, or one `masivo-conformance record` wrote",
+        )
+
+
 def record_scenarios(
     folder: Path,
-    target_args: list[str],
+    settings: Settings,
     *,
     seed: int,
     mode: str = "rewrite",
@@ -80,25 +113,13 @@ def record_scenarios(
     quiet: bool = False,
 ) -> SuiteRun:
     """Run the deterministic scenarios against a live target, writing cassettes."""
+    check_record_folder(folder)
     if mode == "rewrite" and folder.exists():
         shutil.rmtree(folder)  # a test that no longer exists must not leave a cassette
     folder.mkdir(parents=True, exist_ok=True)
-    args = [
-        *target_args,
-        "--seed",
-        str(seed),
-        "--masivo-cassettes",
-        str(folder),
-        "--record-mode",
-        mode,
-        "--profile",
-        "ci",
-        "-p",
-        "no:cacheprovider",
-        "--no-header",
-        *(extra or []),
-    ]
-    return run_pytest(scenario_paths(), args, quiet=quiet)
+    args = ["--record-mode", mode, "-p", "no:cacheprovider", "--no-header", *(extra or [])]
+    options = SuiteOptions(replace(settings, seed=seed), cassettes=folder)
+    return run_pytest(scenario_paths(), args, options, quiet=quiet)
 
 
 def check_cassettes(folder: Path) -> int:
@@ -126,28 +147,22 @@ def replay_scenarios(
     recording = Recording.read(folder)
     check_cassettes(folder)
     args = [
-        "--base-url",
-        REPLAY_HOST + recording.base_path,
-        "--token",
-        REPLAY_TOKEN,
-        "--brand-id",
-        recording.brand_id,
-        "--allow-writes",
-        "--seed",
-        str(recording.seed),
-        "--masivo-cassettes",
-        str(folder),
         "--record-mode",
         "none",
         "--block-network",
-        "--profile",
-        "ci",
         "-p",
         "no:cacheprovider",
         "--no-header",
         *(extra or []),
     ]
-    run = run_pytest(scenario_paths(), args, quiet=quiet)
+    settings = Settings(
+        base_url=REPLAY_HOST + recording.base_path,
+        token=REPLAY_TOKEN,
+        brand_id=recording.brand_id,
+        allow_writes=True,
+        seed=recording.seed,
+    )
+    run = run_pytest(scenario_paths(), args, SuiteOptions(settings, cassettes=folder), quiet=quiet)
     missing = [o.nodeid for o in run.outcomes if _NO_CASSETTE in (o.error or "")]
     if missing:
         module, _, name = missing[0].partition("::")

@@ -153,7 +153,11 @@ class ApiClient:
         """Call `authorize` with an API key (ours unless given); no bearer token is sent."""
         key = api_key if api_key is not None else self._api_key
         headers = {} if key is None else {"x-api-key": key}
-        return self.request("GET", "/auth/authorize", headers=headers, auth=False)
+        response = self.request("GET", "/auth/authorize", headers=headers, auth=False)
+        if response.is_success:
+            # Issued to this run: secret before anything can quote the answer.
+            scrub.register_token_answer(_json_or_none(response))
+        return response
 
     def token(self) -> str:
         """A bearer token valid for a while yet: the given one, or a fresh exchange."""
@@ -183,7 +187,6 @@ class ApiClient:
                     f"authorize refused the API key (HTTP {response.status_code})",
                     "check MASIVO_API_KEY / --api-key for this target",
                 )
-            scrub.register_secret(token)
             self._token, self._token_exp = token, _token_expiry(token)
             return token
 

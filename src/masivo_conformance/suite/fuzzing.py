@@ -9,20 +9,18 @@ tuned to the contract's own strictness; `BUILTIN_CHECKS` maps each to its requir
 from __future__ import annotations
 
 import re
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import jwt
 import schemathesis
 from schemathesis.core.failures import Failure, FailureGroup
 
-from masivo_conformance import checks, contract
-from masivo_conformance.checks.calls import NOT_JSON, Call
+from masivo_conformance import checks, contract, scrub
+from masivo_conformance.checks.calls import NOT_JSON, Call, header_argument
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence, Verdict
-from masivo_conformance.suite.client import MAX_429_RETRIES, retry_after
+from masivo_conformance.suite.client import MAX_429_RETRIES, RequestBudget, retry_after
 from masivo_conformance.suite.tailoring import Tailor
 
 __all__ = [
@@ -180,27 +178,43 @@ def observed(case: Any, response: Any) -> Call | None:
         response.status_code,
         headers,
         text,
-        _curl(case, response),
+        lambda: _curl(case, response),  # built only if someone reads it (a violation)
     )
+
+
+# How schemathesis's curl line shows a header whose value it filtered.
+_FILTERED_HEADER = re.compile(r"-H '([^':]+): \[Filtered\]'")
 
 
 def _curl(case: Any, response: Any) -> str:
-    """schemathesis's curl line, with the filtered token as an environment variable."""
+    """schemathesis's curl line, its filtered credentials put back as our own reproducers
+    show them: the run's key and token as variables, a forged or wrong one as sent."""
+    sent = {name.lower(): value for name, value in response.request.headers.items()}
     line = str(case.as_curl_command(headers=dict(response.request.headers), verify=True))
-    return re.sub(
-        r"-H '[Aa]uthorization: \[Filtered\]'", '-H "Authorization: Bearer $MASIVO_TOKEN"', line
-    )
+
+    def restored(match: re.Match[str]) -> str:
+        value = sent.get(match[1].lower())
+        return match[0] if value is None else f"-H {header_argument(match[1], value)}"
+
+    return _FILTERED_HEADER.sub(restored, line)
 
 
-def call(case: Any, **kwargs: Any) -> Any:
+def call(case: Any, budget: RequestBudget | None = None, **kwargs: Any) -> Any:
     """Send a generated request, waiting out a 429 as the suite's own client does: a
     rate-limited answer judges nothing, and a state machine whose links depend on
-    answers must see the same answers when Hypothesis runs a step again."""
+    answers must see the same answers when Hypothesis runs a step again.
+
+    schemathesis sends with its own HTTP session, so each request (retries included) is
+    taken from the run's `budget` here: --max-requests caps fuzzing too."""
+    if budget is not None:
+        budget.take()
     response = case.call(**kwargs)
     for _ in range(MAX_429_RETRIES):
         if response.status_code != 429:
             break
         time.sleep(retry_after(response.headers.get("Retry-After")))
+        if budget is not None:
+            budget.take()
         response = case.call(**kwargs)
     return response
 
@@ -257,6 +271,7 @@ class AuthProbe:
     # junit.xml and the terminal.
     token: str = field(repr=False)
     evidence: Evidence = field(repr=False)
+    budget: RequestBudget | None = field(default=None, repr=False)
     probed: set[str] = field(default_factory=set)
 
     def __call__(self, case: Any, response: Any) -> None:
@@ -268,8 +283,10 @@ class AuthProbe:
             return  # an operation without bearer auth (authorize)
         self.probed.add(label)
         headers = {k: v for k, v in headers.items() if k.lower() != "authorization"}
-        forged = case.derive(headers={**headers, "Authorization": f"Bearer {_forged(self.token)}"})
-        answer = observed(forged, call(forged))
+        now = int(time.time())
+        token = scrub.forge_jwt(self.token, iat=now, exp=now + 3600)
+        forged = case.derive(headers={**headers, "Authorization": f"Bearer {token}"})
+        answer = observed(forged, call(forged, self.budget))
         if answer is None:
             return
         self.evidence.expect(
@@ -281,15 +298,6 @@ class AuthProbe:
                 answer.reproducer,
             )
         )
-
-
-def _forged(token: str) -> str:
-    try:
-        claims: dict[str, Any] = jwt.decode(token, options={"verify_signature": False})
-    except jwt.PyJWTError:
-        claims = {"sub": "masivo-conformance"}
-    now = int(time.time())
-    return jwt.encode({**claims, "iat": now, "exp": now + 600}, secrets.token_hex(32), "HS256")
 
 
 def links_machine(
@@ -307,7 +315,7 @@ def links_machine(
             tailor.apply(case)
 
         def call(self, case: Any, **kwargs: Any) -> Any:
-            return call(case, **kwargs)
+            return call(case, probe.budget, **kwargs)
 
         def validate_response(
             self, response: Any, case: Any, additional_checks: Any = None, **kwargs: Any

@@ -1,9 +1,9 @@
 """What a suite session found, test by test: the evidence each test recorded, how it
 ended, its errors and request count, written as JSON for `masivo-conformance run`.
 
-Registered by the plugin as an object, so each pytest session (the CLI may run several
-in one process) has its own; on pytest-xdist it runs on the controller, where reports
-arrive carrying the `masivo` attribute set here on the worker.
+Registered by the suite session (suite/session.py) as an object, so each pytest session
+(the CLI may run several in one process) has its own; on pytest-xdist it runs on the
+controller, where reports arrive carrying the `masivo` attribute set here on the worker.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from hypothesis.errors import Flaky
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence
 from masivo_conformance.errors import NoAnswer, TargetError
 from masivo_conformance.reporting.results import TestOutcome
-from masivo_conformance.scrub import redact_text
+from masivo_conformance.scrub import redact_text, scrub_json
 from masivo_conformance.suite.client import ApiClient, BudgetSpent, RequestBudget
 from masivo_conformance.suite.storefront import CannotContinue
 
@@ -28,6 +28,7 @@ __all__ = [
     "RATE_LIMIT_WARNING",
     "RATE_NOTE",
     "Recorder",
+    "judge_report",
     "load_outcomes",
     "one_line",
     "requirement_ids",
@@ -65,13 +66,30 @@ def _budget_of(item: pytest.Item) -> RequestBudget | None:
 
 
 def _redact_report(report: pytest.TestReport) -> None:
-    """The report as pytest prints it (terminal, junit.xml) without secrets or tokens."""
-    if report.longrepr is not None and not isinstance(report.longrepr, tuple):
+    """The report as pytest prints it (terminal, junit.xml) without secrets or tokens.
+
+    Done where the test ran, before the report is serialised: on pytest-xdist the
+    controller that writes junit.xml never learns the tokens a worker was issued.
+    """
+    if isinstance(report.longrepr, tuple):  # a skip: (path, line, reason)
+        path, line, reason = report.longrepr
+        report.longrepr = (path, line, redact_text(reason))
+    elif report.longrepr is not None:
         text = str(report.longrepr)
         clean = redact_text(text)
         if clean != text:
             report.longrepr = clean
     report.sections = [(name, redact_text(content)) for name, content in report.sections]
+
+
+def judge_report(report: pytest.TestReport, when: str, evidence: Evidence | None) -> None:
+    """A test's report as the suite and the user plugin show it: a passed call that
+    recorded violations fails with them, requirement id and reproducer first (they are
+    soft: nothing raised), and no secret is left in what pytest prints."""
+    if when == "call" and report.passed and evidence is not None and evidence.violations:
+        report.outcome = "failed"
+        report.longrepr = evidence.summary()
+    _redact_report(report)
 
 
 def _is_transport(exc: BaseException) -> bool:
@@ -83,8 +101,9 @@ def _is_transport(exc: BaseException) -> bool:
 class Recorder:
     """Collects one outcome per test (on the xdist controller too, where reports arrive)."""
 
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, results: Path | None = None) -> None:
         self.config = config
+        self.results = results  # where the controller writes the outcomes (None: nowhere)
         self.outcomes: dict[str, TestOutcome] = {}
         self.requests = 0
         self.stopped = ""  # the target stopped answering (first such message)
@@ -104,23 +123,17 @@ class Recorder:
             info.update(self._ending(item, report, excinfo.value, evidence))
         elif report.skipped and isinstance(report.longrepr, tuple):
             info["skip_reason"] = str(report.longrepr[2]).removeprefix("Skipped: ")
-        if call.when == "call" and report.passed and evidence is not None and evidence.violations:
-            # Soft violations do not raise: the test still fails, with what it found.
-            report.outcome = "failed"
-            report.longrepr = evidence.summary()
-        _redact_report(report)
+        judge_report(report, call.when, evidence)
         budget = _budget_of(item)
         if call.when == "setup":
             item.stash[_BUDGET_AT_START] = 0 if budget is None else budget.spent
         elif call.when == "teardown" and budget is not None:
             info["requests"] = budget.spent - item.stash.get(_BUDGET_AT_START, 0)
         if evidence is not None:
-            # Messages quote the target's answers, which may hold a token: what leaves
-            # the test (result.json, reports) is redacted once, here.
-            info["evidence"] = json.loads(redact_text(json.dumps(evidence.to_dict())))
-        if "error" in info:
-            info["error"] = redact_text(info["error"])
-        report.masivo = info  # type: ignore[attr-defined]  # carried to the xdist controller
+            info["evidence"] = evidence.to_dict()
+        # Messages quote the target's answers, which may hold a token: what leaves the
+        # test (result.json, reports) is redacted here, where the test's secrets are known.
+        report.masivo = scrub_json(info, fields=())  # type: ignore[attr-defined]  # carried to the xdist controller
         return report
 
     def _ending(
@@ -176,10 +189,11 @@ class Recorder:
             (previous.error if previous else "") or error,
             str(info.get("skip_reason", "")) or (previous.skip_reason if previous else ""),
             (previous.requests if previous else 0) + int(info.get("requests", 0)),
+            (previous.duration_s if previous else 0.0) + report.duration,
         )
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
-        path = self.config.getoption("--masivo-results")
+        path = self.results
         if path is None or hasattr(self.config, "workerinput"):
             return
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -197,7 +211,7 @@ class Recorder:
             "budget_spent": self.budget_spent,
             "outcomes": [o.__dict__ for o in self.outcomes.values() if o.requirements],
         }
-        path.write_text(json.dumps(document, indent=1), encoding="utf-8")
+        path.write_text(json.dumps(scrub_json(document, fields=()), indent=1), encoding="utf-8")
 
 
 def load_outcomes(path: Path) -> dict[str, Any]:

@@ -1,161 +1,86 @@
-"""pytest plugin of the conformance suite (loaded from the root conftest.py).
+"""pytest plugin for a team's own tests against Masivo (entry point `masivo`, loaded by
+pytest wherever masivo-conformance is installed; `-p no:masivo` turns it off).
 
-It owns the target settings (flags, environment, targets file), starts the embedded
-reference server when no base URL is given, hands tests a checked `Storefront`, selects
-tests by requirement id, applies the Hypothesis profile, and writes what every test
-found (requirement ids, outcome, first violation, reproducer) for `masivo-conformance run`.
+It is inert until a test asks for one of its fixtures: it adds only `--masivo-*`
+options, no autouse fixture, no collection hook and no global Hypothesis setting.
+
+* `storefront`: a judged client of the storefront API for a test's own scenarios.
+  Every answer is checked by the suite's single-call MUST checks; a violation fails
+  the test with the requirement id and a curl line that shows it again.
+* `masivo_server`: starts the reference server (optionally with faults and delays) on
+  a free loopback port for integration tests of the team's own code; stopped after
+  the test.
+* `masivo_settings`, `masivo_target`: where `storefront` points (options, `MASIVO_*`
+  variables, a targets file, else the embedded reference server). Override
+  `masivo_target` in a conftest.py to point `storefront` at a `masivo_server`.
+
+The conformance suite's own machinery (verdicts, requirement selection, exploration
+profiles, cassettes) is in suite/session.py; only suite runs register it.
 """
 
 from __future__ import annotations
 
-import os
 import secrets
-from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 
 from masivo_conformance.checks.evidence import Evidence
-from masivo_conformance.contract.catalogue import catalogue
-from masivo_conformance.recording import cassettes
-from masivo_conformance.suite import profiles
-from masivo_conformance.suite.client import ApiClient, RequestBudget
-from masivo_conformance.suite.outcomes import (
-    CLEANUP_NOTE,
-    RATE_LIMIT_WARNING,
-    RATE_NOTE,
-    Recorder,
-    requirement_ids,
+from masivo_conformance.errors import MasivoError
+from masivo_conformance.suite.client import ApiClient
+from masivo_conformance.suite.outcomes import judge_report
+from masivo_conformance.suite.settings import (
+    TARGET_FLAGS,
+    Settings,
+    add_target_options,
+    is_loopback,
+    resolve,
 )
-from masivo_conformance.suite.settings import TARGET_FLAGS, Settings, add_target_options, resolve
-from masivo_conformance.suite.storefront import EventLog, IdFactory, Storefront
+from masivo_conformance.suite.storefront import IdFactory, Storefront
 from masivo_conformance.suite.target import Target, open_target
+
+__all__ = ["OPTION_PREFIX", "MasivoServer", "fail_on", "settings_from_options"]
+
+OPTION_PREFIX = "--masivo-"
+# The evidence of a test that used this plugin's `storefront`: only such a test's report
+# is judged by `pytest_runtest_makereport` below.
+_EVIDENCE = pytest.StashKey[Evidence]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    group = parser.getgroup("masivo", "Masivo conformance target")
-    add_target_options(group.addoption)
-    group.addoption(
-        "--profile",
-        choices=profiles.NAMES,
-        default="ci",
-        help="how hard to explore: quick, ci (default, derandomised) or deep",
-    )
-    group.addoption("--seed", type=int, help="seed that makes a run reproducible")
-    group.addoption("--max-requests", type=int, help="cap the run's requests")
-    group.addoption(
-        "--timeout-s",
-        dest="masivo_timeout",
-        type=float,
-        help="seconds per HTTP request (default 10)",
-    )
-    group.addoption(
-        "--settle-time",
-        type=float,
-        help="seconds after which an event with no transaction counts as settled",
-    )
-    group.addoption(
-        "--settle-timeout",
-        type=float,
-        help="longest wait for a fulfilled event's transactions once an identical one listed its",
-    )
-    group.addoption(
-        "--requirement",
-        action="append",
-        default=[],
-        metavar="ID",
-        help="run only tests covering this requirement id (repeatable)",
-    )
-    group.addoption("--masivo-results", type=Path, help="write per-test outcomes as JSON here")
-    group.addoption(
-        "--masivo-cassettes",
-        type=Path,
-        help="record or replay the deterministic tests with cassettes under DIR "
-        "(used by the record, replay and drift commands)",
-    )
+    group = parser.getgroup("masivo", "Masivo target (storefront fixture and conformance suite)")
+    add_target_options(group.addoption, prefix=OPTION_PREFIX)
 
 
-def settings_from(config: pytest.Config) -> Settings:
-    option = config.getoption
-    flags = {
-        **{name: option(name) for name in TARGET_FLAGS},
-        "seed": option("--seed"),
-        "max_requests": option("--max-requests"),
-        "timeout": option("masivo_timeout"),
-        "settle_time": option("--settle-time"),
-        "settle_timeout": option("--settle-timeout"),
-    }
-    return resolve(flags, targets_file=option("--targets-file"), target=option("--target"))
+def settings_from_options(config: pytest.Config, **extra: Any) -> Settings:
+    """The `--masivo-*` options merged with `MASIVO_*` variables and the targets file."""
+
+    def option(name: str) -> Any:
+        return config.getoption("masivo_" + name)
+
+    flags = {**{name: option(name) for name in TARGET_FLAGS}, **extra}
+    return resolve(flags, targets_file=option("targets_file"), target=option("target"))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line(
-        "markers", "requirement(*ids): ties a test to requirement ids of the catalogue"
-    )
-    config.addinivalue_line(
-        "markers",
-        "explores(*ids): requirement ids a fuzz or state-machine test may judge (selection "
-        "only: a verdict comes from what the test observed)",
-    )
-    config.addinivalue_line("markers", "writes: the test changes state on the target")
-    profiles.load(config.getoption("--profile"), config.getoption("--seed"))
-    config.pluginmanager.register(Recorder(config), "masivo-recorder")
+def fail_on(error: MasivoError) -> NoReturn:
+    """A settings or target problem as one line in the test's report, not a traceback."""
+    pytest.fail(str(error), pytrace=False)
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Refuse unknown requirement ids (a typo would leave a requirement uncovered) and
-    keep only the tests of the requirements asked for with --requirement."""
-    known = catalogue()
-    wanted = set(config.getoption("--requirement"))
-    for requirement_id in wanted:
-        known[requirement_id]  # raises a clear error for an unknown id
-    kept: list[pytest.Item] = []
-    dropped: list[pytest.Item] = []
-    for item in items:
-        ids = requirement_ids(item)
-        unknown = [i for i in ids if i not in known]
-        markers = [*item.iter_markers("requirement"), *item.iter_markers("explores")]
-        if unknown or any(not m.args for m in markers):
-            raise pytest.UsageError(
-                f"{item.nodeid}: @pytest.mark.requirement needs catalogue ids, got {unknown}"
-            )
-        (kept if not wanted or wanted & set(ids) else dropped).append(item)
-    if dropped:
-        config.hook.pytest_deselected(items=dropped)
-        items[:] = kept
-    if config.getoption("--masivo-cassettes") is not None:
-        for item in items:
-            item.add_marker(pytest.mark.vcr)
-
-
-@pytest.fixture(scope="module")
-def vcr_config() -> dict[str, Any]:
-    """pytest-recording's configuration: scrubbing and matching from `cassettes`."""
-    return cassettes.vcr_config()
-
-
-@pytest.fixture(scope="module")
-def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
-    """Cassettes live under --masivo-cassettes as <module>/<test>.yaml."""
-    root = request.config.getoption("--masivo-cassettes") or Path("cassettes")
-    return str(root / request.module.__name__.rsplit(".", 1)[-1])
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """One line per phase of a suite run: how many tests each folder contributes."""
-    suite = [item for item in session.items if requirement_ids(item)]
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
-    if not suite or reporter is None or session.config.get_verbosity() < -1:
-        return
-    phases = Counter(Path(str(item.path)).parent.name for item in suite)
-    covered = {i for item in suite for i in requirement_ids(item)}
-    reporter.write_line(
-        "masivo: "
-        + ", ".join(f"{phase} {count} tests" for phase, count in sorted(phases.items()))
-        + f", covering {len(covered)} requirements"
-    )
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A test that used `storefront` fails on what its answers violated (the checks
+    record violations without raising); any other test's report is left as it is."""
+    report = yield
+    evidence = item.stash.get(_EVIDENCE, None)
+    if evidence is not None:
+        judge_report(report, call.when, evidence)
+    return report
 
 
 # -- fixtures -------------------------------------------------------------------------------
@@ -163,160 +88,137 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.fixture(scope="session")
 def masivo_settings(pytestconfig: pytest.Config) -> Settings:
-    return settings_from(pytestconfig)
+    """The target settings of this session, resolved once: `--masivo-*` options win over
+    `MASIVO_*` environment variables, which win over the `--masivo-target` entry of the
+    targets file."""
+    try:
+        return settings_from_options(pytestconfig)
+    except MasivoError as error:
+        fail_on(error)
 
 
 @pytest.fixture(scope="session")
 def masivo_target(masivo_settings: Settings) -> Iterator[Target]:
-    """The target of this session: the given base URL, or the embedded server, started here."""
-    with open_target(masivo_settings) as target:
-        yield target
+    """Where `storefront` points: the configured target, or, with no base URL, the
+    reference server started for the session. Override it to point elsewhere::
 
-
-@pytest.fixture(scope="session")
-def masivo_budget(masivo_settings: Settings) -> RequestBudget:
-    limit = masivo_settings.max_requests
-    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-    # Each xdist worker is a process of its own: split the run's budget between them.
-    return RequestBudget(limit=None if limit is None else max(1, limit // workers))
-
-
-@pytest.fixture(scope="session")
-def masivo_client(
-    masivo_target: Target,
-    masivo_settings: Settings,
-    masivo_budget: RequestBudget,
-    masivo_events: EventLog,
-    pytestconfig: pytest.Config,
-) -> Iterator[ApiClient]:
-    client = ApiClient(
-        masivo_target.base_url,
-        api_key=masivo_target.api_key,
-        token=masivo_target.token,
-        timeout=masivo_settings.timeout,
-        budget=masivo_budget,
-    )
-    yield client
-    replaying = pytestconfig.getoption("--masivo-cassettes") is not None and (
-        pytestconfig.getoption("--record-mode", None) == "none"
-    )
-    if not masivo_target.embedded and masivo_events.statuses and not replaying:
-        _clean_up(client, masivo_target, masivo_settings, masivo_events, pytestconfig)
-    lowest = masivo_budget.lowest_remaining
-    if lowest is not None and lowest < RATE_LIMIT_WARNING:
-        pytestconfig.stash[RATE_NOTE] = (
-            f"rate limit: the target's X-RateLimit-Remaining fell to {lowest} during the run"
-        )
-    client.close()
-
-
-def _clean_up(
-    client: ApiClient, target: Target, settings: Settings, events: EventLog, config: pytest.Config
-) -> None:
-    """On a real target, reverse the events the run left live and say what stays behind."""
-    storefront = Storefront(
-        client,
-        brand_id=target.brand_id,
-        ids=IdFactory("cleanup"),
-        writes_allowed=settings.writes_allowed,
-        settle_time=0.0,
-        events=events,
-        host=target.base_url,
-    )
-    live = events.live()
-    left = storefront.cleanup()
-    line = (
-        f"cleanup: the run created {len(events.statuses)} events and reversed the "
-        f"{len(live) - len(left)} still live at the end; left behind: "
-        f"{', '.join(left) or 'nothing'}"
-    )
-    config.stash[CLEANUP_NOTE] = line
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
-        reporter.write_line(f"masivo: {line}")
-
-
-@pytest.fixture(scope="session")
-def masivo_events() -> EventLog:
-    return EventLog()
-
-
-@pytest.fixture
-def masivo_evidence() -> Evidence:
-    """What this test observed, requirement by requirement (the recorder reads it)."""
-    return Evidence()
-
-
-@pytest.fixture(scope="session")
-def run_salt(masivo_settings: Settings, pytestconfig: pytest.Config) -> str:
-    """What makes this run's customer ids its own.
-
-    Fresh on every run, even with --seed (which fixes what Hypothesis generates): a
-    target keeps the customers of earlier runs, and creating one again is refused.
-    Only cassette runs need the same ids every time, so that replayed requests match.
+        @pytest.fixture
+        def masivo_target(masivo_server):
+            return masivo_server(faults=["lowercase_status"]).target
     """
-    seed = masivo_settings.seed
-    if seed is not None and pytestconfig.getoption("--masivo-cassettes") is not None:
-        return f"s{seed}"
+    try:
+        with open_target(masivo_settings) as target:
+            yield target
+    except MasivoError as error:
+        fail_on(error)
+
+
+@pytest.fixture(scope="session")
+def _masivo_salt() -> str:
+    """Fresh on every session: a target keeps the customers of earlier runs."""
     return secrets.token_hex(4)
 
 
 @pytest.fixture
 def storefront(
     request: pytest.FixtureRequest,
-    masivo_client: ApiClient,
     masivo_target: Target,
     masivo_settings: Settings,
-    masivo_events: EventLog,
-    masivo_evidence: Evidence,
-    run_salt: str,
-) -> Storefront:
-    """A judged view of the target for one test, with its own customer ids."""
-    return Storefront(
-        masivo_client,
+    _masivo_salt: str,
+) -> Iterator[Storefront]:
+    """A judged client of the storefront API for this test, with its own customer ids.
+
+    Operations: `create_customer()`, `wallet(id)`, `emit_purchase(id, value=...)`,
+    `fulfil(event_id)`, `reverse(event_id)`, `preview(payload)`, `transactions(event_id)`,
+    `rewards()`, `settle(call)`, or any request with `call(method, path, json_body=...)`.
+    Each returns what was answered (`Call`: `status`, `data`, `reproducer`) after the
+    single-call MUST checks judged it; what they found is in `storefront.evidence`, and
+    a violation fails the test with its requirement id and reproducer.
+
+    Writes are refused against a host that is not loopback unless `--masivo-allow-writes`
+    (or `allow_writes` in the targets file) is given.
+    """
+    client = ApiClient(
+        masivo_target.base_url,
+        api_key=masivo_target.api_key,
+        token=masivo_target.token,
+        timeout=masivo_settings.timeout,
+    )
+    evidence = Evidence()
+    request.node.stash[_EVIDENCE] = evidence
+    yield Storefront(
+        client,
         brand_id=masivo_target.brand_id,
-        ids=IdFactory.for_test(run_salt, request.node.nodeid),
-        writes_allowed=masivo_settings.writes_allowed,
+        ids=IdFactory.for_test(_masivo_salt, request.node.nodeid),
+        writes_allowed=masivo_settings.allow_writes
+        or masivo_target.embedded
+        or is_loopback(masivo_target.base_url),
         settle_time=masivo_settings.settle_time,
         settle_timeout=masivo_settings.settle_timeout,
-        evidence=masivo_evidence,
-        events=masivo_events,
+        evidence=evidence,
         host=masivo_target.base_url,
     )
+    client.close()
+
+
+@dataclass(frozen=True)
+class MasivoServer:
+    """A reference server `masivo_server` started: point your code at `base_url` and
+    authenticate with `api_key` (GET /auth/authorize with `x-api-key`); `brand_id` is the
+    brand of its seeded rewards."""
+
+    base_url: str
+    api_key: str
+    brand_id: str
+    faults: frozenset[str]
+
+    @property
+    def target(self) -> Target:
+        """This server as the target of `storefront` (see `masivo_target`)."""
+        return Target(self.base_url, self.brand_id, api_key=self.api_key)
 
 
 @pytest.fixture
-def points_reward(
-    masivo_client: ApiClient,
-    masivo_target: Target,
-    masivo_evidence: Evidence,
-    run_salt: str,
-) -> dict[str, Any]:
-    """A POINTS reward of the brand, discovered through list_rewards.
+def masivo_server() -> Iterator[Callable[..., MasivoServer]]:
+    """Start reference servers for this test; all are stopped after it.
 
-    Function-scoped on purpose: a recorded test must hold every request it depends on.
+    ``masivo_server(faults=(), delay=0.0, seed=None, **config)`` returns a `MasivoServer`
+    on a free loopback port with its own in-memory data:
+
+    * `faults`: names of regressions to switch on, each breaking one requirement
+      (`masivo-conformance serve --list-faults` lists them), e.g. ``["lowercase_status"]``;
+    * `delay`: seconds before a fulfilled event settles (effects land late, as on Masivo);
+    * `seed`: a YAML seed file of brands, rewards and the API key (default: the packaged one);
+    * `config`: any other `masivo_conformance.server.config.ServerConfig` field, e.g.
+      ``throttle_every=5`` (every fifth request answers 429).
     """
-    storefront = Storefront(
-        masivo_client,
-        brand_id=masivo_target.brand_id,
-        ids=IdFactory.for_test(run_salt, "session"),
-        writes_allowed=False,
-        settle_time=0.0,
-        evidence=masivo_evidence,
-        host=masivo_target.base_url,
-    )
-    for reward in storefront.rewards():
-        if reward.get("type") == "POINTS" and isinstance(reward.get("id"), str):
-            return reward
-    pytest.skip(
-        f"brand {masivo_target.brand_id} lists no POINTS reward: "
-        "requirements that need points are not run"
-    )
+    # Imported here: a host project that never asks for a server does not load it.
+    from masivo_conformance.server.config import ServerConfig  # noqa: PLC0415
+    from masivo_conformance.server.embedded import EmbeddedServer  # noqa: PLC0415
 
+    started: list[EmbeddedServer] = []
 
-def pytest_runtest_setup(item: pytest.Item) -> None:
-    if item.get_closest_marker("writes") is None:
-        return
-    settings = settings_from(item.config)
-    if not settings.writes_allowed:
-        pytest.skip(f"writes to {settings.base_url} are not allowed (pass --allow-writes)")
+    def start(
+        faults: Iterable[str] = (),
+        delay: float = 0.0,
+        seed: str | Path | None = None,
+        **config: Any,
+    ) -> MasivoServer:
+        server = EmbeddedServer(
+            ServerConfig(
+                faults=frozenset(faults),
+                processing_delay=delay,
+                seed_path=None if seed is None else Path(seed),
+                **config,
+            )
+        )
+        try:
+            server.start()
+        except MasivoError as error:
+            fail_on(error)
+        started.append(server)
+        return MasivoServer(server.base_url, server.api_key, server.brand_id, server.config.faults)
+
+    yield start
+    for server in started:
+        server.stop()

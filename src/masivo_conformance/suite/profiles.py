@@ -1,4 +1,7 @@
-"""Exploration profiles (quick, ci, deep) as Hypothesis settings profiles, registered once.
+"""Profiles (budget, quick, ci, deep) as Hypothesis settings profiles, registered once.
+
+`budget` runs no exploration at all (suite/plan.py: its shared scenarios judge every
+requirement in at most 250 requests); its settings only keep Hypothesis quiet.
 
 `ci` is derandomised so that a green run means the same thing twice; a `--seed` turns
 randomisation on with that seed, so any run can be reproduced.
@@ -12,7 +15,7 @@ from hypothesis import HealthCheck, Phase, core, settings
 
 __all__ = ["NAMES", "load"]
 
-NAMES = ("quick", "ci", "deep")
+NAMES = ("budget", "quick", "ci", "deep")
 
 _COMMON: dict[str, Any] = {
     "deadline": None,  # network latency is not a property of the code under test
@@ -30,6 +33,12 @@ _COMMON: dict[str, Any] = {
 # the call that showed it.
 _NO_SHRINK = [Phase.explicit, Phase.reuse, Phase.generate, Phase.target]
 _PROFILES: dict[str, dict[str, Any]] = {
+    "budget": {
+        "max_examples": 1,
+        "stateful_step_count": 1,
+        "derandomize": True,
+        "phases": _NO_SHRINK,
+    },
     "quick": {
         "max_examples": 6,
         "stateful_step_count": 8,

@@ -1,7 +1,8 @@
 """Runs suite tests through pytest in this process and reads back what they found.
 
 Used by the `run`, `record`, `replay` and `drift` commands: they differ only in which
-tests they select and in the pytest options they add.
+tests they select and in the pytest options they add. The settings they resolved reach
+the session as they are (`SuiteOptions`), never as flags to be parsed and resolved again.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
@@ -20,25 +21,53 @@ import pytest
 from masivo_conformance.errors import MasivoError, SettingsError
 from masivo_conformance.reporting.results import TestOutcome
 from masivo_conformance.suite.outcomes import load_outcomes
+from masivo_conformance.suite.session import SuiteOptions, SuiteSession
 
-__all__ = ["SuiteRun", "project_root", "run_pytest", "suite_path"]
+__all__ = ["SUITE_PLUGIN", "SuiteRun", "pytest_config_args", "run_pytest", "suite_path"]
 
-_ROOT = Path(__file__).resolve().parents[3]
+_PACKAGE = Path(__file__).resolve().parents[1]
+# An installed wheel carries a copy of the suite's tests and of the pytest config, laid
+# out as in a checkout (see [tool.hatch.build.targets.wheel] in pyproject.toml); a
+# checkout or an editable install has no copy and uses its own root.
+_SUITE_ROOTS = (_PACKAGE / "_suite", _PACKAGE.parents[1])
+# The suite session's module: xdist workers build their session from it (the object that
+# run_pytest hands over stays in this process). Not the user plugin: pytest loads that
+# from its entry point, and naming it again would register it twice.
+SUITE_PLUGIN = "masivo_conformance.suite.session"
 
 
-def project_root() -> Path:
-    return _ROOT
+def _suite_root() -> Path:
+    """The folder holding the suite's `tests/` and the pytest config (`pyproject.toml`)."""
+    for root in _SUITE_ROOTS:
+        if (root / "tests" / "contract").is_dir() and (root / "pyproject.toml").is_file():
+            return root
+    raise SettingsError(
+        "suite tests not found (looked in "
+        + " and ".join(str(root / "tests") for root in _SUITE_ROOTS)
+        + ")",
+        "reinstall masivo-conformance, or run it from a complete checkout",
+    )
 
 
 def suite_path(*parts: str) -> Path:
-    """A path under the suite's tests; the suite runs from a checkout of the project."""
-    path = _ROOT.joinpath("tests", *parts)
+    """A path under the suite's tests, in an installed wheel or in a checkout."""
+    path = _suite_root().joinpath("tests", *parts)
     if not path.exists():
         raise SettingsError(
             f"suite tests not found at {path}",
-            "run masivo-conformance from a checkout of the project (pip install -e .)",
+            "reinstall masivo-conformance, or run it from a complete checkout",
         )
     return path
+
+
+def pytest_config_args() -> list[str]:
+    """Where pytest roots the suite and reads its config, and the suite plugin.
+
+    The plugin is named here because an installed wheel has no root conftest.py to name
+    it; in a checkout the conftest names it too, and pytest registers a module once.
+    """
+    root = _suite_root()
+    return ["--rootdir", str(root), "-c", str(root / "pyproject.toml"), "-p", SUITE_PLUGIN]
 
 
 @dataclass(frozen=True)
@@ -53,28 +82,30 @@ class SuiteRun:
     budget_spent: str = ""  # the request budget ran out: the message that said so
 
 
-def run_pytest(paths: Sequence[Path], args: Sequence[str], *, quiet: bool = False) -> SuiteRun:
-    """Run pytest on `paths` with `args`; a usage or internal error is a MasivoError."""
+def run_pytest(
+    paths: Sequence[Path], args: Sequence[str], options: SuiteOptions, *, quiet: bool = False
+) -> SuiteRun:
+    """Run pytest on `paths` with `args` as the suite session `options` describe; a usage
+    or internal error is a MasivoError."""
     with tempfile.TemporaryDirectory(prefix="masivo-") as tmp:
         results = Path(tmp) / "outcomes.json"
+        session = SuiteSession(replace(options, results=results))
         argv = [
             *map(str, paths),
-            "--rootdir",
-            str(_ROOT),
-            "-c",
-            str(_ROOT / "pyproject.toml"),
-            "--masivo-results",
-            str(results),
-            # The CLI imported our modules before pytest could rewrite their asserts.
-            "-W",
-            "ignore::pytest.PytestAssertRewriteWarning",
+            *pytest_config_args(),
+            # No assert rewriting: a verdict comes from evidence, never from an assert's
+            # introspection, and rewriting every module of each installed plugin's
+            # distribution (schemathesis alone has some 250) costs over a second of a
+            # run wherever bytecode is not cached (PYTHONDONTWRITEBYTECODE, read-only
+            # installs).
+            "--assert=plain",
             *args,
         ]
         started = time.monotonic()
         captured = io.StringIO()
         redirect = contextlib.redirect_stdout(captured) if quiet else contextlib.nullcontext()
         with redirect:
-            code = int(pytest.main(argv))
+            code = int(pytest.main(argv, plugins=[session]))
         duration = time.monotonic() - started
         if (
             code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)

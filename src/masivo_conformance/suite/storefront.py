@@ -20,6 +20,7 @@ from masivo_conformance.checks.invariants import WALLET_TOLERANCE, is_2xx
 from masivo_conformance.errors import SettingsError
 from masivo_conformance.suite import payloads
 from masivo_conformance.suite.client import ApiClient
+from masivo_conformance.suite.journal import FINAL_STATUSES, Journal
 
 __all__ = [
     "CUSTOMER_PREFIX",
@@ -32,7 +33,6 @@ __all__ = [
 ]
 
 CUSTOMER_PREFIX = "mc-test-"
-FINAL_STATUSES = frozenset({"REVERSED", "CANCELLED", "FAILED", "EXPIRED"})
 POLL_INTERVALS = (0.05, 0.1, 0.2, 0.4, 0.8)
 
 
@@ -137,13 +137,19 @@ class EventLog:
     """Events this run created and the last status seen, for cleanup at the end."""
 
     statuses: dict[str, str] = field(default_factory=dict)
+    # On a real target, every change is also written down as it happens, so that an
+    # interrupted run's events can be reversed later (`masivo-conformance cleanup`).
+    journal: Journal | None = None
 
     def saw(self, call: Call) -> None:
         data = call.data
         if call.operation not in EVENT_OPERATIONS:
             return  # a customer's `data.id` is no event: reversing it would be nonsense
         if 200 <= call.status < 300 and isinstance(data, dict) and isinstance(data.get("id"), str):
-            self.statuses[data["id"]] = str(data.get("status")).upper()
+            status = str(data.get("status")).upper()
+            if self.journal is not None and self.statuses.get(data["id"]) != status:
+                self.journal.note(data["id"], status)
+            self.statuses[data["id"]] = status
 
     def live(self) -> list[str]:
         return [i for i, status in self.statuses.items() if status not in FINAL_STATUSES]

@@ -10,7 +10,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from masivo_conformance.checks.calls import EVENT_OPERATIONS, Call, operation_for
+from masivo_conformance.checks.calls import EVENT_OPERATIONS, Call
+from masivo_conformance.contract.routes import route_for
 from masivo_conformance.suite import payloads
 from masivo_conformance.suite.storefront import CUSTOMER_PREFIX, Storefront
 
@@ -67,8 +68,8 @@ class Tailor:
         return cls(brand, customer, emit(), lambda: emit(value=20.0, fulfilled=False))
 
     def apply(self, case: Any) -> None:
-        found = operation_for(case.method, case.path)
-        operation = found[0] if found is not None else ""
+        routed = route_for(case.method, case.path)
+        operation = routed.operation if routed is not None else ""
         body = case.body if isinstance(case.body, dict) else None
         path, query = case.path_parameters, case.query
         if operation == "create_customer" and body is not None:

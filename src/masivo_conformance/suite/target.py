@@ -76,7 +76,7 @@ def checked(settings: Settings) -> Settings:
 
 @contextmanager
 def live_target(settings: Settings) -> Iterator[LiveTarget]:
-    """Like `open_target`, but for commands that hand the target on to pytest by flags."""
+    """Like `open_target`, but for commands that hand the target on to a suite session."""
     with open_target(checked(settings)) as target:
         filled = replace(
             settings,

@@ -1,0 +1,218 @@
+"""The fixtures of the conformance suite's own tests, over the run's session.
+
+Registered by the suite session (suite/session.py) when it starts, after every installed
+plugin, so that `storefront`, `masivo_settings` and `masivo_target` here override the
+user plugin's: in the suite, a storefront shares the run's client, request budget,
+events (cleaned up at the end) and evidence (read by the recorder).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from masivo_conformance.checks.evidence import Evidence
+from masivo_conformance.errors import MasivoError
+from masivo_conformance.recording import cassettes
+from masivo_conformance.suite.client import ApiClient, RequestBudget
+from masivo_conformance.suite.journal import Journal
+from masivo_conformance.suite.outcomes import CLEANUP_NOTE, RATE_LIMIT_WARNING, RATE_NOTE
+from masivo_conformance.suite.plugin import fail_on
+from masivo_conformance.suite.session import SESSION, SuiteSession
+from masivo_conformance.suite.settings import Settings
+from masivo_conformance.suite.storefront import EventLog, IdFactory, Storefront
+from masivo_conformance.suite.target import Target, open_target
+
+
+def _session(config: pytest.Config) -> SuiteSession:
+    return config.stash[SESSION]
+
+
+@pytest.fixture(scope="session")
+def masivo_settings(pytestconfig: pytest.Config) -> Settings:
+    """The run's settings, as the command resolved them (or the session, once)."""
+    return _session(pytestconfig).settings
+
+
+@pytest.fixture(scope="session")
+def masivo_profile(pytestconfig: pytest.Config) -> str:
+    """The exploration profile of the run (quick, ci or deep)."""
+    return _session(pytestconfig).options.profile
+
+
+@pytest.fixture(scope="session")
+def masivo_target(masivo_settings: Settings) -> Iterator[Target]:
+    """The target of this session: the given base URL, or the embedded server, started here."""
+    try:
+        with open_target(masivo_settings) as target:
+            yield target
+    except MasivoError as error:
+        fail_on(error)
+
+
+@pytest.fixture(scope="session")
+def masivo_budget(masivo_settings: Settings, pytestconfig: pytest.Config) -> RequestBudget:
+    limit = masivo_settings.max_requests
+    # Each xdist worker is a process of its own: split the run's budget between them. The
+    # count comes from this session's controller, not the environment, which a CLI run
+    # started from inside another pytest-xdist run would inherit.
+    workerinput: dict[str, Any] = getattr(pytestconfig, "workerinput", {})
+    workers = int(workerinput.get("workercount", 1))
+    return RequestBudget(limit=None if limit is None else max(1, limit // workers))
+
+
+@pytest.fixture(scope="session")
+def masivo_client(
+    masivo_target: Target,
+    masivo_settings: Settings,
+    masivo_budget: RequestBudget,
+    masivo_events: EventLog,
+    pytestconfig: pytest.Config,
+) -> Iterator[ApiClient]:
+    client = ApiClient(
+        masivo_target.base_url,
+        api_key=masivo_target.api_key,
+        token=masivo_target.token,
+        timeout=masivo_settings.timeout,
+        budget=masivo_budget,
+    )
+    yield client
+    if not masivo_target.embedded and masivo_events.statuses and not _replaying(pytestconfig):
+        _clean_up(client, masivo_target, masivo_settings, masivo_events, pytestconfig)
+    lowest = masivo_budget.lowest_remaining
+    if lowest is not None and lowest < RATE_LIMIT_WARNING:
+        pytestconfig.stash[RATE_NOTE] = (
+            f"rate limit: the target's X-RateLimit-Remaining fell to {lowest} during the run"
+        )
+    client.close()
+
+
+def _clean_up(
+    client: ApiClient, target: Target, settings: Settings, events: EventLog, config: pytest.Config
+) -> None:
+    """On a real target, reverse the events the run left live and say what stays behind."""
+    storefront = Storefront(
+        client,
+        brand_id=target.brand_id,
+        ids=IdFactory("cleanup"),
+        writes_allowed=settings.writes_allowed,
+        settle_time=0.0,
+        events=events,
+        host=target.base_url,
+    )
+    live = events.live()
+    left = storefront.cleanup()
+    line = (
+        f"cleanup: the run created {len(events.statuses)} events and reversed the "
+        f"{len(live) - len(left)} still live at the end; left behind: "
+        f"{', '.join(left) or 'nothing'}"
+    )
+    config.stash[CLEANUP_NOTE] = line
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"masivo: {line}")
+
+
+@pytest.fixture(scope="session")
+def masivo_events(masivo_target: Target, pytestconfig: pytest.Config) -> EventLog:
+    """The events this run created; on a real target also written to the cleanup journal
+    as they happen (an interrupted run never reaches its teardown)."""
+    if masivo_target.embedded or _replaying(pytestconfig):
+        return EventLog()
+    return EventLog(journal=Journal.for_target(masivo_target.base_url))
+
+
+def _replaying(config: pytest.Config) -> bool:
+    return _session(config).options.cassettes is not None and (
+        config.getoption("--record-mode", None) == "none"
+    )
+
+
+@pytest.fixture
+def masivo_evidence() -> Evidence:
+    """What this test observed, requirement by requirement (the recorder reads it)."""
+    return Evidence()
+
+
+@pytest.fixture(scope="session")
+def run_salt(masivo_settings: Settings, pytestconfig: pytest.Config) -> str:
+    """What makes this run's customer ids its own.
+
+    Fresh on every run, even with a seed (which fixes what Hypothesis generates): a
+    target keeps the customers of earlier runs, and creating one again is refused.
+    Only cassette runs need the same ids every time, so that replayed requests match.
+    """
+    seed = masivo_settings.seed
+    if seed is not None and _session(pytestconfig).options.cassettes is not None:
+        return f"s{seed}"
+    return secrets.token_hex(4)
+
+
+@pytest.fixture
+def storefront(
+    request: pytest.FixtureRequest,
+    masivo_client: ApiClient,
+    masivo_target: Target,
+    masivo_settings: Settings,
+    masivo_events: EventLog,
+    masivo_evidence: Evidence,
+    run_salt: str,
+) -> Storefront:
+    """A judged view of the target for one test, with its own customer ids."""
+    return Storefront(
+        masivo_client,
+        brand_id=masivo_target.brand_id,
+        ids=IdFactory.for_test(run_salt, request.node.nodeid),
+        writes_allowed=masivo_settings.writes_allowed,
+        settle_time=masivo_settings.settle_time,
+        settle_timeout=masivo_settings.settle_timeout,
+        evidence=masivo_evidence,
+        events=masivo_events,
+        host=masivo_target.base_url,
+    )
+
+
+@pytest.fixture
+def points_reward(
+    masivo_client: ApiClient,
+    masivo_target: Target,
+    masivo_evidence: Evidence,
+    run_salt: str,
+) -> dict[str, Any]:
+    """A POINTS reward of the brand, discovered through list_rewards.
+
+    Function-scoped on purpose: a recorded test must hold every request it depends on.
+    """
+    storefront = Storefront(
+        masivo_client,
+        brand_id=masivo_target.brand_id,
+        ids=IdFactory.for_test(run_salt, "session"),
+        writes_allowed=False,
+        settle_time=0.0,
+        evidence=masivo_evidence,
+        host=masivo_target.base_url,
+    )
+    for reward in storefront.rewards():
+        if reward.get("type") == "POINTS" and isinstance(reward.get("id"), str):
+            return reward
+    pytest.skip(
+        f"brand {masivo_target.brand_id} lists no POINTS reward: "
+        "requirements that need points are not run"
+    )
+
+
+@pytest.fixture(scope="module")
+def vcr_config() -> dict[str, Any]:
+    """pytest-recording's configuration: scrubbing and matching from `cassettes`."""
+    return cassettes.vcr_config()
+
+
+@pytest.fixture(scope="module")
+def vcr_cassette_dir(request: pytest.FixtureRequest) -> str:
+    """Cassettes live under the session's cassette folder as <module>/<test>.yaml."""
+    root = _session(request.config).options.cassettes or Path("cassettes")
+    return str(root / request.module.__name__.rsplit(".", 1)[-1])

@@ -1,0 +1,417 @@
+"""The budget profile's shared scenarios: every rule of the one-rule scenarios, judged on
+fewer customers and events (suite/plan.py lists what each judges and costs).
+
+One reversed purchase serves REV-1, REV-2, REV-4 and FUL-4; one standby purchase serves
+FUL-1, FUL-2 and FUL-5, and one cancelled one REV-3, REV-4 and FUL-4; identical
+purchases serve EMIT-4, then REV-6, REV-7 and FUL-5; one customer's previews serve every
+PRV rule. Attribution stays exact: each later rule compares with the state just before
+its own step (never with a state an earlier rule's fault may have changed), `expect`
+records and goes on, and a step the scenario cannot go on without leaves the rules
+after it "not checked" with the reason. Only the budget profile runs these (the other
+profiles run the one-rule tests they repeat).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from masivo_conformance import checks
+from masivo_conformance.checks._util import same_enum
+from masivo_conformance.checks.calls import Call
+from masivo_conformance.checks.evidence import Verdict
+from masivo_conformance.checks.invariants import (
+    is_2xx,
+    is_4xx,
+    same_transactions,
+    same_wallet,
+    status_among,
+    status_in,
+)
+from masivo_conformance.suite.payloads import preview_request, purchase
+from masivo_conformance.suite.storefront import Settlement, Storefront
+from tests.contract.test_auth import _bad_tokens, _operations
+from tests.contract.test_examples import _EMIT_DEFECTS, _defective_emit
+from tests.stateful.test_scenarios import (
+    _NO_EFFECT,
+    _NO_STANDBY,
+    _NOT_SETTLED,
+    REDEEM_POINTS,
+    SAME_PURCHASES,
+    Wallet,
+    _fulfilled_event,
+    _had_effect,
+    _status_is,
+    judge_concurrent_reversals,
+    judge_identical_purchases,
+    stands_by,
+)
+
+pytestmark = pytest.mark.writes
+
+
+def _points_reward_id(sf: Storefront) -> str:
+    """A POINTS reward of the brand, looked up inside the scenario so that its request is
+    counted as the scenario's (the plan's costs are per test)."""
+    for reward in sf.rewards():
+        if reward.get("type") == "POINTS" and isinstance(reward.get("id"), str):
+            return str(reward["id"])
+    pytest.skip(f"brand {sf.brand_id} lists no POINTS reward: rules that need points not run")
+
+
+def _rate_limit_headers(sf: Storefront, *calls: Call) -> None:
+    """GEN-5 (a SHOULD, so not among the storefront's checks) on answers already had."""
+    for call in calls:
+        checks.judge_call(call, sf.evidence, ["rate_limit_headers"])
+
+
+def _unjudged(sf: Storefront, rules: tuple[str, ...], reason: str) -> None:
+    for rule in rules:
+        sf.evidence.unjudged(rule, reason)
+
+
+def _same_wallet_after(
+    sf: Storefront, customer: str, before: Wallet, call: Call, rule: str, what: str
+) -> Wallet:
+    """`rule` holds when the customer's wallet is still `before` after `call`; the
+    wallet read is returned, so the next rule compares with the state it starts from."""
+    now = sf.wallet(customer)
+    sf.evidence.expect(same_wallet(before, now, rule, what, call.reproducer))
+    return now
+
+
+@pytest.mark.requirement("REV-1", "REV-2", "REV-4", "FUL-4", "GEN-5")
+def test_one_reversed_purchase_refuses_what_follows(storefront: Storefront) -> None:
+    """Reverse a settled purchase (REV-1, REV-2), then reverse it again (REV-4) and
+    fulfil it (FUL-4): both refused, neither changing the wallet."""
+    sf, ev = storefront, storefront.evidence
+    customer, event_id, before, after, settled = _fulfilled_event(sf, 120.0)
+    if not settled.known or settled.status == "FAILED":
+        _unjudged(sf, ("REV-1", "REV-2", "REV-4", "FUL-4"), _NOT_SETTLED)
+        return
+    reversed_ = sf.reverse(event_id)  # reversed_at is judged by the single-call check
+    _rate_limit_headers(sf, reversed_)
+    if not ev.expect(is_2xx(reversed_, "REV-1", "reverse of a fulfilled, settled event")):
+        _unjudged(sf, ("REV-2", "REV-4", "FUL-4"), "the reverse was refused (REV-1's)")
+        return
+    ev.expect(_status_is(reversed_, "REVERSED", "REV-1", "reverse of a fulfilled, settled event"))
+    restored = sf.wallet_back_to(customer, before)
+    if not _had_effect(before, after, settled):
+        ev.unjudged("REV-2", _NO_EFFECT)
+    else:
+        ev.expect(same_wallet(before, restored, "REV-2", "after reversing", reversed_.reproducer))
+        _judge_reversal_listed(sf, event_id, settled.transactions, reversed_)
+    second = sf.reverse(event_id)
+    ev.expect(is_4xx(second, "REV-4", "a second reverse of the same event"))
+    now = _same_wallet_after(sf, customer, restored, second, "REV-4", "after a second reverse")
+    refused = sf.fulfil(event_id)
+    ev.expect(is_4xx(refused, "FUL-4", "fulfil of a reversed event"))
+    _same_wallet_after(sf, customer, now, refused, "FUL-4", "after fulfilling a reversed event")
+
+
+def _judge_reversal_listed(
+    sf: Storefront, event_id: str, made: list[dict[str, Any]], reversed_: Call
+) -> None:
+    """REV-2's ledger half: an event that made transactions lists a REVERSAL."""
+    if not made:
+        return
+    if not any(t.get("type") for t in made):
+        sf.evidence.unjudged(
+            "REV-2", "the event's transactions carry no type (GEN-4's): no REVERSAL to find"
+        )
+        return
+    listed = sf.wait_transactions(event_id, "REVERSAL")
+    sf.evidence.expect(
+        Verdict.of(
+            "REV-2",
+            any(same_enum(t.get("type"), "REVERSAL") for t in listed),
+            f"the event made {len(made)} transactions but no REVERSAL is listed after its reversal",
+            reversed_.reproducer,
+        )
+    )
+
+
+@pytest.mark.requirement("EMIT-4", "FUL-1", "FUL-2", "FUL-5", "REV-3", "REV-4", "FUL-4")
+def test_one_standby_purchase_fulfilled_then_one_cancelled(storefront: Storefront) -> None:
+    """Two identical customers, one paid at once, one standby then fulfilled (EMIT-4,
+    FUL-1, FUL-2), fulfilled again (FUL-5); then a standby purchase of the second that
+    reserves points is cancelled (REV-3), reversed again (REV-4) and fulfilled (FUL-4)."""
+    sf, ev = storefront, storefront.evidence
+    reward_id = _points_reward_id(sf)
+    immediate, deferred = sf.create_customer(), sf.create_customer()
+    before_i, before_d = sf.wallet(immediate), sf.wallet(deferred)
+    settled_i = sf.settle(sf.emit_purchase(immediate, value=150.0))
+    standby = sf.emit_purchase(deferred, value=150.0, fulfilled=False)
+    if not stands_by(sf, standby):
+        _unjudged(sf, ("FUL-1", "FUL-2", "FUL-5", "REV-3", "REV-4", "FUL-4"), _NO_STANDBY)
+        return
+    fulfilled = sf.fulfil(sf.event_id(standby))  # same id, fulfilled: the single-call check
+    if ev.expect(status_in(fulfilled, 200, 200, "FUL-1", "fulfil of a standby event")):
+        settled_d = sf.settle(fulfilled)
+        # Read afresh when no transaction was listed: an effect may have landed unlisted
+        # (a GEN-4 fault in the ids makes the listing refuse them), and FUL-5 starts here.
+        wallet_i = _wallet_once_settled(sf, immediate, before_i, settled_i)
+        wallet_d = _wallet_once_settled(sf, deferred, before_d, settled_d)
+        _judge_deferred_equals_immediate(
+            sf, (before_i, wallet_i, settled_i), (before_d, wallet_d, settled_d), fulfilled
+        )
+        if not settled_d.known:
+            # Its effects may still land: no later rule could tell them from its own.
+            _unjudged(sf, ("FUL-5", "REV-3", "REV-4", "FUL-4"), _NOT_SETTLED)
+            return
+        wallet_d = _fulfil_again(sf, deferred, sf.event_id(fulfilled), wallet_d)
+    else:
+        _unjudged(sf, ("FUL-2", "FUL-5"), "the fulfil of a standby event was refused (FUL-1's)")
+        wallet_d = sf.wallet(deferred)
+    _cancel_a_reservation(sf, deferred, reward_id, wallet_d)
+
+
+def _wallet_once_settled(
+    sf: Storefront, customer: str, before: Wallet, settled: Settlement
+) -> Wallet:
+    return sf.wallet_after(customer, before) if settled.transactions else sf.wallet(customer)
+
+
+def _judge_deferred_equals_immediate(
+    sf: Storefront,
+    immediate: tuple[Wallet, Wallet, Settlement],
+    deferred: tuple[Wallet, Wallet, Settlement],
+    fulfilled: Call,
+) -> None:
+    """FUL-2: (before, after, settlement) of each path; the two wallets end equal."""
+    (before_i, wallet_i, settled_i), (before_d, wallet_d, settled_d) = immediate, deferred
+    if not (settled_i.known and settled_d.known):
+        sf.evidence.unjudged("FUL-2", "one of the two events never showed it settled")
+    elif not (
+        _had_effect(before_i, wallet_i, settled_i) or _had_effect(before_d, wallet_d, settled_d)
+    ):
+        sf.evidence.unjudged(
+            "FUL-2", "neither path changed a wallet: the target gives nothing to compare"
+        )
+    else:
+        sf.evidence.expect(
+            same_wallet(
+                wallet_i,
+                wallet_d,
+                "FUL-2",
+                "emit-then-fulfil versus emit fulfilled (left: immediate, right: deferred)",
+                fulfilled.reproducer,
+            )
+        )
+
+
+def _fulfil_again(sf: Storefront, customer: str, event_id: str, before: Wallet) -> Wallet:
+    """FUL-5: a second fulfil answers 200 or 4xx and changes no wallet."""
+    again = sf.fulfil(event_id)
+    sf.evidence.expect(
+        Verdict.of(
+            "FUL-5",
+            again.status == 200 or 400 <= again.status < 500,
+            f"a second fulfil answered {again.status}; expected 200 or 4xx",
+            again.reproducer,
+        )
+    )
+    return _same_wallet_after(sf, customer, before, again, "FUL-5", "after fulfilling again")
+
+
+def _cancel_a_reservation(sf: Storefront, customer: str, reward_id: str, before: Wallet) -> None:
+    """REV-3, then REV-4 and FUL-4 on the cancelled event, each against the wallet it
+    starts from."""
+    ev = sf.evidence
+    rich = before.get(reward_id, 0.0) >= REDEEM_POINTS
+    redeem = [{"id": reward_id, "amount": REDEEM_POINTS}] if rich else None
+    standby = sf.standby(customer, value=30.0, redeem=redeem)
+    if standby is None:
+        _unjudged(sf, ("REV-3", "REV-4", "FUL-4"), _NO_STANDBY)
+        return
+    if rich:
+        sf.wallet_after(customer, before)  # the reservation may land a little later
+    event_id = sf.event_id(standby)
+    cancelled = sf.reverse(event_id)  # cancelled_at: the single-call check
+    if not ev.expect(is_2xx(cancelled, "REV-3", "reverse of a standby event")):
+        _unjudged(sf, ("REV-4", "FUL-4"), "the cancel of a standby event was refused (REV-3's)")
+        return
+    ev.expect(_status_is(cancelled, "CANCELLED", "REV-3", "reverse of a standby event"))
+    if rich:
+        released = sf.wallet_back_to(customer, before)
+        ev.expect(
+            same_wallet(
+                before,
+                released,
+                "REV-3",
+                "after cancelling a standby event with a reservation",
+                cancelled.reproducer,
+            )
+        )
+    else:
+        ev.unjudged("REV-3", "the customer earned no points to reserve: no release to see")
+        released = sf.wallet(customer)
+    second = sf.reverse(event_id)
+    ev.expect(is_4xx(second, "REV-4", "a reverse of a cancelled event"))
+    now = _same_wallet_after(sf, customer, released, second, "REV-4", "after a second reverse")
+    refused = sf.fulfil(event_id)
+    ev.expect(is_4xx(refused, "FUL-4", "fulfil of a cancelled event"))
+    _same_wallet_after(sf, customer, now, refused, "FUL-4", "after fulfilling a cancelled event")
+
+
+@pytest.mark.requirement("EMIT-4", "REV-6", "REV-7", "FUL-5")
+def test_identical_purchases_settle_then_race_and_repeat(storefront: Storefront) -> None:
+    """Identical purchases settle (EMIT-4); then the first is reversed concurrently
+    (REV-6), the second reversed without a reason (REV-7), the third fulfilled again
+    (FUL-5). Each later rule runs only on an event known to have settled: a reverse of
+    an unsettled event may be refused for that alone."""
+    sf = storefront
+    customers = [sf.create_customer() for _ in range(SAME_PURCHASES)]
+    racing, repeated = customers[0], customers[-1]
+    before_race, before_repeat = sf.wallet(racing), sf.wallet(repeated)
+    emitted = [sf.emit_purchase(customer, value=25.0) for customer in customers]
+    found = judge_identical_purchases(sf, emitted)
+    ids = [sf.event_id(call) for call in emitted]
+    known = [bool(found[i]) or _final(call) for call, i in zip(emitted, ids, strict=True)]
+    if known[0]:
+        made = found[ids[0]]
+        after = sf.wallet_after(racing, before_race) if made else sf.wallet(racing)
+        settlement = _settlement(emitted[0], made)
+        judge_concurrent_reversals(sf, racing, ids[0], (before_race, after), settlement)
+    else:
+        sf.evidence.unjudged("REV-6", _NOT_SETTLED)
+    if known[1]:
+        call = sf.reverse(ids[1], reason=None)
+        sf.evidence.expect(is_4xx(call, "REV-7", "reverse without a reason"))
+    else:
+        sf.evidence.unjudged("REV-7", _NOT_SETTLED)
+    if known[-1]:
+        made = found[ids[-1]]
+        before = sf.wallet_after(repeated, before_repeat) if made else sf.wallet(repeated)
+        _fulfil_again(sf, repeated, ids[-1], before)
+    else:
+        sf.evidence.unjudged("FUL-5", _NOT_SETTLED)
+
+
+def _final(call: Call) -> bool:
+    status = call.data.get("status") if isinstance(call.data, dict) else None
+    return same_enum(status, "RESOLVED") or same_enum(status, "FAILED")
+
+
+def _settlement(call: Call, made: list[dict[str, Any]]) -> Settlement:
+    """What settling showed for an event known to have settled (listed or final)."""
+    status = str(call.data.get("status", "")) if isinstance(call.data, dict) else ""
+    return Settlement(True, made, status.upper())
+
+
+@pytest.mark.requirement("PRV-1", "PRV-2", "PRV-3", "PRV-4", "PRV-5", "PRV-6", "PRV-7", "GEN-5")
+def test_one_customer_previews_every_way_and_nothing_changes(storefront: Storefront) -> None:
+    """A customer with points previews an order redeeming at every level (PRV-1, PRV-3,
+    PRV-4, PRV-7), rewards it cannot redeem (PRV-5) and requests missing a member
+    (PRV-6); after all of them the wallet and the ledger are unchanged (PRV-2)."""
+    sf, ev = storefront, storefront.evidence
+    reward_id = _points_reward_id(sf)
+    customer = sf.create_customer()
+    empty = sf.wallet(customer)
+    earned = sf.emit_purchase(customer, value=500.0)
+    settled = sf.settle(earned)
+    wallet = sf.wallet_after(customer, empty) if settled.transactions else sf.wallet(customer)
+    event_id = sf.event_id(earned)
+    ledger = sf.transactions(event_id) + sf.customer_transactions(customer)
+    redeem = [{"id": reward_id, "amount": 10}]
+    full = sf.preview(
+        preview_request(
+            customer,
+            sf.brand_id,
+            order_redeem=redeem,
+            product_redeem=redeem,
+            shipping_redeem=redeem,
+        )
+    )
+    ev.expect(status_in(full, 200, 299, "PRV-1", "a preview redeeming at every level"))
+    checks.judge_call(full, ev, ["preview_percent"])
+    _rate_limit_headers(sf, earned, full)
+    last = full
+    for case, reward in (("unknown reward", sf.ids.uuid()), ("balance too low", reward_id)):
+        last = _judge_unredeemable(sf, customer, case, reward)
+    for member in ("customer_id", "brand_id", "order"):
+        body = preview_request(customer, sf.brand_id)
+        del body[member]
+        last = sf.preview(body)
+        ev.expect(is_4xx(last, "PRV-6", f"preview without {member}"))
+    if not any(wallet.values()) and not ledger:
+        ev.unjudged("PRV-2", "the customer had nothing a preview could change (no points)")
+        return
+    what, reproducer = "after seven previews", last.reproducer
+    ev.expect(same_wallet(wallet, sf.wallet_at_rest(customer), "PRV-2", what, reproducer))
+    after = sf.transactions(event_id) + sf.customer_transactions(customer)
+    ev.expect(same_transactions(ledger, after, "PRV-2", what, reproducer))
+
+
+def _judge_unredeemable(sf: Storefront, customer: str, case: str, reward: str) -> Call:
+    """PRV-5: a reward that cannot be redeemed comes back as an entry with an error."""
+    call = sf.preview(
+        preview_request(customer, sf.brand_id, order_redeem=[{"id": reward, "amount": 10**9}])
+    )
+    what = f"a preview redeeming a reward it cannot ({case})"
+    if not sf.evidence.expect(status_in(call, 200, 299, "PRV-5", what)):
+        return call
+    order = call.data.get("order") if isinstance(call.data, dict) else None
+    result = (order.get("redemptions_result") if isinstance(order, dict) else None) or {}
+    entries = [
+        e for e in result.get("redeemed") or [] if isinstance(e, dict) and e.get("id") == reward
+    ]
+    sf.evidence.expect(
+        Verdict.of(
+            "PRV-5",
+            bool(entries) and all(isinstance(e.get("error"), str) and e["error"] for e in entries),
+            f"{case}: expected a redeemed entry for {reward} with a non-empty error, got {entries}",
+            call.reproducer,
+        )
+    )
+    return call
+
+
+@pytest.mark.requirement("EMIT-2")
+def test_incomplete_emits_are_refused_and_create_nothing(storefront: Storefront) -> None:
+    """Every defect of the one-rule test, all on one customer: after the settle time no
+    wallet total of it has changed and no transaction names it."""
+    sf, ev = storefront, storefront.evidence
+    customer = sf.create_customer()
+    before = sf.wallet(customer)
+    sent = []
+    for defect in _EMIT_DEFECTS:
+        call = sf.emit(_defective_emit(purchase(customer, sf.brand_id, value=500.0), defect))
+        ev.expect(is_4xx(call, "EMIT-2", f"emit with {defect}"))
+        sent.append(call)
+    time.sleep(sf.settle_time)  # a late effect would have landed by now
+    what = f"refused emits ({', '.join(_EMIT_DEFECTS)}) must create nothing"
+    _same_wallet_after(sf, customer, before, sent[-1], "EMIT-2", what)
+    listed = sf.customer_transactions(customer)
+    ev.expect(
+        Verdict.of(
+            "EMIT-2",
+            not listed,
+            f"{what}: transactions for the customer appeared: {listed[:2]}",
+            sent[-1].reproducer,
+        )
+    )
+
+
+@pytest.mark.requirement("AUTH-1")
+def test_bad_tokens_are_refused_on_every_operation(storefront: Storefront) -> None:
+    """A covering subset of the one-rule test's tokens x operations: every operation
+    without a token and with one forged kind, every forged kind on some operation (a
+    verifier flaw shows on any operation; a forgotten check on one shows without a
+    token)."""
+    customer = storefront.create_customer()
+    tokens = _bad_tokens(storefront.client.token())
+    labels = list(tokens)
+    operations = _operations(customer, storefront.brand_id, storefront.ids.uuid())
+    for n, (method, path, body) in enumerate(operations):
+        for label in dict.fromkeys((labels[0], labels[1 + n % (len(labels) - 1)])):
+            authorization = tokens[label]
+            headers = {} if authorization is None else {"Authorization": authorization}
+            call = storefront.call(
+                method, path, json_body=body, headers=headers, auth=authorization is not None
+            )
+            storefront.evidence.expect(
+                status_among(call, (401, 403), "AUTH-1", f"{method} {path} with a {label} token")
+            )

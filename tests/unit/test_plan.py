@@ -1,0 +1,131 @@
+"""The request plan as data: coverage, limits, the profile a cap picks, the up-front
+line and the run order (suite/plan.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from masivo_conformance.contract.catalogue import catalogue
+from masivo_conformance.suite import plan, profiles
+
+IDS = [r.id for r in catalogue()]
+
+
+@dataclass(frozen=True)
+class Item:
+    """What `arrange` reads of a pytest item."""
+
+    nodeid: str
+    kind: str  # "requirement", "explores" or "" (not a suite test)
+
+
+def _arrange(profile: str, items: list[Item]) -> tuple[list[str], list[str]]:
+    kept, dropped = plan.arrange(profile, items, lambda i: i.nodeid, lambda i: i.kind)
+    return [i.nodeid for i in kept], [i.nodeid for i in dropped]
+
+
+def test_every_profile_has_a_plan() -> None:
+    assert set(profiles.NAMES) == set(plan.EXPLORATION)
+    for name in profiles.NAMES:
+        assert plan.plan_for(name).unjudged(IDS) == [], name
+
+
+def test_the_budget_plan_fits_its_limit_with_room_for_slow_targets() -> None:
+    budget = plan.plan_for("budget")
+    assert budget.exploration == 0
+    assert budget.total + plan.SLACK <= plan.BUDGET_LIMIT
+    assert len({s.test for s in budget.scenarios}) == len(budget.scenarios)
+
+
+def test_plans_name_only_catalogue_ids() -> None:
+    for name in profiles.NAMES:
+        for scenario in plan.plan_for(name).scenarios:
+            assert set(scenario.judges) <= set(IDS), scenario.test
+
+
+@pytest.mark.parametrize(
+    ("asked", "cap", "chosen"),
+    [
+        (None, None, "ci"),
+        (None, 600, "budget"),
+        (None, 999, "budget"),
+        (None, 1000, "ci"),
+        ("quick", 600, "quick"),
+        ("deep", None, "deep"),
+    ],
+)
+def test_a_cap_below_a_dev_day_picks_budget(
+    asked: str | None, cap: int | None, chosen: str
+) -> None:
+    assert plan.choose_profile(asked, cap) == chosen
+
+
+def test_no_cap_needs_no_line() -> None:
+    assert plan.headline("ci", None, IDS) == ""
+
+
+def test_a_cap_above_the_deterministic_part_explores_with_the_rest() -> None:
+    quick = plan.plan_for("quick")
+    line = plan.headline("quick", quick.deterministic + 10, IDS)
+    assert f"needs ~{quick.total} requests" in line
+    assert "judges every requirement first, then explores with what is left" in line
+
+
+def test_a_cap_below_the_plan_names_the_requirements_left_out() -> None:
+    line = plan.headline("budget", 20, IDS, chosen=True)
+    budget = plan.plan_for("budget")
+    assert line.startswith("profile budget (picked for --max-requests 20)")
+    assert f"below the plan's {budget.deterministic}" in line
+    left = plan.plan_for("budget").beyond(20, IDS)
+    assert "FUL-3" not in left  # the cheapest scenarios come first
+    assert {"PRV-2", "AUTH-1"} <= set(left)
+    assert ", ".join(left) in line
+
+
+def test_a_cap_that_fits_says_so() -> None:
+    assert "within --max-requests 250" in plan.headline("budget", 250, IDS)
+
+
+def test_beyond_counts_the_authorize_of_the_run() -> None:
+    budget = plan.plan_for("budget")
+    first = budget.scenarios[0]
+    assert set(first.judges) - set(budget.beyond(plan.SESSION_COST + first.total, IDS))
+    assert budget.beyond(first.total, IDS) == IDS
+
+
+def test_budget_keeps_its_plan_alone_in_plan_order() -> None:
+    scenarios = plan.plan_for("budget").scenarios
+    items = [
+        Item("tests/contract/test_fuzz.py::test_generated_requests_keep_the_contract", "explores"),
+        Item(scenarios[-1].test, "requirement"),
+        Item(
+            "tests/stateful/test_scenarios.py::test_concurrent_reversals_apply_once", "requirement"
+        ),
+        Item("tests/unit/test_plan.py::test_x", ""),
+        Item(scenarios[0].test, "requirement"),
+    ]
+    kept, dropped = _arrange("budget", items)
+    assert kept == [scenarios[0].test, scenarios[-1].test, "tests/unit/test_plan.py::test_x"]
+    assert len(dropped) == 2
+
+
+def test_other_profiles_judge_first_explore_last_and_skip_budget_scenarios() -> None:
+    budget_only = (
+        "tests/stateful/test_budget_scenarios.py::test_bad_tokens_are_refused_on_every_operation"
+    )
+    fuzz = "tests/contract/test_fuzz.py::test_generated_requests_keep_the_contract[GET /rewards]"
+    machine = "tests/stateful/test_lifecycle_machine.py::TestEventLifecycle::runTest"
+    scenario = "tests/stateful/test_scenarios.py::test_concurrent_reversals_apply_once"
+    auth = "tests/contract/test_auth.py::test_bad_bearer_tokens_are_refused_everywhere"
+    items = [
+        Item(fuzz, "explores"),
+        Item(machine, "explores"),
+        Item(budget_only, "requirement"),
+        Item(scenario, "requirement"),
+        Item(auth, "requirement"),
+    ]
+    kept, dropped = _arrange("quick", items)
+    assert kept == [auth, scenario, fuzz, machine]
+    assert dropped == [budget_only]
