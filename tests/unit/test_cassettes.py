@@ -185,9 +185,7 @@ def test_path_template_masks_ids_with_the_openapi_templates(path: str, template:
 
 
 def test_path_template_falls_back_to_masking_id_like_segments() -> None:
-    assert path_template("/v1/things/12345/parts/ab12cd34ef") == (
-        "/v1/things/{id}/parts/{id}"
-    )
+    assert path_template("/v1/things/12345/parts/ab12cd34ef") == ("/v1/things/{id}/parts/{id}")
 
 
 # --- a real round trip: record with scrubbing, then replay with the server gone -------
