@@ -3,10 +3,17 @@
 Starts `masivo-conformance serve` in a subprocess on a free loopback port, drives it
 with 1 and 8 concurrent keep-alive clients (a minimal asyncio HTTP/1.1 client, so the
 client costs little of the machine's CPU), prints requests/s and p50/p99 latency per
-operation and the server's peak memory (VmHWM), then stops the server. Request counts
-are bounded, so it always ends by itself.
+operation, the server's CPU time per request and its peak memory (VmHWM), then stops
+the server. Request counts are bounded, so it always ends by itself.
+
+The same client then drives a bare uvicorn + Starlette JSON endpoint
+(scripts/benchmark_server_bare.py: parse the body, answer a small JSON object) on the
+same machine, so the reference server's cost shows as a ratio that other work on the
+machine affects far less than the raw figures. Each server runs --repeat times, the
+two alternating; the table gives the median run and the best.
 
     .venv/bin/python scripts/benchmark_server.py [--requests 2000] [--db PATH]
+        [--repeat 3] [--no-bare]
 """
 
 from __future__ import annotations
@@ -70,10 +77,18 @@ class Connection:
 Request = Callable[[int], tuple[str, str, Any]]
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def measure(
-    address: tuple[str, int, str, str], clients: int, total: int, make: Request
+    address: tuple[str, int, str, str], clients: int, total: int, make: Request, pid: int
 ) -> dict[str, Any]:
-    """`total` requests spread over `clients` connections; latencies in milliseconds."""
+    """`total` requests spread over `clients` connections; latencies in milliseconds,
+    and the server's CPU time per request (which other work on the machine affects
+    far less than requests/s)."""
     connections = [Connection(*address) for _ in range(clients)]
     await asyncio.gather(*(c.open() for c in connections))
     latencies: list[float] = []
@@ -91,9 +106,9 @@ async def measure(
             results[index] = answer
             errors += status >= 400
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), cpu_seconds(pid)
     await asyncio.gather(*(worker(c) for c in connections))
-    elapsed = time.perf_counter() - started
+    elapsed, cpu = time.perf_counter() - started, cpu_seconds(pid) - cpu
     for connection in connections:
         connection.close()
     ordered = sorted(latencies)
@@ -102,25 +117,33 @@ async def measure(
         "requests": total,
         "errors": errors,
         "rps": total / elapsed,
+        "cpu_ms": cpu * 1000 / total,
         "p50": statistics.median(ordered),
         "p99": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
         "results": results,
     }
 
 
-def start_server(db: str | None) -> tuple[subprocess.Popen[str], str]:
-    command = [sys.executable, "-m", "masivo_conformance", "serve", "--port", "0"]
-    if db:
-        command += ["--db", db]
+def start_server(command: list[str]) -> tuple[subprocess.Popen[str], str]:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         line = process.stdout.readline()
+        if not line and process.poll() is not None:
+            raise SystemExit(f"{command[1:3]} exited with status {process.returncode}")
         if line.startswith("base URL:"):
             return process, line.split(":", 1)[1].strip()
     process.kill()
     raise SystemExit("the server did not print its base URL within 30 s")
+
+
+def ours(db: str | None) -> list[str]:
+    command = [sys.executable, "-m", "masivo_conformance", "serve", "--port", "0"]
+    return [*command, "--db", db] if db else command
+
+
+BARE = [sys.executable, str(Path(__file__).with_name("benchmark_server_bare.py"))]
 
 
 def peak_memory_mib(pid: int) -> float:
@@ -130,7 +153,7 @@ def peak_memory_mib(pid: int) -> float:
     return float("nan")
 
 
-async def run(base_url: str, api_key: str, per_run: int) -> list[dict[str, Any]]:
+async def run(base_url: str, api_key: str, per_run: int, pid: int) -> list[dict[str, Any]]:
     rest = base_url.removeprefix("http://")
     hostport, _, prefix = rest.partition("/")
     host, port = hostport.rsplit(":", 1)
@@ -195,17 +218,47 @@ async def run(base_url: str, api_key: str, per_run: int) -> list[dict[str, Any]]
 
     rows = []
     for clients in CONCURRENCY:
-        emitted = await measure(address, clients, per_run, emit)
+        emitted = await measure(address, clients, per_run, emit, pid)
         ids = [answer["data"]["id"] for answer in emitted["results"]]
 
         def reverse(i: int, ids: list[str] = ids) -> tuple[str, str, Any]:
             return "POST", f"/behavior/events/{ids[i]}/reverse", {"reason": "benchmark"}
 
-        reversed_ = await measure(address, clients, per_run, reverse)
-        previewed = await measure(address, clients, per_run, preview)
+        reversed_ = await measure(address, clients, per_run, reverse, pid)
+        previewed = await measure(address, clients, per_run, preview, pid)
         for name, row in (("emit", emitted), ("reverse", reversed_), ("preview", previewed)):
             row.pop("results")
             rows.append({"operation": name, **row})
+    return rows
+
+
+def bench(command: list[str], per_run: int) -> tuple[list[dict[str, Any]], float]:
+    """One server started, measured and stopped: its rows and peak memory (MiB)."""
+    process, base_url = start_server(command)
+    api_key = "mk_ref_4f1c2a9e7b3d4c58a6e0b1d2c3f4a5b6"  # the default seed's demo key
+    try:
+        rows = asyncio.run(run(base_url, api_key, per_run, process.pid))
+        return rows, peak_memory_mib(process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def summary(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Per (operation, clients): the run with the median requests/s, with the best and
+    every run's figure beside it."""
+    rows = []
+    for i, first in enumerate(runs[0]):
+        ranked = sorted((run[i] for run in runs), key=lambda row: row["rps"])
+        rows.append(
+            {
+                **ranked[(len(ranked) - 1) // 2],  # the lower median for an even count
+                "best": ranked[-1]["rps"],
+                "all": [row["rps"] for row in (run[i] for run in runs)],
+                "errors": sum(row["errors"] for row in ranked),
+                "operation": first["operation"],
+            }
+        )
     return rows
 
 
@@ -220,33 +273,61 @@ def main() -> int:
     parser.add_argument(
         "--db", help="SQLite file for the server ('temp' = a scratch file; default: in memory)"
     )
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each server")
+    parser.add_argument(
+        "--no-bare", action="store_true", help="skip the bare uvicorn + Starlette yardstick"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
+    ours_runs: list[list[dict[str, Any]]] = []
+    bare_runs: list[list[dict[str, Any]]] = []
+    memory: list[float] = []
     with tempfile.TemporaryDirectory() as scratch:
-        db = str(Path(scratch) / "bench.sqlite") if args.db == "temp" else args.db
-        process, base_url = start_server(db)
-        api_key = "mk_ref_4f1c2a9e7b3d4c58a6e0b1d2c3f4a5b6"  # the default seed's demo key
-        try:
-            rows = asyncio.run(run(base_url, api_key, args.requests))
-            memory = peak_memory_mib(process.pid)
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+        for attempt in range(args.repeat):
+            # A fresh file per run, so every run starts from the same state.
+            db = str(Path(scratch) / f"bench-{attempt}.sqlite") if args.db == "temp" else args.db
+            rows, peak = bench(ours(db), args.requests)
+            ours_runs.append(rows)
+            memory.append(peak)
+            if not args.no_bare:
+                bare_runs.append(bench(BARE, args.requests)[0])
+    ours_rows = summary(ours_runs)
+    bare_rows = summary(bare_runs) if bare_runs else []
+    for row, bare in zip(ours_rows, bare_rows, strict=False):
+        row["bare_rps"], row["ratio"] = bare["rps"], row["rps"] / bare["rps"]
+        row["bare_all"], row["bare_cpu_ms"] = bare["all"], bare["cpu_ms"]
     if args.json:
-        print(json.dumps({"rows": rows, "peak_memory_mib": memory, "cpus": os.cpu_count()}))
+        print(json.dumps({"rows": ours_rows, "peak_memory_mib": memory, "cpus": os.cpu_count()}))
         return 0
     print(
-        f"reference server, {'SQLite file' if db else 'in-memory SQLite'}, "
-        f"{os.cpu_count()} CPUs, {args.requests} requests per row\n"
+        f"reference server, {'SQLite file' if args.db else 'in-memory SQLite'}, "
+        f"{os.cpu_count()} CPUs, {args.requests} requests per row, median of "
+        f"{args.repeat} runs (all runs in brackets)"
+        + ("" if args.no_bare else "; bare = uvicorn + Starlette JSON endpoint")
+        + "\n"
     )
-    print("| operation | clients | requests/s | p50 ms | p99 ms | errors |")
-    print("|---|---|---|---|---|---|")
-    for row in rows:
-        print(
-            f"| {row['operation']} | {row['clients']} | {row['rps']:.0f} | {row['p50']:.2f} "
-            f"| {row['p99']:.2f} | {row['errors']} |"
+    bare_head = "" if args.no_bare else " bare requests/s | ours / bare | bare CPU ms |"
+    print(
+        "| operation | clients | requests/s | best | p50 ms | p99 ms | CPU ms | errors |"
+        + bare_head
+    )
+    print("|---|---|---|---|---|---|---|---|" + ("" if args.no_bare else "---|---|---|"))
+    for row in ours_rows:
+        runs = ", ".join(f"{rps:.0f}" for rps in row["all"])
+        line = (
+            f"| {row['operation']} | {row['clients']} | {row['rps']:.0f} ({runs}) "
+            f"| {row['best']:.0f} | {row['p50']:.2f} | {row['p99']:.2f} "
+            f"| {row['cpu_ms']:.2f} | {row['errors']} |"
         )
-    print(f"\npeak server memory (VmHWM): {memory:.1f} MiB")
+        if "bare_rps" in row:
+            bare_runs_shown = ", ".join(f"{rps:.0f}" for rps in row["bare_all"])
+            line += (
+                f" {row['bare_rps']:.0f} ({bare_runs_shown}) | {row['ratio']:.2f} "
+                f"| {row['bare_cpu_ms']:.2f} |"
+            )
+        print(line)
+    shown = ", ".join(f"{peak:.1f}" for peak in memory)
+    print(f"\npeak server memory (VmHWM): {statistics.median(memory):.1f} MiB ({shown})")
     return 0
 
 

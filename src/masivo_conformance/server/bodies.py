@@ -80,39 +80,55 @@ def parse(raw: bytes) -> Any:
     return value
 
 
+# Where a value sits: None for the root, else (where its parent sits, key or index).
+# Paths are spelled out only for an error: one f-string per value made a body of
+# 120,000 small values (under 256 KiB) cost 0.1 s of CPU here alone.
+_Where = tuple[Any, str | int] | None
+
+
+def _path(where: _Where) -> str:
+    keys: list[str | int] = []
+    while where is not None:
+        where, key = where
+        keys.append(key)
+    return "$" + "".join(f"[{k}]" if isinstance(k, int) else f".{k}" for k in reversed(keys))
+
+
 def _check_tree(value: Any) -> None:
-    """Iterative, so a hostile body cannot exhaust the stack."""
-    stack = [(value, 1, "$")]
+    """Iterative, so a hostile body cannot exhaust the stack. The loop is written for
+    speed (types compared, no call per value): a body under 256 KiB can hold 120,000
+    values, and this runs before anything else looks at it."""
+    stack: list[tuple[Any, int, _Where]] = [([value], 0, None)]  # the root as an item
     while stack:
-        item, depth, path = stack.pop()
+        item, depth, where = stack.pop()
         if depth > _MAX_DEPTH:
-            raise Invalid(f"{path}: nested more than {_MAX_DEPTH} levels deep")
-        if isinstance(item, dict | list) and len(item) > _MAX_WIDTH:
-            raise Invalid(f"{path}: more than {_MAX_WIDTH} members or items")
-        if isinstance(item, dict):
-            for key, child in item.items():
-                _check_text(key, path)
-                stack.append((child, depth + 1, f"{path}.{key}"))
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1, f"{path}[{i}]") for i, child in enumerate(item))
-        elif isinstance(item, str):
-            _check_text(item, path)
-        elif (
-            isinstance(item, int | float)
-            and not isinstance(item, bool)
-            and not abs(item) <= MAX_NUMBER
-        ):
-            raise Invalid(
-                f"{path}: {item!r} is above {MAX_NUMBER:g}, the largest number "
-                "the reference server accepts"
-            )
+            raise Invalid(f"{_path(where)}: nested more than {_MAX_DEPTH} levels deep")
+        if len(item) > _MAX_WIDTH:
+            raise Invalid(f"{_path(where)}: more than {_MAX_WIDTH} members or items")
+        children = item.items() if type(item) is dict else enumerate(item)
+        for key, child in children:
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1, (where, key) if depth else None))
+            elif kind is str:
+                if not child.isascii():  # an ASCII string cannot hold a surrogate
+                    _check_text(child, (where, key) if depth else None)
+            elif (kind is int or kind is float) and not -MAX_NUMBER <= child <= MAX_NUMBER:
+                raise Invalid(
+                    f"{_path((where, key) if depth else None)}: {child!r} is above "
+                    f"{MAX_NUMBER:g}, the largest number the reference server accepts"
+                )
+            if type(key) is str and not key.isascii():
+                _check_text(key, where)
 
 
-def _check_text(text: str, path: str) -> None:
+def _check_text(text: str, where: _Where) -> None:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        raise Invalid(f"{path}: a string holds a lone surrogate (not valid Unicode)") from exc
+        raise Invalid(
+            f"{_path(where)}: a string holds a lone surrogate (not valid Unicode)"
+        ) from exc
 
 
 def problems(schema_file: str, body: Any, ignore: frozenset[str] = frozenset()) -> list[str]:

@@ -49,7 +49,10 @@ class ServerConfig:
     success_media_type: str = JSON  # Content-Type of 2xx answers
     keep_alive_timeout: int = 5  # seconds an idle keep-alive connection stays open
     header_timeout: float = 10.0  # seconds to send a request line and headers
-    max_connections: int = 256  # open connections or requests in flight; more get 503
+    body_timeout: float = 20.0  # seconds to send a body once its headers are in; then 408
+    # Open connections; one more closes the longest-idle one, or gets 503 if all are
+    # answering. Lowered to what the open-file limit (ulimit -n) can hold.
+    max_connections: int = 256
 
     @classmethod
     def variant(cls, **overrides: Any) -> ServerConfig:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from concurrent.futures import Executor
 from types import TracebackType
 
@@ -14,7 +17,15 @@ from masivo_conformance.server.threaded import ServerThread
 
 __all__ = ["EmbeddedServer"]
 
+if sys.platform != "win32":
+    import resource
+
 _MAX_HEADER_BYTES = 16 * 1024  # request line and headers; more is a 400
+# Open files kept free beside the connections: the database and its WAL files, modules
+# imported on a first request, and the connections asyncio accepts in one go before
+# the cap gets to close idle ones.
+_SPARE_FILES = 64
+_log = logging.getLogger(__name__)
 
 
 class EmbeddedServer:
@@ -35,16 +46,20 @@ class EmbeddedServer:
         app = create_app(self.config)
         self._store, self._workers = app.state.store, app.state.workers
         self.api_key, self.brand_id = app.state.api_key, app.state.brand_id
+        cap = connection_cap(self.config.max_connections)
         serving = ServerThread(
             app,
             self.config.host,
             self.config.port,
             "masivo-reference-server",
-            http=GuardedH11Protocol.configured(self.config.header_timeout),
+            http=GuardedH11Protocol.configured(
+                self.config.header_timeout, self.config.body_timeout, cap
+            ),
             timeout_keep_alive=self.config.keep_alive_timeout,
-            # Past this many open connections or requests in flight uvicorn answers 503
+            # The protocol keeps at most `cap` connections open by closing idle ones;
+            # one more means all of them are busy, and uvicorn then answers 503
             # instead of queueing without bound.
-            limit_concurrency=self.config.max_connections,
+            limit_concurrency=cap + 1,
             h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
         )
         self._serving = serving
@@ -81,3 +96,29 @@ class EmbeddedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def connection_cap(wanted: int) -> int:
+    """`wanted`, or fewer if the process's open-file limit cannot hold that many
+    connections beside the files already open: past it accept() fails (EMFILE) and
+    nobody new gets in, where below it the longest-idle connection makes room."""
+    if sys.platform == "win32":
+        return wanted
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        return wanted
+    try:
+        in_use = len(os.listdir("/proc/self/fd" if sys.platform == "linux" else "/dev/fd"))
+    except OSError:
+        in_use = _SPARE_FILES  # a guess; the cap only needs to be below the limit
+    fitting = max(1, soft - in_use - _SPARE_FILES)
+    if fitting < wanted:  # not a warning: the server copes, and macOS defaults to 256
+        _log.info(
+            "the open-file limit (%d, see ulimit -n) leaves room for %d connections, "
+            "not %d: the reference server keeps at most %d open",
+            soft,
+            fitting,
+            wanted,
+            fitting,
+        )
+    return min(wanted, fitting)
