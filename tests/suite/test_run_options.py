@@ -66,3 +66,24 @@ def test_events_left_live_on_a_real_target_are_reversed(start_server: Any, tmp_p
     assert "cleanup: the run created" in notes
     assert "left behind: nothing" in notes
     assert "reversed the 0 " not in notes  # EMIT-1 leaves standby events live: they were undone
+
+
+def test_max_time_stops_a_run_and_what_it_did_not_judge_is_not_checked(tmp_path: Path) -> None:
+    run = run_cli("run", "--profile", "quick", "--max-time", "0.3", "-q", report_dir=tmp_path)
+    assert run.exit_code == 3, run.stdout[-2000:] + run.stderr[-2000:]
+    assert run.result is not None
+    statuses = {r["id"]: r["status"] for r in run.result["requirements"]}
+    assert "fail" not in statuses.values()
+    unchecked = [r for r in run.result["requirements"] if r["status"] == "not checked"]
+    assert unchecked
+    assert all("--max-time of 0.3 s reached" in r["reason"] for r in unchecked)
+    assert any("--max-time of 0.3 s reached" in note for note in run.result["notes"])
+
+
+def test_max_time_that_is_not_positive_is_one_line() -> None:
+    run = run_cli("run", "--max-time", "-5")
+    assert run.exit_code == 2
+    assert run.stderr.strip().splitlines() == [
+        "masivo-conformance: error: --max-time must be more than 0 seconds (got -5): "
+        "give the seconds the run may take, e.g. --max-time 300"
+    ]

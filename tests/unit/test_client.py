@@ -424,3 +424,18 @@ def test_authorize_401_or_403_is_a_refused_key_whatever_the_body(status: int) ->
     with client(base, api_key=API_KEY, transport=httpx.MockTransport(answer)) as api:
         message = target_error(api.token)
     assert f"authorize refused the API key (HTTP {status})" in message
+
+
+def test_no_request_starts_after_the_max_time() -> None:
+    budget = RequestBudget(max_time=5, deadline=time.monotonic() - 0.01)
+    with pytest.raises(BudgetSpent, match="--max-time of 5 s reached"):
+        budget.take()
+    assert budget.spent == 0
+
+
+def test_progress_hears_of_every_request_taken() -> None:
+    heard: list[int] = []
+    budget = RequestBudget(progress=heard.append)
+    budget.take()
+    budget.take()
+    assert heard == [1, 2]

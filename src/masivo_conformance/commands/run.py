@@ -62,6 +62,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--junit", type=Path, help="write JUnit XML here")
     parser.add_argument("--max-requests", type=int, help="cap the run's requests")
     parser.add_argument(
+        "--max-time",
+        type=float,
+        metavar="SECONDS",
+        help="send no request after this many seconds: what was not judged by then is "
+        "not checked (for slow targets and CI time limits)",
+    )
+    parser.add_argument(
         "-n",
         "--workers",
         type=worker_count,
@@ -92,7 +99,9 @@ def _write_reports(result: RunResult, report_dir: Path, *, quiet: bool) -> None:
 
 
 def execute(args: argparse.Namespace) -> int:
-    settings = settings_from_args(args, max_requests=args.max_requests, seed=args.seed)
+    settings = settings_from_args(
+        args, max_requests=args.max_requests, max_time=args.max_time, seed=args.seed
+    )
     prepare_report_dir(args.report_dir)
     prepare_report_dir(args.junit.parent if args.junit else None, flag="--junit")
     known = catalogue()
@@ -141,7 +150,7 @@ def execute(args: argparse.Namespace) -> int:
             known,
             run.outcomes,
             selected,
-            budget_note="the request budget was spent before it was judged (raise --max-requests)"
+            budget_note=f"not judged before the run's budget ran out ({run.budget_spent})"
             if run.budget_spent
             else "",
         ),
@@ -159,8 +168,7 @@ def execute(args: argparse.Namespace) -> int:
     if run.budget_spent:
         unchecked = sum(1 for r in result.requirements if r.status == "not checked")
         result.notes.append(
-            f"the request budget of {settings.max_requests} was spent: "
-            f"{unchecked} requirements not checked (raise --max-requests)"
+            f"the run stopped early ({run.budget_spent}): {unchecked} requirements not checked"
         )
     if result.stopped:
         result.notes.append(f"{result.stopped} (the verdicts up to there are in this report)")

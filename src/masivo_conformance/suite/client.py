@@ -10,6 +10,7 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,12 @@ class RequestBudget:
     limit: int | None = None
     spent: int = 0
     lowest_remaining: int | None = None  # lowest X-RateLimit-Remaining seen
+    # --max-time: no request starts after `deadline` (time.monotonic()); a slow target
+    # ends the run with what was judged by then instead of running on for hours.
+    max_time: float | None = None
+    deadline: float | None = None
+    # On a terminal, a line now and then: a long fuzz test prints no dot for minutes.
+    progress: Callable[[int], None] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take(self) -> None:
@@ -51,7 +58,14 @@ class RequestBudget:
                 raise BudgetSpent(
                     f"request budget of {self.limit} spent", "raise --max-requests to run the rest"
                 )
+            if self.deadline is not None and time.monotonic() > self.deadline:
+                raise BudgetSpent(
+                    f"--max-time of {self.max_time:g} s reached", "raise --max-time to run the rest"
+                )
             self.spent += 1
+            spent = self.spent
+        if self.progress is not None:
+            self.progress(spent)
 
     def observe_remaining(self, value: str | None) -> None:
         if value is None or not value.strip().isdigit():

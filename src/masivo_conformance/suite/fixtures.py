@@ -9,7 +9,9 @@ events (cleaned up at the end) and evidence (read by the recorder).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -62,7 +64,35 @@ def masivo_budget(masivo_settings: Settings, pytestconfig: pytest.Config) -> Req
     # started from inside another pytest-xdist run would inherit.
     workerinput: dict[str, Any] = getattr(pytestconfig, "workerinput", {})
     workers = int(workerinput.get("workercount", 1))
-    return RequestBudget(limit=None if limit is None else max(1, limit // workers))
+    max_time = masivo_settings.max_time
+    return RequestBudget(
+        limit=None if limit is None else max(1, limit // workers),
+        max_time=max_time,
+        deadline=None if max_time is None else time.monotonic() + max_time,
+        progress=_progress_line(pytestconfig) if workers == 1 else None,
+    )
+
+
+PROGRESS_EVERY_S = 15.0
+
+
+def _progress_line(config: pytest.Config) -> Callable[[int], None] | None:
+    """On a terminal, a line every 15 s with the requests sent so far: pytest's own
+    progress shows one dot per test, and one fuzz test against a slow target can send
+    requests for minutes without a dot."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or not sys.stdout.isatty():
+        return None
+    started = time.monotonic()
+    last = [started]
+
+    def progress(spent: int) -> None:
+        now = time.monotonic()
+        if now - last[0] >= PROGRESS_EVERY_S:
+            last[0] = now
+            reporter.write_line(f"masivo: {spent} requests in {now - started:.0f} s")
+
+    return progress
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,7 @@ class Settings:
     allow_writes: bool = False
     timeout: float = 10.0  # seconds per HTTP request
     max_requests: int | None = None  # request budget of the whole run
+    max_time: float | None = None  # seconds the run may spend sending requests
     settle_timeout: float = 10.0  # longest wait for an event's transactions to appear
     settle_time: float = 1.0  # after this, an event that made no transaction counts as settled
     seed: int | None = None
@@ -320,5 +321,10 @@ def _check_numbers(settings: Settings) -> None:
     for name in _SECONDS_KEYS:
         if getattr(settings, name) < 0:
             raise SettingsError(f"--{name.replace('_', '-')} must not be negative", "give seconds")
+    if settings.max_time is not None and not settings.max_time > 0:
+        raise SettingsError(
+            f"--max-time must be more than 0 seconds (got {settings.max_time:g})",
+            "give the seconds the run may take, e.g. --max-time 300",
+        )
     if settings.max_requests is not None and settings.max_requests < 1:
         raise SettingsError("--max-requests must be at least 1", "give a positive number")
