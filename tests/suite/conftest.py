@@ -9,6 +9,7 @@ import pytest
 
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
+from tests.suite.cli_runs import WarmCli
 from tests.targets.static_mock import StaticMock
 
 
@@ -26,6 +27,15 @@ def start_server() -> Iterator[Any]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def warm_cli() -> Iterator[WarmCli]:
+    """`run_cli` without the interpreter's start-up: each call is still a fresh process
+    (forked from one that imported everything), one fork server per xdist worker."""
+    cli = WarmCli()
+    yield cli
+    cli.close()
 
 
 @pytest.fixture

@@ -1,13 +1,18 @@
-"""The fault matrix: the whole quick profile against the reference server with one fault on
-reports the fault's requirement as failing, and no other MUST (but those the fault lists
-in `also`): faults prove attribution, not just detection. Masking pairs prove that a
-response-shape fault hides no ledger rule.
+"""The fault matrix: a whole run (profile MATRIX_PROFILE, no --requirement) against the
+reference server with one fault on reports the fault's requirement as failing, and no
+other MUST (but those the fault lists in `also`): faults prove attribution, not just
+detection. Masking pairs prove that a response-shape fault hides no ledger rule.
 
-The reference server settles synchronously, so these runs pass a short settle time.
+Each run is a fresh `masivo-conformance` process against a fresh server of its own; the
+processes are forked from one that imported everything once (`warm_cli`), which saves
+the interpreter's seconds of start-up per run. The tests of a target dying mid-run and
+of the fork server itself run the command in a new interpreter, as a user would.
 """
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -17,9 +22,18 @@ import pytest
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.faults import FAULTS
-from tests.suite.cli_runs import CliRun, run_cli, target_args
+from tests.suite.cli_runs import CliRun, WarmCli, run_cli, target_args
 
-QUICK = ("--profile", "quick", "--seed", "1", "--settle-time", "0.2", "-q")
+# The cheapest profile that still judges every requirement: it must catch every fault
+# (the matrix below proves it does). docs/benchmarks.md has the figures.
+MATRIX_PROFILE = "budget"
+# The server settles synchronously: an effect is there when the answer is, so a fifth of
+# a second to settle and two to list an event's transactions are generous (the defaults,
+# 1 s and 10 s, are for real targets; only faults that never settle wait them out).
+FAST = ("--seed", "1", "--settle-time", "0.2", "--settle-timeout", "2", "-q")
+MATRIX_RUN = ("--profile", MATRIX_PROFILE, *FAST)
+# A profile long enough to be stopped in the middle.
+QUICK_RUN = ("--profile", "quick", *FAST)
 SHAPE_FAULTS = ("lowercase_status", "epoch_timestamps", "emit_bare_event")
 LEDGER_FAULTS = (
     "reverse_keeps_points",
@@ -31,9 +45,9 @@ LEDGER_FAULTS = (
 )
 
 
-def _run(start_server: Any, tmp_path: Path, faults: set[str], *extra: str) -> CliRun:
+def _run(cli: WarmCli, start_server: Any, tmp_path: Path, faults: set[str], *extra: str) -> CliRun:
     server = start_server(ServerConfig(faults=frozenset(faults)))
-    return run_cli("run", *target_args(server), *QUICK, *extra, report_dir=tmp_path)
+    return cli("run", *target_args(server), *MATRIX_RUN, *extra, report_dir=tmp_path)
 
 
 def _failing_musts(run: CliRun) -> set[str]:
@@ -44,11 +58,11 @@ def _failing_musts(run: CliRun) -> set[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_suite_charges_the_fault_to_its_requirement_alone(
-    fault: str, start_server: Any, tmp_path: Path, matrix_row: Any
+    fault: str, warm_cli: WarmCli, start_server: Any, tmp_path: Path, matrix_row: Any
 ) -> None:
     broken = FAULTS[fault]
     requirement = catalogue()[broken.requirement]
-    run = _run(start_server, tmp_path, {fault})
+    run = _run(warm_cli, start_server, tmp_path, {fault})
     others = _failing_musts(run) - {requirement.id, *broken.also}
     caught = run.status(requirement.id) == "fail"
     matrix_row(
@@ -56,41 +70,45 @@ def test_suite_charges_the_fault_to_its_requirement_alone(
         f"{'caught' if caught else 'MISSED'} (exit {run.exit_code})"
         + (f" also charged: {sorted(others)}" if others else "")
     )
-    assert caught, f"{fault} not caught: {run.stdout[-3000:]}{run.stderr[-2000:]}"
-    assert not others, f"{fault} was also charged to {sorted(others)}: {run.stdout[-3000:]}"
-    assert run.exit_code == (1 if requirement.is_must else 0), run.stdout[-2000:]
+    assert caught, f"{fault} not caught: {run.tail()}"
+    assert not others, f"{fault} was also charged to {sorted(others)}: {run.tail()}"
+    assert run.exit_code == (1 if requirement.is_must else 0), run.tail()
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("ledger", LEDGER_FAULTS)
 @pytest.mark.parametrize("shape", SHAPE_FAULTS)
 def test_a_shape_fault_hides_no_ledger_rule(
-    shape: str, ledger: str, start_server: Any, tmp_path: Path
+    shape: str, ledger: str, warm_cli: WarmCli, start_server: Any, tmp_path: Path
 ) -> None:
-    run = _run(start_server, tmp_path, {shape, ledger})
+    run = _run(warm_cli, start_server, tmp_path, {shape, ledger})
     wanted = {FAULTS[shape].requirement, FAULTS[ledger].requirement}
-    assert wanted <= set(run.failing()), f"{shape} + {ledger}: {run.stdout[-3000:]}"
+    assert wanted <= set(run.failing()), f"{shape} + {ledger}: {run.tail()}"
     assert run.exit_code == 1
 
 
 @pytest.mark.slow
 def test_a_selected_requirement_fails_under_a_masking_fault(
-    start_server: Any, tmp_path: Path
+    warm_cli: WarmCli, start_server: Any, tmp_path: Path
 ) -> None:
     run = _run(
+        warm_cli,
         start_server,
         tmp_path,
         {"lowercase_status", "reverse_keeps_points"},
         "--requirement",
         "REV-2",
     )
-    assert run.status("REV-2") == "fail", run.stdout[-3000:]
+    assert run.status("REV-2") == "fail", run.tail()
     assert run.exit_code == 1
 
 
 @pytest.mark.slow
-def test_should_fault_fails_the_run_with_strict(start_server: Any, tmp_path: Path) -> None:
+def test_should_fault_fails_the_run_with_strict(
+    warm_cli: WarmCli, start_server: Any, tmp_path: Path
+) -> None:
     run = _run(
+        warm_cli,
         start_server,
         tmp_path,
         {"reverse_without_reason_accepted"},
@@ -98,30 +116,59 @@ def test_should_fault_fails_the_run_with_strict(start_server: Any, tmp_path: Pat
         "REV-7",
         "--strict",
     )
-    assert run.status("REV-7") == "fail"
+    assert run.status("REV-7") == "fail", run.tail()
     assert run.exit_code == 1
 
 
 @pytest.mark.slow
 def test_a_target_that_dies_mid_run_exits_2(start_server: Any, tmp_path: Path) -> None:
     server = start_server()
-    import subprocess  # noqa: PLC0415 (only this test runs the CLI in the background)
-    import sys  # noqa: PLC0415
-
     process = subprocess.Popen(
-        [sys.executable, "-m", "masivo_conformance", "run", *target_args(server), *QUICK],
+        [sys.executable, "-m", "masivo_conformance", "run", *target_args(server), *QUICK_RUN],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     deadline = time.monotonic() + 90
-    while _customers(server) < 5 and time.monotonic() < deadline:
+    while _customers(server) < 5 and process.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)  # until the run is well under way
     server.stop()
     stdout, stderr = process.communicate(timeout=120)
     assert process.returncode == 2, stdout[-3000:] + stderr[-2000:]
     assert "stopped answering" in stdout
     assert "Traceback" not in stdout + stderr
+
+
+def test_a_warm_run_ends_as_a_new_interpreter_would(warm_cli: WarmCli) -> None:
+    """The matrix's runs are forked (`warm_cli`): a usage error, which leaves through
+    SystemExit, gives the same exit code and message as `python -m masivo_conformance`."""
+    argv = ("run", "--profile", "no-such-profile")
+    warm = warm_cli(*argv)
+    cold = run_cli(*argv)
+    assert (warm.exit_code, warm.stdout, warm.stderr) == (cold.exit_code, cold.stdout, cold.stderr)
+    assert warm.exit_code == 2
+    assert "invalid choice: 'no-such-profile'" in warm.stderr
+
+
+@pytest.mark.slow
+def test_a_warm_run_past_its_timeout_is_killed_and_the_next_one_runs(
+    start_server: Any, tmp_path: Path
+) -> None:
+    """A run that hangs must not hang the matrix, nor go on writing to a server: it is
+    killed with the fork server, and the next run starts a new one."""
+    server = start_server()
+    cli = WarmCli()
+    try:
+        assert cli("--version").exit_code == 0  # started: the timeout is the run's alone
+        with pytest.raises(subprocess.TimeoutExpired):  # a quick run is twice as long
+            cli("run", *target_args(server), *QUICK_RUN, report_dir=tmp_path, timeout=4)
+        created = _customers(server)
+        time.sleep(0.5)
+        assert created > 0, "the run was killed before it started"
+        assert _customers(server) == created, "the run goes on after its timeout"
+        assert cli("--version").exit_code == 0
+    finally:
+        cli.close()
 
 
 def _customers(server: Any) -> int:

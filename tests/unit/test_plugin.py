@@ -7,6 +7,11 @@ import json
 from pathlib import Path
 from typing import Any
 
+# httpx imports httpcore only when it first sends: were that inside a pytester run below,
+# pytester would drop httpcore from sys.modules afterwards, and httpx would no longer
+# recognise the errors of the httpcore imported next (test_client.py then fails when
+# it runs after this file in the same worker).
+import httpcore  # noqa: F401
 import httpx
 import pytest
 from hypothesis import settings as hypothesis_settings
