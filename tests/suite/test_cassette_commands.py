@@ -33,6 +33,9 @@ def test_recording_keeps_no_secret(start_server: Any, tmp_path: Path) -> None:
     cassettes, reports = tmp_path / "cassettes", tmp_path / "reports"
     done = run_cli("record", *target_args(server), "--cassettes", str(cassettes))
     assert done.exit_code == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    # Printed like `run`: a first line of ours, pytest's progress, no pytest header.
+    assert done.stdout.startswith("masivo-conformance ")
+    assert "test session starts" not in done.stdout
     replayed = run_cli("replay", "--cassettes", str(cassettes), report_dir=reports)
     assert replayed.exit_code == 0, replayed.stdout[-2000:]
     written = _all_text(cassettes) + _all_text(reports)

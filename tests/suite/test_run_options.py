@@ -68,6 +68,18 @@ def test_events_left_live_on_a_real_target_are_reversed(start_server: Any, tmp_p
     assert "reversed the 0 " not in notes  # EMIT-1 leaves standby events live: they were undone
 
 
+@pytest.mark.slow
+def test_every_xdist_worker_reports_its_own_cleanup(start_server: Any, tmp_path: Path) -> None:
+    server = start_server()
+    run = run_cli(
+        "run", *target_args(server), "--profile", "budget", "-n", "2", "-q", report_dir=tmp_path
+    )
+    assert run.exit_code == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    assert run.result is not None
+    cleanups = [n for n in run.result["notes"] if n.startswith("cleanup: the run created")]
+    assert sorted(n.rsplit("(worker ", 1)[-1] for n in cleanups) == ["gw0)", "gw1)"], cleanups
+
+
 def test_max_time_stops_a_run_and_what_it_did_not_judge_is_not_checked(tmp_path: Path) -> None:
     run = run_cli("run", "--profile", "quick", "--max-time", "0.3", "-q", report_dir=tmp_path)
     assert run.exit_code == 3, run.stdout[-2000:] + run.stderr[-2000:]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from masivo_conformance import __version__
 from masivo_conformance.commands._options import (
     add_target_arguments,
     describe,
@@ -42,7 +43,16 @@ def execute(args: argparse.Namespace) -> int:
     check_record_folder(args.cassettes)  # before a target is started or touched
     settings = settings_from_args(args, seed=RECORD_SEED)
     with live_target(settings) as target:
-        run = record_scenarios(args.cassettes, target.settings, seed=RECORD_SEED, quiet=args.quiet)
+        if not args.quiet:
+            print(f"masivo-conformance {__version__}: recording {describe(settings)}")
+        run = record_scenarios(
+            args.cassettes,
+            target.settings,
+            seed=RECORD_SEED,
+            # pytest's progress as `run` shows it: no session header, no file paths.
+            extra=["-q", "--tb=no", "-rN"],
+            quiet=args.quiet,
+        )
         recording_for(RECORD_SEED, target.brand_id, target.base_url, describe(settings)).write(
             args.cassettes
         )

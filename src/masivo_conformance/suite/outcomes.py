@@ -108,6 +108,7 @@ class Recorder:
         self.requests = 0
         self.stopped = ""  # the target stopped answering (first such message)
         self.budget_spent = ""
+        self.worker_notes: list[str] = []  # notes the xdist workers sent back
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -192,20 +193,29 @@ class Recorder:
             (previous.duration_s if previous else 0.0) + report.duration,
         )
 
+    def _own_notes(self) -> list[str]:
+        notes = (self.config.stash.get(CLEANUP_NOTE, ""), self.config.stash.get(RATE_NOTE, ""))
+        return [n for n in notes if n]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: object) -> None:
+        """xdist controller: each worker cleaned up its own events and saw its own rate
+        limits; its notes come back with the worker's output (see pytest_sessionfinish)."""
+        worker = node.workerinput.get("workerid", "")
+        for note in node.workeroutput.get("masivo_notes", []):
+            self.worker_notes.append(f"{note} (worker {worker})" if worker else note)
+
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        workeroutput = getattr(self.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: hand the notes to the controller
+            workeroutput["masivo_notes"] = self._own_notes()
+            return
         path = self.results
-        if path is None or hasattr(self.config, "workerinput"):
+        if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
         document = {
-            "notes": [
-                n
-                for n in (
-                    self.config.stash.get(CLEANUP_NOTE, ""),
-                    self.config.stash.get(RATE_NOTE, ""),
-                )
-                if n
-            ],
+            "notes": self._own_notes() + sorted(self.worker_notes),
             "requests": self.requests,
             "stopped": self.stopped,
             "budget_spent": self.budget_spent,
