@@ -99,3 +99,12 @@ def test_max_time_that_is_not_positive_is_one_line() -> None:
         "masivo-conformance: error: --max-time must be more than 0 seconds (got -5): "
         "give the seconds the run may take, e.g. --max-time 300"
     ]
+
+
+def test_progress_reaches_100_percent_when_the_fuzz_test_runs_subtests() -> None:
+    run = run_cli("run", "--profile", "quick", "--requirement", "GEN-3")
+    assert run.exit_code == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    assert "subtests passed" in run.stdout  # the fuzz test ran, one subtest per operation
+    progress = [line for line in run.stdout.splitlines() if line.rstrip().endswith("%]")]
+    assert progress
+    assert progress[-1].rstrip().endswith("[100%]"), progress

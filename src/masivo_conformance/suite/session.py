@@ -231,6 +231,13 @@ class SuiteSession:
             for item in items:
                 item.add_marker(pytest.mark.vcr)
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_runtest_teardown(self, item: pytest.Item) -> None:
+        """schemathesis adds one to `testscollected` per operation of the fuzz test, whose
+        subtests never count as reported: pytest's progress then ends at 83 %. Put the count
+        back to the tests the run holds, before the reporter reads it."""
+        item.session.testscollected = len(item.session.items)
+
     def pytest_collection_finish(self, session: pytest.Session) -> None:
         """One line per phase of a suite run: how many tests each folder contributes."""
         gc.freeze()  # the test modules and all they imported live as long as the run
