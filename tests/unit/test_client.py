@@ -439,3 +439,15 @@ def test_progress_hears_of_every_request_taken() -> None:
     budget.take()
     budget.take()
     assert heard == [1, 2]
+
+
+def test_the_budget_counts_requests_per_operation(fake: FakeMasivo, fake_url: str) -> None:
+    budget = RequestBudget()
+    with client(fake_url, api_key=API_KEY, budget=budget) as api:
+        api.request("GET", "/rewards")
+        api.request("GET", "/rewards")
+        api.request("GET", "/nowhere")
+    assert budget.by_operation["list_rewards"] == 2
+    assert budget.by_operation["other"] == 1
+    assert budget.by_operation["authorize"] == 1
+    assert sum(budget.by_operation.values()) == budget.spent

@@ -979,3 +979,23 @@ def test_write_drift_reports_writes_html_and_markdown(tmp_path: Path) -> None:
     assert paths[0].read_text(encoding="utf-8") == render_drift_html(report)
     assert paths[1].read_text(encoding="utf-8") == render_drift_markdown(report)
     assert paths[2].read_text(encoding="utf-8") == report.to_json()
+
+
+def test_html_charts_the_requests_per_operation_busiest_first() -> None:
+    result = run_result([passed()])
+    result.requests_by_operation = {"preview_order": 40, "get_customer": 150, "<b>x</b>": 1}
+    tree = parse(render_html(result))
+    chart = tree.find(".//figure[@aria-label='requests per operation']")
+    assert chart is not None
+    rows = [
+        (text(row.find("span[@class='label']")), text(row.find("span[@class='total']")))
+        for row in chart.findall("div[@class='chart-row operation']")
+    ]
+    assert rows == [("get_customer", "150"), ("preview_order", "40"), ("<b>x</b>", "1")]
+    widths = [seg.get("style") for seg in chart.iter("span") if seg.get("class") == "seg requests"]
+    assert widths == ["width: 100.00%", "width: 26.67%", "width: 0.67%"]
+
+
+def test_html_has_no_operation_chart_when_no_request_was_counted() -> None:
+    tree = parse(render_html(run_result([passed()])))
+    assert tree.find(".//figure[@aria-label='requests per operation']") is None

@@ -146,6 +146,7 @@ def execute(args: argparse.Namespace) -> int:
         strict=args.strict,
         duration_s=round(run.duration_s, 2),
         request_count=run.request_count,
+        requests_by_operation=run.requests_by_operation,
         requirements=fold(
             known,
             run.outcomes,

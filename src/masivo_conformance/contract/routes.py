@@ -18,7 +18,7 @@ import yaml
 from masivo_conformance.contract.schemas import openapi_path
 from masivo_conformance.errors import MasivoError
 
-__all__ = ["EVENT_OPERATIONS", "Route", "Routed", "route_for", "routes"]
+__all__ = ["EVENT_OPERATIONS", "Route", "Routed", "operation_name", "route_for", "routes"]
 
 # The operations whose answer is an Event envelope (CONTRACT section 3).
 EVENT_OPERATIONS = frozenset({"emit_event", "fulfill_event", "reverse_event"})
@@ -95,3 +95,9 @@ def route_for(method: str | None, path: str) -> Routed | None:
             params = {k: v for k, v in match.groupdict().items() if k != "_prefix"}
             return Routed(route, params, match.group("_prefix"))
     return None
+
+
+def operation_name(method: str | None, path: str) -> str:
+    """The operation id of a request, or "other" for a path outside the contract."""
+    routed = route_for(method, path)
+    return routed.operation if routed is not None else "other"

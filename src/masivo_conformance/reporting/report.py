@@ -399,6 +399,15 @@ def _bars(rows: list[_Row]) -> list[_Bar]:
     ]
 
 
+def _operation_bars(counts: dict[str, int]) -> list[tuple[str, int, str]]:
+    """(operation, requests, bar width): where the run's requests went, most first."""
+    most = max(counts.values(), default=0)
+    return [
+        (operation, n, f"{100 * n / most:.2f}%")
+        for operation, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
 def _context(result: RunResult) -> dict[str, object]:
     """What the run templates show; `result` must already be redacted."""
     rows = _rows(result)
@@ -411,6 +420,7 @@ def _context(result: RunResult) -> dict[str, object]:
         "meta": _metadata(result),
         "notes": result.notes,
         "bars": _bars(rows),
+        "operations": _operation_bars(result.requests_by_operation),
         "legend": list(_STATUS_WORDS.items()),
         "level_statuses": _LEVEL_STATUSES,
         "levels": [(level, [count[level, s] for s in _LEVEL_STATUSES]) for level in levels],

@@ -112,6 +112,8 @@ class RunResult:
     # Ids this kind of run cannot judge (replay: what only a live target can answer):
     # shown as not checked, with the reason, and left out of the exit code.
     out_of_reach: list[str] = field(default_factory=list)
+    # Requests sent per operation (the suite's client and schemathesis's), most first.
+    requests_by_operation: dict[str, int] = field(default_factory=dict)
 
     def _binding(self, row: RequirementResult) -> bool:
         return (row.is_must or self.strict) and row.id not in self.out_of_reach

@@ -10,6 +10,7 @@ import json
 import ssl
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ import httpx
 import jwt
 
 from masivo_conformance import scrub
+from masivo_conformance.contract.routes import operation_name
 from masivo_conformance.errors import MasivoError, NoAnswer, TargetError, TargetStopped
 
 __all__ = [
@@ -50,9 +52,10 @@ class RequestBudget:
     deadline: float | None = None
     # On a terminal, a line now and then: a long fuzz test prints no dot for minutes.
     progress: Callable[[int], None] | None = field(default=None, repr=False)
+    by_operation: Counter[str] = field(default_factory=Counter)  # for the report's chart
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def take(self) -> None:
+    def take(self, operation: str = "other") -> None:
         with self._lock:
             if self.limit is not None and self.spent >= self.limit:
                 raise BudgetSpent(
@@ -63,6 +66,7 @@ class RequestBudget:
                     f"--max-time of {self.max_time:g} s reached", "raise --max-time to run the rest"
                 )
             self.spent += 1
+            self.by_operation[operation] += 1
             spent = self.spent
         if self.progress is not None:
             self.progress(spent)
@@ -225,8 +229,9 @@ class ApiClient:
             content = json.dumps(json_body).encode()
             all_headers.setdefault("Content-Type", "application/json")
         url = self.base_url + path
+        operation = operation_name(method, path.split("?", 1)[0])
         for attempt in range(MAX_429_RETRIES + 1):
-            self.budget.take()
+            self.budget.take(operation)
             try:
                 response = self._http.request(
                     method, url, content=content, params=params, headers=all_headers

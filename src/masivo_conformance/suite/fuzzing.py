@@ -20,6 +20,7 @@ from schemathesis.core.failures import Failure, FailureGroup
 from masivo_conformance import checks, contract, scrub
 from masivo_conformance.checks.calls import NOT_JSON, Call, header_argument
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence, Verdict
+from masivo_conformance.contract.routes import operation_name
 from masivo_conformance.suite.client import MAX_429_RETRIES, RequestBudget, retry_after
 from masivo_conformance.suite.tailoring import Tailor
 
@@ -206,15 +207,16 @@ def call(case: Any, budget: RequestBudget | None = None, **kwargs: Any) -> Any:
 
     schemathesis sends with its own HTTP session, so each request (retries included) is
     taken from the run's `budget` here: --max-requests caps fuzzing too."""
+    operation = operation_name(case.method, case.path)
     if budget is not None:
-        budget.take()
+        budget.take(operation)
     response = case.call(**kwargs)
     for _ in range(MAX_429_RETRIES):
         if response.status_code != 429:
             break
         time.sleep(retry_after(response.headers.get("Retry-After")))
         if budget is not None:
-            budget.take()
+            budget.take(operation)
         response = case.call(**kwargs)
     return response
 

@@ -9,6 +9,7 @@ controller, where reports arrive carrying the `masivo` attribute set here on the
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -109,6 +110,8 @@ class Recorder:
         self.stopped = ""  # the target stopped answering (first such message)
         self.budget_spent = ""
         self.worker_notes: list[str] = []  # notes the xdist workers sent back
+        self.budget: RequestBudget | None = None  # this process's, once a test used it
+        self.worker_requests: Counter[str] = Counter()  # per operation, from xdist workers
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -126,6 +129,7 @@ class Recorder:
             info["skip_reason"] = str(report.longrepr[2]).removeprefix("Skipped: ")
         judge_report(report, call.when, evidence)
         budget = _budget_of(item)
+        self.budget = budget or self.budget
         if call.when == "setup":
             item.stash[_BUDGET_AT_START] = 0 if budget is None else budget.spent
         elif call.when == "teardown" and budget is not None:
@@ -204,11 +208,17 @@ class Recorder:
         worker = node.workerinput.get("workerid", "")
         for note in node.workeroutput.get("masivo_notes", []):
             self.worker_notes.append(f"{note} (worker {worker})" if worker else note)
+        self.worker_requests.update(node.workeroutput.get("masivo_by_operation", {}))
+
+    def _by_operation(self) -> Counter[str]:
+        own = self.budget.by_operation if self.budget is not None else Counter()
+        return own + self.worker_requests
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         workeroutput = getattr(self.config, "workeroutput", None)
         if workeroutput is not None:  # an xdist worker: hand the notes to the controller
             workeroutput["masivo_notes"] = self._own_notes()
+            workeroutput["masivo_by_operation"] = dict(self._by_operation())
             return
         path = self.results
         if path is None:
@@ -217,6 +227,7 @@ class Recorder:
         document = {
             "notes": self._own_notes() + sorted(self.worker_notes),
             "requests": self.requests,
+            "requests_by_operation": dict(self._by_operation().most_common()),
             "stopped": self.stopped,
             "budget_spent": self.budget_spent,
             "outcomes": [o.__dict__ for o in self.outcomes.values() if o.requirements],

@@ -80,6 +80,7 @@ class SuiteRun:
     notes: list[str] = field(default_factory=list)  # cleanup and rate-limit remarks
     stopped: str = ""  # the target stopped answering mid-run: where and how
     budget_spent: str = ""  # the request budget ran out: the message that said so
+    requests_by_operation: dict[str, int] = field(default_factory=dict)
 
 
 def run_pytest(
@@ -129,4 +130,5 @@ def run_pytest(
         [str(n) for n in found.get("notes", [])],
         str(found.get("stopped", "")),
         str(found.get("budget_spent", "")),
+        {str(k): int(v) for k, v in found.get("requests_by_operation", {}).items()},
     )
