@@ -562,6 +562,8 @@ class _Case:
 
     limited: int
     sent: int = 0
+    method: str = "GET"
+    path: str = "/customers/{id}"
 
     def call(self, **_: Any) -> Any:
         self.sent += 1
@@ -574,6 +576,7 @@ def test_generated_requests_and_their_retries_are_taken_from_the_run_budget() ->
     response = fuzzing.call(_Case(limited=2), budget)
     assert response.status_code == 200
     assert budget.spent == 3  # the request and its two retries
+    assert budget.by_operation == {"get_customer": 3}
 
 
 def test_a_spent_budget_stops_fuzzing_before_the_request_is_sent() -> None:

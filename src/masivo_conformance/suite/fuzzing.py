@@ -207,7 +207,7 @@ def call(case: Any, budget: RequestBudget | None = None, **kwargs: Any) -> Any:
 
     schemathesis sends with its own HTTP session, so each request (retries included) is
     taken from the run's `budget` here: --max-requests caps fuzzing too."""
-    operation = operation_name(case.method, case.path)
+    operation = operation_name(case.method, case.path) if budget is not None else ""
     if budget is not None:
         budget.take(operation)
     response = case.call(**kwargs)
