@@ -44,6 +44,7 @@ from tests.stateful.test_scenarios import (
     _fulfilled_event,
     _had_effect,
     _status_is,
+    judge_cancellation,
     judge_concurrent_reversals,
     judge_identical_purchases,
     stands_by,
@@ -226,28 +227,12 @@ def _cancel_a_reservation(sf: Storefront, customer: str, reward_id: str, before:
     if standby is None:
         _unjudged(sf, ("REV-3", "REV-4", "FUL-4"), _NO_STANDBY)
         return
-    if rich:
-        sf.wallet_after(customer, before)  # the reservation may land a little later
     event_id = sf.event_id(standby)
-    cancelled = sf.reverse(event_id)  # cancelled_at: the single-call check
-    if not ev.expect(is_2xx(cancelled, "REV-3", "reverse of a standby event")):
+    judged = judge_cancellation(sf, customer, before, standby, rich=rich)
+    if judged is None:
         _unjudged(sf, ("REV-4", "FUL-4"), "the cancel of a standby event was refused (REV-3's)")
         return
-    ev.expect(_status_is(cancelled, "CANCELLED", "REV-3", "reverse of a standby event"))
-    if rich:
-        released = sf.wallet_back_to(customer, before)
-        ev.expect(
-            same_wallet(
-                before,
-                released,
-                "REV-3",
-                "after cancelling a standby event with a reservation",
-                cancelled.reproducer,
-            )
-        )
-    else:
-        ev.unjudged("REV-3", "the customer earned no points to reserve: no release to see")
-        released = sf.wallet(customer)
+    released = judged[1] if judged[1] is not None else sf.wallet(customer)
     second = sf.reverse(event_id)
     ev.expect(is_4xx(second, "REV-4", "a reverse of a cancelled event"))
     now = _same_wallet_after(sf, customer, released, second, "REV-4", "after a second reverse")

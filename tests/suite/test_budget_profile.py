@@ -25,15 +25,12 @@ from tests.suite.cli_runs import run_cli, target_args
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ("--seed", "1", "--settle-time", "0.2")
 IDS = [r.id for r in catalogue()]
-# The suite splits --max-requests between xdist workers by this variable, which leaks
-# from the xdist worker running this test into the run it starts: that run has one.
-ONE_WORKER = {"PYTEST_XDIST_WORKER_COUNT": "1"}
 
 
 def _plain_pytest_run(tmp_path: Path, profile: str, *extra: str) -> dict[str, Any]:
     """The suite under plain pytest against the embedded server: what each test spent."""
     results = tmp_path / "outcomes.json"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MASIVO_")} | ONE_WORKER
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MASIVO_", "PYTEST_"))}
     completed = subprocess.run(
         [
             sys.executable,
@@ -99,9 +96,7 @@ def test_a_cap_below_a_dev_day_runs_budget_within_250_on_the_variant_server(
     server = start_server(ServerConfig.variant())
     # The default settle time (1 s): effects land 300 ms after the answer here.
     cap = ("--max-requests", str(plan.BUDGET_LIMIT))
-    run = run_cli(
-        "run", *target_args(server), "--seed", "1", *cap, report_dir=tmp_path, env=ONE_WORKER
-    )
+    run = run_cli("run", *target_args(server), "--seed", "1", *cap, report_dir=tmp_path)
     assert "profile budget (picked for --max-requests 250)" in run.stdout
     assert run.exit_code == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert run.result is not None
@@ -116,7 +111,7 @@ def test_a_cap_below_the_plan_judges_what_fits_and_leaves_the_rest_not_checked(
 ) -> None:
     cap = 40
     left = plan.plan_for("budget").beyond(cap, IDS)
-    run = run_cli("run", *FAST, "--max-requests", str(cap), report_dir=tmp_path, env=ONE_WORKER)
+    run = run_cli("run", *FAST, "--max-requests", str(cap), report_dir=tmp_path)
     assert f"below the plan's {plan.plan_for('budget').deterministic}" in run.stdout
     assert f"requirements {', '.join(left)} will be not checked" in run.stdout
     assert run.exit_code == 3, run.stdout[-3000:]
@@ -135,7 +130,7 @@ def test_a_capped_quick_run_judges_every_requirement_before_exploring(tmp_path: 
     quick = plan.plan_for("quick")
     cap = quick.deterministic + 10
     capped = ("--profile", "quick", *FAST, "--max-requests", str(cap))
-    run = run_cli("run", *capped, report_dir=tmp_path, env=ONE_WORKER)
+    run = run_cli("run", *capped, report_dir=tmp_path)
     assert "judges every requirement first, then explores with what is left" in run.stdout
     assert run.result is not None
     statuses = {r["id"]: r["status"] for r in run.result["requirements"]}
