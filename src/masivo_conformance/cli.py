@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import os
 import pkgutil
 import sys
 from collections.abc import Sequence
@@ -94,6 +95,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
+        return EXIT_CANNOT_RUN
+    except BrokenPipeError:
+        # Whoever read the output went away (`| head`). Python would fail again flushing
+        # stdout at exit: point it at devnull, and say once, on stderr, what happened.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        print(
+            f"{PROG}: error: the output pipe closed before the command ended: keep the "
+            "results with --report-dir, or send the output to a file",
+            file=sys.stderr,
+        )
         return EXIT_CANNOT_RUN
     return code
 

@@ -41,7 +41,7 @@ class CliRun:
         return self.stdout[-3000:] + self.stderr[-2000:]
 
 
-def _clean_env() -> dict[str, str]:
+def clean_env() -> dict[str, str]:
     """This environment without MASIVO_* settings (a run sees only the flags it is given)
     and without PYTEST_* ones: the command runs pytest itself, and must not take this
     session's (PYTEST_ADDOPTS, or PYTEST_XDIST_WORKER_COUNT, which splits --max-requests)."""
@@ -70,7 +70,7 @@ def run_cli(
         capture_output=True,
         text=True,
         timeout=timeout,
-        env={**_clean_env(), **(env or {})},
+        env={**clean_env(), **(env or {})},
         check=False,
     )
     return _finished(completed.returncode, completed.stdout, completed.stderr, report_dir)
@@ -80,7 +80,7 @@ class WarmCli:
     """`run_cli` through a fork server: called the same way, gives the same `CliRun`."""
 
     def __init__(self) -> None:
-        self._server = ForkServer(_clean_env())
+        self._server = ForkServer(clean_env())
 
     def __call__(
         self,

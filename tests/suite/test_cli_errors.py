@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import socket
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +20,7 @@ from masivo_conformance.contract import schemas
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.seed import DEFAULT_SEED
 from masivo_conformance.suite.target import Target, preflight
-from tests.suite.cli_runs import CliRun, run_cli
+from tests.suite.cli_runs import CliRun, clean_env, run_cli
 
 COMMITTED_CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 
@@ -352,3 +354,22 @@ def test_record_refuses_a_file_as_its_folder(tmp_path: Path) -> None:
     run = run_cli("record", "--cassettes", str(target))
     _one_clear_line(run, f"cassette folder {target} is a file", "--cassettes")
     assert target.read_text() == "not a folder\n"
+
+
+def test_output_piped_into_a_reader_that_stops_early() -> None:
+    """`masivo-conformance run | head -1`: the reader goes away after the first line; the
+    command says so in one line on stderr and exits 2, with no traceback."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "masivo_conformance", "run", "--profile", "budget"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_env(),
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()  # as `head -1` does: every later write meets a closed pipe
+    stderr = process.stderr.read().decode()
+    process.wait(timeout=120)
+    assert first.startswith(b"masivo-conformance ")
+    _one_clear_line(CliRun(process.returncode, "", stderr, None), "output pipe closed")

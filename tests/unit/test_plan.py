@@ -1,5 +1,5 @@
 """The request plan as data: coverage, limits, the profile a cap picks, the up-front
-line and the run order (suite/plan.py)."""
+line and the run order (suite/plan.py); and how many workers a run uses unasked."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from dataclasses import dataclass
 
 import pytest
 
+from masivo_conformance.commands import run as run_command
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.suite import plan, profiles
+from masivo_conformance.suite.settings import Settings
 
 IDS = [r.id for r in catalogue()]
 
@@ -129,3 +131,22 @@ def test_other_profiles_judge_first_explore_last_and_skip_budget_scenarios() -> 
     kept, dropped = _arrange("quick", items)
     assert kept == [auth, scenario, fuzz, machine]
     assert dropped == [budget_only]
+
+
+@pytest.mark.parametrize(
+    ("settings", "profile", "cpus", "workers"),
+    [
+        (Settings(), "quick", 2, "2"),  # embedded, exploring: two processes
+        (Settings(), "ci", 8, "2"),
+        (Settings(), "budget", 2, None),  # start-up bound
+        (Settings(), "quick", 1, None),  # one core: a worker only adds start-up
+        (Settings(), "quick", None, None),  # core count unknown
+        (Settings(max_requests=400), "quick", 2, None),  # a cap is spent in plan order
+        (Settings(max_time=30.0), "quick", 2, None),
+        (Settings(base_url="https://api.example"), "quick", 2, None),  # a live target
+    ],
+)
+def test_default_workers(
+    settings: Settings, profile: str, cpus: int | None, workers: str | None
+) -> None:
+    assert run_command.default_workers(settings, profile, cpus) == workers

@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import yaml
-from vcr.serializers import yamlserializer
 
 from masivo_conformance import scrub
 from masivo_conformance.contract.routes import route_for
@@ -108,8 +107,11 @@ def load_cassette(path: Path, root: Path | None = None, base_path: str = "") -> 
         raise _corrupt(path, f"cannot be read: {exc}") from exc
     if not text.strip():
         raise _corrupt(path, "the file is empty")
+    # vcrpy's own safe loader, so we accept exactly what replay would accept; imported
+    # here, as the commands that read cassettes need it and a plain run does not.
+    from vcr.serializers import yamlserializer  # noqa: PLC0415
+
     try:
-        # vcrpy's own safe loader, so we accept exactly what replay would accept.
         data = yamlserializer.deserialize(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import (
@@ -24,7 +25,6 @@ from masivo_conformance.errors import (
     EXIT_NONCONFORMANT,
     EXIT_OK,
 )
-from masivo_conformance.recording.drift import DriftReport
 from masivo_conformance.reporting.report_templates import (
     brief,
     environment,
@@ -33,6 +33,9 @@ from masivo_conformance.reporting.report_templates import (
     terminal_text,
 )
 from masivo_conformance.reporting.results import RequirementResult, RunResult
+
+if TYPE_CHECKING:  # drift's reports only: a run need not load vcrpy
+    from masivo_conformance.recording.drift import DriftReport
 
 __all__ = [
     "EXIT_CODES",

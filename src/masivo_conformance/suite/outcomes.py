@@ -106,7 +106,6 @@ class Recorder:
         self.config = config
         self.results = results  # where the controller writes the outcomes (None: nowhere)
         self.outcomes: dict[str, TestOutcome] = {}
-        self.requests = 0
         self.stopped = ""  # the target stopped answering (first such message)
         self.budget_spent = ""
         self.worker_notes: list[str] = []  # notes the xdist workers sent back
@@ -178,7 +177,6 @@ class Recorder:
         info: dict[str, Any] = getattr(report, "masivo", None) or {}
         if not info:
             return
-        self.requests += int(info.get("requests", 0))
         self.budget_spent = self.budget_spent or str(info.get("budget", ""))
         error = str(info.get("error", ""))
         self.stopped = self.stopped or str(info.get("stopped", ""))
@@ -224,10 +222,13 @@ class Recorder:
         if path is None:
             return
         path.parent.mkdir(parents=True, exist_ok=True)
+        by_operation = self._by_operation()
         document = {
             "notes": self._own_notes() + sorted(self.worker_notes),
-            "requests": self.requests,
-            "requests_by_operation": dict(self._by_operation().most_common()),
+            # Every request the run's budgets let through (this process's and the
+            # workers'), session set-up and cleanup included; per-test counts miss those.
+            "requests": sum(by_operation.values()),
+            "requests_by_operation": dict(by_operation.most_common()),
             "stopped": self.stopped,
             "budget_spent": self.budget_spent,
             "outcomes": [o.__dict__ for o in self.outcomes.values() if o.requirements],

@@ -8,6 +8,7 @@ the session as they are (`SuiteOptions`), never as flags to be parsed and resolv
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import sys
 import tempfile
@@ -90,7 +91,7 @@ def run_pytest(
     or internal error is a MasivoError."""
     with tempfile.TemporaryDirectory(prefix="masivo-") as tmp:
         results = Path(tmp) / "outcomes.json"
-        session = SuiteSession(replace(options, results=results))
+        session = SuiteSession(replace(options, results=results), thaw=False)
         argv = [
             *map(str, paths),
             *pytest_config_args(),
@@ -100,13 +101,21 @@ def run_pytest(
             # run wherever bytecode is not cached (PYTHONDONTWRITEBYTECODE, read-only
             # installs).
             "--assert=plain",
+            # Plugins the suite's tests never use, not loaded (each costs start-up time):
+            # anyio's (a dependency of the reference server), and pytest-recording's
+            # (vcrpy) unless this run records or replays cassettes.
+            *("-p", "no:anyio"),
+            *(("-p", "no:recording") if options.cassettes is None else ()),
             *args,
         ]
         started = time.monotonic()
         captured = io.StringIO()
         redirect = contextlib.redirect_stdout(captured) if quiet else contextlib.nullcontext()
         with redirect:
-            code = int(pytest.main(argv, plugins=[session]))
+            try:
+                code = int(pytest.main(argv, plugins=[session]))
+            finally:
+                gc.unfreeze()  # after pytest's own end-of-run collections (see SuiteSession)
         duration = time.monotonic() - started
         if (
             code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
