@@ -13,6 +13,7 @@ Measures, against reference servers started here on loopback:
 
 Usage: .venv/bin/python scripts/benchmark_suite.py [--faults a,b] [--skip-schemathesis]
        .venv/bin/python scripts/benchmark_suite.py --speed-only [--profiles quick] [--repeat 3]
+       .venv/bin/python scripts/benchmark_suite.py --speed-only --embedded  # as users run it
 Prints Markdown tables to stdout.
 """
 
@@ -50,9 +51,14 @@ def _children_cpu() -> float:
 
 
 def run_suite(
-    server: EmbeddedServer, profile: str, seed: int = 1
+    server: EmbeddedServer | None, profile: str, seed: int = 1
 ) -> tuple[dict[str, Any], float, float]:
-    """One `run` against `server`: its result.json, wall seconds and CPU seconds."""
+    """One `run` against `server` (None: the run's own embedded server, with the workers
+    it picks itself): its result.json, wall seconds and CPU seconds."""
+    target: list[str] = []
+    if server is not None:
+        target = ["--base-url", server.base_url, "--api-key", server.api_key]
+        target += ["--brand-id", server.brand_id]
     with tempfile.TemporaryDirectory() as tmp:
         cpu, started = _children_cpu(), time.monotonic()
         done = subprocess.run(
@@ -61,12 +67,7 @@ def run_suite(
                 "-m",
                 "masivo_conformance",
                 "run",
-                "--base-url",
-                server.base_url,
-                "--api-key",
-                server.api_key,
-                "--brand-id",
-                server.brand_id,
+                *target,
                 "--profile",
                 profile,
                 "--seed",
@@ -129,13 +130,20 @@ def schemathesis_requests(server: EmbeddedServer, max_examples: int) -> tuple[in
         return text.count("\n- id:") + text.startswith("- id:"), elapsed, cpu
 
 
-def speed(profile_names: list[str], repeat: int, compare: bool) -> dict[str, float]:
+def speed(
+    profile_names: list[str], repeat: int, compare: bool, embedded: bool = False
+) -> dict[str, float]:
     """The speed table: medians of `repeat` runs per profile, each on a fresh server.
     Returns each profile's median wall time."""
-    print("## Suite speed per profile (fresh embedded server per run)\n")
+    if embedded:
+        print("## Suite speed per profile (`run --profile P`: the run's own embedded server)\n")
+        where = "the run's processes, its server and any workers included"
+    else:
+        print("## Suite speed per profile (fresh reference server per run)\n")
+        where = "the suite's process alone (the server runs in the benchmark's process)"
     print(
-        f"Median of {repeat} runs; CPU is the suite's process alone (the server runs in the "
-        f"benchmark's process). Load average at start: {os.getloadavg()[0]:.1f}.\n"
+        f"Median of {repeat} runs; CPU is {where}. "
+        f"Load average at start: {os.getloadavg()[0]:.1f}.\n"
     )
     print("| run | requests | wall s | CPU s | CPU ms/request | requirements judged | verdict |")
     print("|---|---|---|---|---|---|---|")
@@ -143,6 +151,9 @@ def speed(profile_names: list[str], repeat: int, compare: bool) -> dict[str, flo
     for profile in profile_names:
         rows = []
         for _ in range(repeat):
+            if embedded:
+                rows.append(run_suite(None, profile))
+                continue
             with EmbeddedServer() as server:
                 rows.append(run_suite(server, profile))
         result = sorted(rows, key=lambda row: row[1])[len(rows) // 2][0]  # the median run's
@@ -234,12 +245,18 @@ def main() -> None:
     )
     parser.add_argument("--repeat", type=int, default=1, help="runs per profile (median)")
     parser.add_argument("--speed-only", action="store_true", help="only the speed table")
+    parser.add_argument(
+        "--embedded",
+        action="store_true",
+        help="speed of `run --profile P` against its own embedded server (the default target)",
+    )
     args = parser.parse_args()
     faults = args.faults.split(",") if args.faults else sorted(FAULTS)
 
     ci_time = args.skip_profiles or 60
     if not args.skip_profiles:
-        walls = speed(args.profiles.split(","), args.repeat, not args.skip_schemathesis)
+        compare = not args.skip_schemathesis
+        walls = speed(args.profiles.split(","), args.repeat, compare, args.embedded)
         ci_time = int(walls.get("ci", ci_time - 1)) + 1
     if args.speed_only:
         return

@@ -49,9 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         choices=profiles.NAMES,
-        help="budget (every requirement once, <= 250 requests), quick (~20 s), ci "
-        "(derandomised, ~25 s) or deep (~3 min); default: budget with --max-requests "
-        "below 1000, else ci",
+        help="budget (every requirement once, <= 250 requests, ~2 s), quick (~5.5 s), ci "
+        "(derandomised, ~10 s) or deep (~3 min), times against the embedded server; "
+        "default: budget with --max-requests below 1000, else ci",
     )
     parser.add_argument("--seed", type=int, help="seed that makes the run reproducible")
     parser.add_argument(
@@ -74,7 +74,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "-n",
         "--workers",
         type=worker_count,
-        help="pytest-xdist workers (a number >= 0, or 'auto'; 0: none)",
+        help="pytest-xdist workers (a number >= 0, or 'auto'; 0: none); default: 2 for "
+        "quick, ci and deep against the embedded server with no cap, else none",
     )
     parser.add_argument(
         "--baseline",
