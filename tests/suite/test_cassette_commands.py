@@ -14,13 +14,16 @@ import pytest
 from masivo_conformance.errors import CassetteError
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.suite.cassette_runs import META_FILE, check_record_folder
-from tests.suite.cli_runs import run_cli, target_args
+from tests.suite.cli_runs import WarmCli, run_cli, target_args
 
 # The committed recording, named by its place rather than by the commands' default
 # (./cassettes of whatever folder the tests run from).
 COMMITTED = Path(__file__).resolve().parents[2] / "cassettes"
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}")
 CANARY_KEY = "canary-key-7f3a9c1e5b"
+# The reference server applies every effect before it answers: drift need not wait 1 s
+# for transactions that are already there.
+DRIFT = ("drift", "--settle-time", "0.2", "--cassettes", str(COMMITTED), "-q")
 
 
 def _all_text(folder: Path) -> str:
@@ -31,7 +34,9 @@ def _all_text(folder: Path) -> str:
 def test_recording_keeps_no_secret(start_server: Any, tmp_path: Path) -> None:
     server = start_server(ServerConfig(api_key=CANARY_KEY))
     cassettes, reports = tmp_path / "cassettes", tmp_path / "reports"
-    done = run_cli("record", *target_args(server), "--cassettes", str(cassettes))
+    done = run_cli(
+        "record", *target_args(server), "--settle-time", "0.2", "--cassettes", str(cassettes)
+    )
     assert done.exit_code == 0, done.stdout[-2000:] + done.stderr[-2000:]
     # Printed like `run`: a first line of ours, pytest's progress, no pytest header.
     assert done.stdout.startswith("masivo-conformance ")
@@ -76,12 +81,10 @@ def test_record_may_replace_a_recording_even_an_interrupted_one(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_drift_against_the_same_clean_server_finds_nothing_breaking(
-    start_server: Any, tmp_path: Path
+    start_server: Any, warm_cli: WarmCli, tmp_path: Path
 ) -> None:
     server = start_server()
-    run = run_cli(
-        "drift", *target_args(server), "--cassettes", str(COMMITTED), "-q", report_dir=tmp_path
-    )
+    run = warm_cli(*DRIFT, *target_args(server), report_dir=tmp_path)
     assert run.exit_code == 0, run.stdout[-3000:]
     report = json.loads((tmp_path / "drift.json").read_text())
     assert report["summary"]["breaking"] == 0, report["breaking"][:5]
@@ -103,12 +106,10 @@ INJECTED = {
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", sorted(INJECTED))
 def test_drift_classifies_an_injected_change_as_breaking(
-    start_server: Any, tmp_path: Path, fault: str
+    start_server: Any, warm_cli: WarmCli, tmp_path: Path, fault: str
 ) -> None:
     server = start_server(ServerConfig(faults=frozenset({fault})))
-    run = run_cli(
-        "drift", *target_args(server), "--cassettes", str(COMMITTED), "-q", report_dir=tmp_path
-    )
+    run = warm_cli(*DRIFT, *target_args(server), report_dir=tmp_path)
     assert run.exit_code == 1, run.stdout[-3000:]
     report = json.loads((tmp_path / "drift.json").read_text())
     kinds = {d["kind"] for d in report["breaking"]}
@@ -116,11 +117,11 @@ def test_drift_classifies_an_injected_change_as_breaking(
 
 
 @pytest.mark.slow
-def test_drift_classifies_an_added_member_as_additive(start_server: Any, tmp_path: Path) -> None:
+def test_drift_classifies_an_added_member_as_additive(
+    start_server: Any, warm_cli: WarmCli, tmp_path: Path
+) -> None:
     server = start_server(ServerConfig(extra_members=True))
-    run = run_cli(
-        "drift", *target_args(server), "--cassettes", str(COMMITTED), "-q", report_dir=tmp_path
-    )
+    run = warm_cli(*DRIFT, *target_args(server), report_dir=tmp_path)
     assert run.exit_code == 0, run.stdout[-3000:]
     report = json.loads((tmp_path / "drift.json").read_text())
     assert report["summary"]["breaking"] == 0
