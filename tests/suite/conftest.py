@@ -13,6 +13,13 @@ from tests.suite.cli_runs import WarmCli
 from tests.targets.static_mock import StaticMock
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `starts_first` go to the front of the run: under xdist a worker starts
+    each at once, instead of one of them ending the session alone while the others idle."""
+    items.sort(key=lambda item: item.get_closest_marker("starts_first") is None)
+
+
 @pytest.fixture
 def start_server() -> Iterator[Any]:
     """Start reference servers with a given config; all are stopped after the test."""

@@ -35,6 +35,7 @@ def test_clean_reference_server_conforms_on_any_seed(
 
 
 @pytest.mark.slow
+@pytest.mark.starts_first  # about 70 s, most of it waiting for the variant's late effects
 def test_a_different_but_conforming_server_passes(
     warm_cli: WarmCli, start_server: Any, tmp_path: Path
 ) -> None:

@@ -80,6 +80,7 @@ def _install(wheel: Path, python: Path, cwd: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.starts_first  # 35-40 s: build, install, six commands
 def test_the_installed_wheel_runs_every_command_from_an_empty_folder(
     tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
