@@ -16,6 +16,9 @@ import pytest
 from masivo_conformance import contract
 from masivo_conformance.checks.calls import Call
 from masivo_conformance.contract import schemas
+from masivo_conformance.suite import runner
+from masivo_conformance.suite.session import SuiteOptions
+from masivo_conformance.suite.settings import Settings
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 PAYLOADS = sorted(p.name for p in (FIXTURES / "payloads").glob("*.json"))
@@ -126,5 +129,33 @@ def test_a_session_collects_garbage_less_often_and_restores_the_collector(
         result = pytester.runpytest_inprocess("-p", "masivo_conformance.suite.session")
         result.assert_outcomes(passed=1)
         assert gc.get_threshold() == (700, 10, 10)
+        assert gc.get_freeze_count() == 0  # a session of plain pytest unfreezes the heap
     finally:
         gc.set_threshold(*before)
+
+
+def test_the_runner_unfreezes_the_heap_after_pytests_own_end_of_run_collections(
+    pytester: pytest.Pytester,
+) -> None:
+    """`run_pytest` keeps the heap frozen through pytest's end-of-run collections (its
+    session does not thaw), and unfreezes it once pytest.main has returned."""
+    test = pytester.makepyfile(
+        "import gc\n"
+        "import pytest\n"
+        "@pytest.mark.requirement('GEN-1')\n"
+        "def test_x():\n"
+        "    assert gc.get_freeze_count() > 0\n"
+    )
+    seen = pytester.path / "frozen-at-unconfigure"
+    pytester.makeconftest(
+        "import gc\n"
+        "import pytest\n"
+        "@pytest.hookimpl(trylast=True)\n"
+        "def pytest_unconfigure():\n"
+        f"    open({str(seen)!r}, 'w').write(str(gc.get_freeze_count()))\n"
+    )
+    options = SuiteOptions(Settings())
+    run = runner.run_pytest([test], ["-p", "no:cacheprovider"], options, quiet=True)
+    assert [o.outcome for o in run.outcomes] == ["passed"]
+    assert int(seen.read_text()) > 0  # still frozen when pytest collects at its end
+    assert gc.get_freeze_count() == 0
