@@ -32,8 +32,9 @@ MATRIX_PROFILE = "budget"
 # 1 s and 10 s, are for real targets; only faults that never settle wait them out).
 FAST = ("--seed", "1", "--settle-time", "0.2", "--settle-timeout", "2", "-q")
 MATRIX_RUN = ("--profile", MATRIX_PROFILE, *FAST)
-# A profile long enough to be stopped in the middle.
-QUICK_RUN = ("--profile", "quick", *FAST)
+# A profile long enough to be stopped in the middle on any machine (deep takes minutes;
+# quick, once used here, can end inside 4 s on a fast one).
+LONG_RUN = ("--profile", "deep", *FAST)
 SHAPE_FAULTS = ("lowercase_status", "epoch_timestamps", "emit_bare_event")
 LEDGER_FAULTS = (
     "reverse_keeps_points",
@@ -124,7 +125,7 @@ def test_should_fault_fails_the_run_with_strict(
 def test_a_target_that_dies_mid_run_exits_2(start_server: Any, tmp_path: Path) -> None:
     server = start_server()
     process = subprocess.Popen(
-        [sys.executable, "-m", "masivo_conformance", "run", *target_args(server), *QUICK_RUN],
+        [sys.executable, "-m", "masivo_conformance", "run", *target_args(server), *LONG_RUN],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -160,8 +161,8 @@ def test_a_warm_run_past_its_timeout_is_killed_and_the_next_one_runs(
     cli = WarmCli()
     try:
         assert cli("--version").exit_code == 0  # started: the timeout is the run's alone
-        with pytest.raises(subprocess.TimeoutExpired):  # a quick run is twice as long
-            cli("run", *target_args(server), *QUICK_RUN, report_dir=tmp_path, timeout=4)
+        with pytest.raises(subprocess.TimeoutExpired):  # deep runs for minutes
+            cli("run", *target_args(server), *LONG_RUN, report_dir=tmp_path, timeout=4)
         created = _customers(server)
         time.sleep(0.5)
         assert created > 0, "the run was killed before it started"
