@@ -19,8 +19,9 @@ from typing import Any, NoReturn
 import yaml
 
 from masivo_conformance import __version__, commands, contract
+from masivo_conformance.console import safe_output
 from masivo_conformance.errors import EXIT_CANNOT_RUN, MasivoError
-from masivo_conformance.scrub import redact_text
+from masivo_conformance.scrub import excerpt
 
 PROG = "masivo-conformance"
 
@@ -85,13 +86,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The longest error line the command prints; a target's text inside is cut to fit.
+ERROR_LINE_LIMIT = 1000
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one sub-command; everything it prints goes through `console.SafeStream`."""
+    with safe_output():
+        return _main(argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         contract.check_complete()  # a missing schema file is one clear line, up front
         code: int = args.execute(args)
     except MasivoError as exc:
-        print(f"{PROG}: error: {redact_text(str(exc))}", file=sys.stderr)
+        # One line: a target's text in the message may hold newlines of its own.
+        line = excerpt(" ".join(str(exc).split()), ERROR_LINE_LIMIT)
+        print(f"{PROG}: error: {line}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)

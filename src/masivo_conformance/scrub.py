@@ -34,13 +34,19 @@ import jwt
 __all__ = [
     "DEFAULT_FIELDS",
     "FORGED_HEADER",
+    "MESSAGE_LIMIT",
+    "QUOTE_LIMIT",
     "REDACTED",
+    "REPRODUCER_WITHHELD",
     "before_record_request",
     "before_record_response",
     "clear_secrets",
+    "cut",
+    "excerpt",
     "forge_jwt",
     "is_forged",
     "is_secret",
+    "redact_reproducer",
     "redact_text",
     "register_secret",
     "register_token_answer",
@@ -50,6 +56,17 @@ __all__ = [
 ]
 
 REDACTED = "<redacted>"
+#: A value quoted in a message (a body, a field of it, an id) keeps at most this many
+#: characters, counted after redaction: a 5 MB string must not become 50 MB of reports.
+QUOTE_LIMIT = 200
+#: One failure message keeps at most this many characters, after redaction.
+MESSAGE_LIMIT = 2000
+#: What stands for a curl line whose text a later redaction would change (docs/decisions.md,
+#: "Reproducers are built from redacted values"): a shell comment, so it runs nothing.
+REPRODUCER_WITHHELD = (
+    "# reproducer withheld: the request's text matches a secret of this run across shell "
+    "quoting; the failure message above describes the request"
+)
 DEFAULT_FIELDS: tuple[str, ...] = ("email", "document_number", "phone")
 
 # Whole header values that are credentials whatever they look like.
@@ -165,6 +182,33 @@ def redact_text(text: str) -> str:
     return _JWT.sub(_jwt, text)
 
 
+def excerpt(text: str, limit: int = QUOTE_LIMIT) -> str:
+    """`text` redacted whole, then cut to `limit` characters, saying how many were cut.
+
+    Never the other way round: a cut made first could split a secret so that no longer
+    matches, and the server chooses where its echo of the key falls.
+    """
+    return cut(redact_text(text), limit)
+
+
+def cut(text: str, limit: int) -> str:
+    """`text` (already redacted) cut to `limit` characters, saying how many were cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit:,} more characters)"
+
+
+def redact_reproducer(line: str) -> str:
+    """A curl line as any later redaction must leave it: unchanged, or withheld whole.
+
+    Reproducers are built from values redacted before they were quoted, so redacting the
+    quoted text again finds nothing, except where a secret registered since (or a
+    server's token chosen to match a piece of shell quoting) spans quotes: editing such
+    text could turn data into commands, so the whole line gives way to a comment.
+    """
+    return line if redact_text(line) == line else REPRODUCER_WITHHELD
+
+
 def _redact_logging() -> None:
     """From now on every log record of this process (our modules, the embedded server's
     uvicorn, libraries) is created redacted, whichever handler prints or captures it."""
@@ -222,16 +266,26 @@ def _placeholder(value: Any) -> Any:
     return REDACTED
 
 
-def scrub_json(value: Any, fields: Iterable[str] = DEFAULT_FIELDS) -> Any:
-    """A copy of a JSON value with secrets redacted and members named in `fields` masked."""
+def scrub_json(
+    value: Any, fields: Iterable[str] = DEFAULT_FIELDS, *, reproducers: bool = False
+) -> Any:
+    """A copy of a JSON value with secrets redacted and members named in `fields` masked.
+
+    With `reproducers`, a string member named `reproducer` is a curl line: left whole or
+    withheld whole (`redact_reproducer`), never edited inside its quoting.
+    """
     names = frozenset(name.lower() for name in fields)
+
+    def member(key: str, item: Any) -> Any:
+        if key.lower() in names:
+            return _placeholder(item)
+        if reproducers and key == "reproducer" and isinstance(item, str):
+            return redact_reproducer(item)
+        return walk(item)
 
     def walk(node: Any) -> Any:
         if isinstance(node, dict):
-            return {
-                key: _placeholder(item) if key.lower() in names else walk(item)
-                for key, item in node.items()
-            }
+            return {key: member(key, item) for key, item in node.items()}
         if isinstance(node, list):
             return [walk(item) for item in node]
         if isinstance(node, str):

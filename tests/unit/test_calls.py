@@ -128,7 +128,7 @@ def test_a_token_with_the_runs_signature_borrows_the_readers() -> None:
     signature = real.rsplit(".", 1)[1]
     argument = header_argument("Authorization", f"Bearer {header}.{payload}.{signature}")
     assert signature not in argument
-    assert argument == f'"Authorization: Bearer {header}.{payload}.${{MASIVO_TOKEN##*.}}"'
+    assert argument == f'"Authorization: Bearer {header}.{payload}.${{MASIVO_TOKEN#*.*.}}"'
     readers = mint("reader")
     assert shell_word(argument, MASIVO_TOKEN=readers) == (
         f"Authorization: Bearer {header}.{payload}.{readers.rsplit('.', 1)[1]}"

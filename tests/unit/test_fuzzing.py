@@ -506,7 +506,8 @@ def test_auth_probe_records_an_auth1_verdict(answer: int, held: bool) -> None:
     assert (tally.held, tally.violated) == ((1, 0) if held else (0, 1))
     if not held:
         assert "answered 200 to a JWT signed by someone else" in tally.findings[0].message
-        assert tally.findings[0].reproducer == "curl forged"
+        line = tally.findings[0].reproducer
+        assert line.startswith("curl -sS -X GET ") and forged in line  # the forged token, as sent
 
 
 def test_auth_probe_probes_each_operation_once_after_its_first_success() -> None:

@@ -33,7 +33,7 @@ from masivo_conformance.reporting.results import (
     TestOutcome,
     fold,
 )
-from masivo_conformance.scrub import clear_secrets, register_secret
+from masivo_conformance.scrub import REPRODUCER_WITHHELD, clear_secrets, register_secret
 
 API_KEY = "mk_dev_5e3cr3t_k3y_123456"
 JWT = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJjdXN0In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ"
@@ -819,17 +819,27 @@ def test_without_a_report_dir_the_terminal_cuts_a_long_reproducer_and_says_how_t
     assert f"{len(LONG_CURL):,} characters" in line
 
 
-def test_reproducer_files_are_redacted_and_comments_cannot_run_text(tmp_path: Path) -> None:
+def test_reproducer_file_comments_cannot_run_text(tmp_path: Path) -> None:
     hostile_test = "t.py::test_x\nrm -rf ~\n"
-    result = long_result(f"{LONG_CURL} -H 'x-api-key: {API_KEY}' -H 'a: {JWT}'", hostile_test)
-    write_reports(result, tmp_path)
+    write_reports(long_result(LONG_CURL, hostile_test), tmp_path)
     script = (tmp_path / "reproducers" / "GEN-3-2.sh").read_text(encoding="utf-8")
-    assert API_KEY not in script
-    assert JWT not in script
-    assert "redacted" in script
     commands = [line for line in script.splitlines() if not line.startswith("#")]
-    assert len(commands) == 1
-    assert commands[0].startswith("curl ")
+    assert commands == [LONG_CURL]
+
+
+def test_a_reproducer_holding_a_secret_is_withheld_whole_never_edited(tmp_path: Path) -> None:
+    """Reproducers are built from redacted values; one that still holds a secret (a
+    token registered after it was built) is withheld, since editing its quoted text
+    could turn data into commands."""
+    result = long_result(f"{LONG_CURL} -H 'x-api-key: {API_KEY}' -H 'a: {JWT}'")
+    write_reports(result, tmp_path)
+    assert not (tmp_path / "reproducers" / "GEN-3-2.sh").exists()
+    for path in tmp_path.rglob("*.*"):
+        text = path.read_text(encoding="utf-8")
+        assert API_KEY not in text
+        assert JWT not in text
+    assert REPRODUCER_WITHHELD in render_matrix(result)
+    assert "reproducer withheld" in (tmp_path / "report.html").read_text(encoding="utf-8")
 
 
 def test_write_reports_removes_reproducers_of_an_earlier_run(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from masivo_conformance import scrub
 from masivo_conformance.checks.calls import EVENT_OPERATIONS
 
 __all__ = ["EVENT_OPERATIONS", "same_enum", "short", "timestamp"]
@@ -42,6 +43,10 @@ def same_enum(value: Any, wanted: str) -> bool:
 
 
 def short(value: Any, limit: int = 160) -> str:
-    """A value for a failure message, cut so that one message stays readable."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    """A value for a failure message: every string in it redacted, then shown as Python
+    writes it (control characters escaped), then redacted again and cut to `limit`.
+
+    Redacted before `repr`, which escapes characters a secret may contain (a backslash,
+    a quote) so that it no longer matches; and before the cut, which could split one.
+    """
+    return scrub.excerpt(repr(scrub.scrub_json(value, fields=())), limit)

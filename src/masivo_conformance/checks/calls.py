@@ -7,8 +7,6 @@ schemathesis's (requests-based) without knowing either.
 from __future__ import annotations
 
 import json
-import re
-import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -18,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from masivo_conformance import scrub
+from masivo_conformance.checks.reproducers import curl_for, header_argument
 from masivo_conformance.contract.routes import EVENT_OPERATIONS, route_for
 
 __all__ = ["EVENT_OPERATIONS", "NOT_JSON", "Call", "curl_for", "header_argument", "is_event"]
@@ -149,54 +148,3 @@ class Call:
         if call is None:
             raise ValueError(f"{request.method} {request.url} is not a storefront operation")
         return call
-
-
-# Credential headers and the variable that stands for the run's own value in a reproducer.
-_VARIABLES = {"authorization": "MASIVO_TOKEN", "x-api-key": "MASIVO_API_KEY"}
-# Headers worth repeating; httpx adds the others (host, accept, user-agent...) itself.
-_REPEATED = frozenset({*_VARIABLES, "content-type"})
-_SHELL_SAFE = re.compile(r"[A-Za-z0-9._-]+")  # base64url and dots: nothing to escape
-
-
-def _with_variables(value: str, variable: str) -> str | None:
-    """`value` as the inside of a double-quoted shell word, the run's own secrets
-    replaced by `variable`; None when it holds no secret of the run (shown as sent)."""
-    if scrub.is_secret(value):
-        return f"${variable}"
-    scheme, _, credential = value.partition(" ")
-    if credential and scrub.is_secret(credential):
-        return f"{scheme} ${variable}"
-    segments = credential.split(".")
-    if len(segments) == 3 and scrub.is_secret(segments[2]) and _SHELL_SAFE.fullmatch(credential):
-        # A real token's signature under other claims: any token of the target signs
-        # the same way, so the reader's own token lends its signature.
-        return f"{scheme} {segments[0]}.{segments[1]}.${{{variable}##*.}}"
-    return None
-
-
-def header_argument(name: str, value: str) -> str:
-    """The shell word after curl's -H that sends `name: value` again.
-
-    The run's real key and tokens become $MASIVO_API_KEY and $MASIVO_TOKEN; anything
-    else is shown as sent (a forged token, a wrong key), or running the line would not
-    show what the target did with it. An empty value uses curl's `name;` form.
-    """
-    variable = _VARIABLES.get(name.lower())
-    shown = None if variable is None else _with_variables(value, variable)
-    if shown is not None:
-        return f'"{name}: {shown}"'
-    return shlex.quote(f"{name}: {value}" if value else f"{name};")
-
-
-def curl_for(request: httpx.Request) -> str:
-    """A shell line that repeats `request`, with the run's credentials as variables."""
-    parts = ["curl", "-sS", "-X", request.method, shlex.quote(str(request.url))]
-    encoding = request.headers.encoding
-    for raw_name, raw_value in request.headers.raw:  # as spelled, not lower-cased
-        name = raw_name.decode(encoding)
-        if name.lower() in _REPEATED:
-            parts += ["-H", header_argument(name, raw_value.decode(encoding))]
-    body = request.content
-    if body:
-        parts += ["--data-raw", shlex.quote(body.decode("utf-8", errors="replace"))]
-    return " ".join(parts)

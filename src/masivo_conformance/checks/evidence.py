@@ -17,6 +17,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from masivo_conformance import scrub
+
 __all__ = ["MAX_FINDINGS", "ConformanceViolation", "Evidence", "Finding", "Tally", "Verdict"]
 
 MAX_FINDINGS = 3  # violations kept per requirement and test; the rest are counted
@@ -26,6 +28,9 @@ class ConformanceViolation(AssertionError):
     """A requirement broken by an observed answer; the message starts with `[ID]`."""
 
     def __init__(self, requirement: str, message: str, reproducer: str = "") -> None:
+        # Redacted, then cut: one message quotes at most `scrub.MESSAGE_LIMIT` characters
+        # of what a target sent, however much it sent.
+        message = scrub.excerpt(message, scrub.MESSAGE_LIMIT)
         text = f"[{requirement}] {message}"
         if reproducer:
             text += f"\n    reproduce: {reproducer}"

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from masivo_conformance import scrub
 from masivo_conformance.checks.calls import Call
 from masivo_conformance.checks.evidence import Verdict
 
@@ -29,7 +30,7 @@ WALLET_TOLERANCE = 1e-6
 
 
 def _answered(call: Call) -> str:
-    return f"{call.method} {call.url} answered {call.status}: {call.text[:200]}"
+    return f"{call.method} {call.url} answered {call.status}: {scrub.excerpt(call.text)}"
 
 
 def status_in(call: Call, low: int, high: int, requirement: str, what: str) -> Verdict:

@@ -20,7 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from masivo_conformance.scrub import redact_text
+from masivo_conformance.console import printable
+from masivo_conformance.scrub import redact_reproducer, redact_text
 
 __all__ = [
     "MARKDOWN_MESSAGE_LIMIT",
@@ -62,7 +63,14 @@ def _redact(value: Any) -> Any:
     if isinstance(value, str):
         return redact_text(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        changes = {f.name: _redact(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        changes = {
+            f.name: (
+                redact_reproducer(getattr(value, f.name))
+                if f.name == "reproducer"  # a curl line: whole or withheld, never edited
+                else _redact(getattr(value, f.name))
+            )
+            for f in dataclasses.fields(value)
+        }
         return dataclasses.replace(value, **changes)
     if isinstance(value, list | tuple):
         return type(value)(_redact(item) for item in value)
@@ -113,8 +121,19 @@ def md_code_block(value: object, language: str = "text") -> str:
 
 
 def terminal_text(value: object) -> str:
-    """A value as a terminal may print it: control characters shown as ?."""
-    return _CONTROL.sub("?", str(value))
+    """A value as a terminal or CI log may print it (`console.printable`)."""
+    return printable(str(value))
+
+
+def _no_controls(value: object) -> object:
+    """Jinja2's `finalize`: every value a template prints loses its control characters
+    (HTML5 forbids them; a Markdown viewer or terminal may obey them), markup kept."""
+    if isinstance(value, Markup):
+        # Already escaped; a control character becomes "?", which makes no markup.
+        return Markup(_CONTROL.sub("?", str(value)))  # noqa: S704
+    if isinstance(value, str):
+        return _CONTROL.sub("?", value)
+    return value
 
 
 def safe_target(target: str) -> str:
@@ -137,6 +156,7 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        finalize=_no_controls,
     )
     env.filters.update(
         md=md_text,

@@ -145,7 +145,7 @@ class RunResult:
 
     def to_json(self) -> str:
         # Value by value, before json.dumps escapes a secret into another spelling.
-        return json.dumps(scrub_json(asdict(self), fields=()), indent=2)
+        return json.dumps(scrub_json(asdict(self), fields=(), reproducers=True), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> RunResult:

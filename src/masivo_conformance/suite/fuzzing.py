@@ -8,7 +8,6 @@ tuned to the contract's own strictness; `BUILTIN_CHECKS` maps each to its requir
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +17,9 @@ import schemathesis
 from schemathesis.core.failures import Failure, FailureGroup
 
 from masivo_conformance import checks, contract, scrub
-from masivo_conformance.checks.calls import NOT_JSON, Call, header_argument
+from masivo_conformance.checks.calls import NOT_JSON, Call
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence, Verdict
+from masivo_conformance.checks.reproducers import curl_line
 from masivo_conformance.contract.routes import operation_name
 from masivo_conformance.suite.client import MAX_429_RETRIES, RequestBudget, retry_after
 from masivo_conformance.suite.tailoring import Tailor
@@ -179,25 +179,17 @@ def observed(case: Any, response: Any) -> Call | None:
         response.status_code,
         headers,
         text,
-        lambda: _curl(case, response),  # built only if someone reads it (a violation)
+        lambda: _curl(response),  # built only if someone reads it (a violation)
     )
 
 
-# How schemathesis's curl line shows a header whose value it filtered.
-_FILTERED_HEADER = re.compile(r"-H '([^':]+): \[Filtered\]'")
-
-
-def _curl(case: Any, response: Any) -> str:
-    """schemathesis's curl line, its filtered credentials put back as our own reproducers
-    show them: the run's key and token as variables, a forged or wrong one as sent."""
-    sent = {name.lower(): value for name, value in response.request.headers.items()}
-    line = str(case.as_curl_command(headers=dict(response.request.headers), verify=True))
-
-    def restored(match: re.Match[str]) -> str:
-        value = sent.get(match[1].lower())
-        return match[0] if value is None else f"-H {header_argument(match[1], value)}"
-
-    return _FILTERED_HEADER.sub(restored, line)
+def _curl(response: Any) -> str:
+    """The curl line of what schemathesis sent, built from the request itself (not from
+    schemathesis's own line, whose credentials are filtered and whose text is quoted
+    already): the run's key and token as variables, a forged or wrong one as sent."""
+    request = response.request
+    body = request.body.encode() if isinstance(request.body, str) else request.body
+    return curl_line(str(request.method), str(request.url), request.headers.items(), body)
 
 
 def call(case: Any, budget: RequestBudget | None = None, **kwargs: Any) -> Any:
@@ -252,7 +244,8 @@ def judge(case: Any, response: Any, evidence: Evidence, **kwargs: Any) -> Call |
         # A requirement our own check already named is said once, in our words.
         if requirement is not None and requirement not in violated:
             violated.add(requirement)
-            detail = failure.message.strip().replace("\n", " ")[:_MESSAGE_LIMIT]
+            # Redacted whole, then cut: the message quotes what the target answered.
+            detail = scrub.excerpt(" ".join(failure.message.split()), _MESSAGE_LIMIT)
             text = f"{where}: schemathesis {name}: {failure.title}: {detail}"
             evidence.violated(ConformanceViolation(requirement, text, call.reproducer))
     refusal = must_refuse(call.operation, call.request_json)

@@ -9,6 +9,7 @@ controller, where reports arrive carrying the `masivo` attribute set here on the
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Generator
 from pathlib import Path
@@ -20,7 +21,7 @@ from hypothesis.errors import Flaky
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence
 from masivo_conformance.errors import NoAnswer, TargetError
 from masivo_conformance.reporting.results import TestOutcome
-from masivo_conformance.scrub import redact_text, scrub_json
+from masivo_conformance.scrub import cut, excerpt, redact_reproducer, redact_text, scrub_json
 from masivo_conformance.suite.client import ApiClient, BudgetSpent, RequestBudget
 from masivo_conformance.suite.storefront import CannotContinue
 
@@ -40,6 +41,9 @@ CLEANUP_NOTE = pytest.StashKey[str]()
 RATE_NOTE = pytest.StashKey[str]()
 RATE_LIMIT_WARNING = 100  # remaining requests below which a run says so in its report
 _ERROR_LIMIT = 300
+# What pytest prints and junit.xml keeps of one test: a target that answers megabytes must
+# not make megabytes of log (the evidence keeps its own, shorter, quotes).
+REPORT_TEXT_LIMIT = 20_000
 
 
 def requirement_ids(item: pytest.Item) -> tuple[str, ...]:
@@ -55,7 +59,7 @@ def one_line(exc: BaseException) -> str:
     """An exception as one line a person can act on: its type and first line."""
     text = str(exc).strip().splitlines()
     first = text[0] if text else ""
-    return f"{type(exc).__name__}: {first}"[:_ERROR_LIMIT].rstrip(": ")
+    return excerpt(f"{type(exc).__name__}: {first}", _ERROR_LIMIT).rstrip(": ")
 
 
 def _budget_of(item: pytest.Item) -> RequestBudget | None:
@@ -77,10 +81,24 @@ def _redact_report(report: pytest.TestReport) -> None:
         report.longrepr = (path, line, redact_text(reason))
     elif report.longrepr is not None:
         text = str(report.longrepr)
-        clean = redact_text(text)
+        clean = _printed(text)
         if clean != text:
             report.longrepr = clean
-    report.sections = [(name, redact_text(content)) for name, content in report.sections]
+    report.sections = [(name, _printed(content)) for name, content in report.sections]
+
+
+_REPRODUCE = re.compile(r"^(\s*reproduce: )(.*)$", re.MULTILINE)
+
+
+def _printed(text: str) -> str:
+    """What pytest may print of a test: redacted, its curl lines left whole or withheld
+    (never edited inside their quoting), then cut to `REPORT_TEXT_LIMIT` characters."""
+    parts, done = [], 0
+    for line in _REPRODUCE.finditer(text):
+        parts += [redact_text(text[done : line.start(2)]), redact_reproducer(line[2])]
+        done = line.end(2)
+    parts.append(redact_text(text[done:]))
+    return cut("".join(parts), REPORT_TEXT_LIMIT)
 
 
 def judge_report(report: pytest.TestReport, when: str, evidence: Evidence | None) -> None:
@@ -137,7 +155,7 @@ class Recorder:
             info["evidence"] = evidence.to_dict()
         # Messages quote the target's answers, which may hold a token: what leaves the
         # test (result.json, reports) is redacted here, where the test's secrets are known.
-        report.masivo = scrub_json(info, fields=())  # type: ignore[attr-defined]  # carried to the xdist controller
+        report.masivo = scrub_json(info, fields=(), reproducers=True)  # type: ignore[attr-defined]  # carried to the xdist controller
         return report
 
     def _ending(
@@ -233,7 +251,10 @@ class Recorder:
             "budget_spent": self.budget_spent,
             "outcomes": [o.__dict__ for o in self.outcomes.values() if o.requirements],
         }
-        path.write_text(json.dumps(scrub_json(document, fields=()), indent=1), encoding="utf-8")
+        path.write_text(
+            json.dumps(scrub_json(document, fields=(), reproducers=True), indent=1),
+            encoding="utf-8",
+        )
 
 
 def load_outcomes(path: Path) -> dict[str, Any]:

@@ -11,8 +11,9 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
-from masivo_conformance import checks
+from masivo_conformance import checks, scrub
 from masivo_conformance.checks._util import same_enum
 from masivo_conformance.checks.calls import EVENT_OPERATIONS, Call
 from masivo_conformance.checks.evidence import Evidence
@@ -34,6 +35,12 @@ __all__ = [
 
 CUSTOMER_PREFIX = "mc-test-"
 POLL_INTERVALS = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def _segment(value: str) -> str:
+    """An id as one path segment: the target chose it, and a `/`, `?`, `#` or control
+    character in it must stay part of the id, never reshape the URL."""
+    return quote(value, safe="")
 
 
 class WritesRefused(SettingsError):
@@ -221,7 +228,7 @@ class Storefront:
         """The payload of a set-up step's 2xx answer, or SetupRefused."""
         if not 200 <= call.status < 300:
             raise SetupRefused(
-                f"{what} answered {call.status}: {call.text[:200]}"
+                f"{what} answered {call.status}: {scrub.excerpt(call.text)}"
                 f"\n    reproduce: {call.reproducer}"
             )
         return call.data
@@ -243,7 +250,7 @@ class Storefront:
         return customer_id
 
     def customer(self, customer_id: str) -> Call:
-        return self.call("GET", f"/customers/{customer_id}")
+        return self.call("GET", f"/customers/{_segment(customer_id)}")
 
     def wallet(self, customer_id: str) -> dict[str, float]:
         """Wallet totals by reward id (entries of one reward summed; CONTRACT section 2)."""
@@ -251,7 +258,7 @@ class Storefront:
         totals = wallet_totals(self._setup(call, "get_customer"))
         if totals is None:
             raise SetupRefused(
-                f"get_customer answered no readable wallet: {call.text[:200]}"
+                f"get_customer answered no readable wallet: {scrub.excerpt(call.text)}"
                 f"\n    reproduce: {call.reproducer}"
             )
         return totals
@@ -285,11 +292,11 @@ class Storefront:
         return self.call("POST", "/behavior/events", json_body=payload)
 
     def fulfil(self, event_id: str) -> Call:
-        return self.call("PATCH", f"/behavior/events/{event_id}/fulfill")
+        return self.call("PATCH", f"/behavior/events/{_segment(event_id)}/fulfill")
 
     def reverse(self, event_id: str, reason: str | None = "masivo-conformance test") -> Call:
         body = {} if reason is None else {"reason": reason}
-        return self.call("POST", f"/behavior/events/{event_id}/reverse", json_body=body)
+        return self.call("POST", f"/behavior/events/{_segment(event_id)}/reverse", json_body=body)
 
     def preview(self, payload: dict[str, Any]) -> Call:
         return self.call("PUT", "/events/redeem/preview", json_body=payload)
@@ -337,7 +344,9 @@ class Storefront:
         """The id of the Event an answer carries; a scenario cannot go on without it."""
         data = call.data
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-            raise CannotContinue(f"{call.operation} answered no event id: {call.text[:200]}")
+            raise CannotContinue(
+                f"{call.operation} answered no event id: {scrub.excerpt(call.text)}"
+            )
         return str(data["id"])
 
     def standby(self, customer_id: str, **options: Any) -> Call | None:
@@ -388,7 +397,7 @@ class Storefront:
         for event_id in self.events.live():
             call = self.call(
                 "POST",
-                f"/behavior/events/{event_id}/reverse",
+                f"/behavior/events/{_segment(event_id)}/reverse",
                 json_body={"reason": "masivo-conformance cleanup"},
                 check=False,
             )
