@@ -108,6 +108,7 @@ class Evidence:
 
     def unjudged(self, requirement: str, reason: str) -> None:
         """Say why a requirement this test is about could not be judged here."""
+        reason = scrub.excerpt(reason, scrub.MESSAGE_LIMIT)  # it may quote the target
         with self._lock:
             tally = self._tally(requirement)
             tally.unjudged = tally.unjudged or reason

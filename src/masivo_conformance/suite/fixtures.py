@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from masivo_conformance import scrub
 from masivo_conformance.checks.evidence import Evidence
 from masivo_conformance.errors import MasivoError
 from masivo_conformance.recording import cassettes
@@ -136,10 +137,12 @@ def _clean_up(
     )
     live = events.live()
     left = storefront.cleanup()
-    line = (
+    # The ids are the target's: redacted, then the line cut to a message's length.
+    line = scrub.excerpt(
         f"cleanup: the run created {len(events.statuses)} events and reversed the "
         f"{len(live) - len(left)} still live at the end; left behind: "
-        f"{', '.join(left) or 'nothing'}"
+        f"{', '.join(left) or 'nothing'}",
+        scrub.MESSAGE_LIMIT,
     )
     config.stash[CLEANUP_NOTE] = line
     reporter = config.pluginmanager.get_plugin("terminalreporter")
