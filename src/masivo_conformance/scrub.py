@@ -311,7 +311,10 @@ def scrub_body(body: bytes | str | None, fields: Iterable[str] = DEFAULT_FIELDS)
     scrubbed = scrub_json(document, fields)
     if scrubbed == document:
         return raw  # keep the server's exact bytes when there was nothing to remove
-    return json.dumps(scrubbed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    try:
+        return json.dumps(scrubbed, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (a target's): escaped, still valid JSON
+        return json.dumps(scrubbed, separators=(",", ":")).encode("utf-8")
 
 
 def _scrub_uri(uri: str, fields: Iterable[str]) -> str:

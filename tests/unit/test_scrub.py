@@ -309,3 +309,12 @@ def test_hooks_leave_a_loaded_cassette_unchanged_when_run_again() -> None:
     assert request.headers["Authorization"] == f"Bearer {OPAQUE}"
     assert request_hook(first)._to_dict() == first._to_dict()
     assert yaml.safe_load(vcr_yaml(once))["headers"] == {"Set-Cookie": ["<redacted>"]}
+
+
+def test_scrub_body_with_a_lone_surrogate_and_something_to_mask_is_valid_json() -> None:
+    """A target's answer may hold a lone surrogate; masking an email beside it must not
+    fail to encode (it did: record and drift crashed on such an answer)."""
+    body = b'{"note": "\\ud800", "email": "a@example.com"}'
+    scrubbed = scrub.scrub_body(body)
+    assert scrubbed is not None
+    assert json.loads(scrubbed) == {"note": "\ud800", "email": scrub.REDACTED}

@@ -31,7 +31,7 @@ from masivo_conformance.commands._options import (
     worker_count,
 )
 from masivo_conformance.contract.catalogue import catalogue
-from masivo_conformance.errors import EXIT_CANNOT_RUN
+from masivo_conformance.errors import EXIT_CANNOT_RUN, TargetError
 from masivo_conformance.reporting import report
 from masivo_conformance.reporting.baseline import load_baseline
 from masivo_conformance.reporting.results import RunResult, errors_of, fold
@@ -196,6 +196,17 @@ def execute(args: argparse.Namespace) -> int:
         )
     if result.stopped:
         result.notes.append(f"{result.stopped} (the verdicts up to there are in this report)")
+    if run.refused:
+        # Like a refused key at the preflight: one line, exit 2; the reports still say
+        # what little was judged before the step was refused.
+        result.notes.append(f"the run stopped: {run.refused}")
+        if args.report_dir:
+            _write_reports(result, args.report_dir, quiet=True)
+        raise TargetError(
+            run.refused,
+            "every scenario needs this step: check why the target refuses it (run with -v "
+            "for the request as a curl line), then run again",
+        )
     print(report.render_matrix(result, args.report_dir))
     if args.report_dir:
         _write_reports(result, args.report_dir, quiet=args.quiet)

@@ -23,7 +23,7 @@ from masivo_conformance.errors import NoAnswer, TargetError
 from masivo_conformance.reporting.results import TestOutcome
 from masivo_conformance.scrub import cut, excerpt, redact_reproducer, redact_text, scrub_json
 from masivo_conformance.suite.client import ApiClient, BudgetSpent, RequestBudget
-from masivo_conformance.suite.storefront import CannotContinue
+from masivo_conformance.suite.storefront import CannotContinue, StepRefused
 
 __all__ = [
     "CLEANUP_NOTE",
@@ -125,6 +125,7 @@ class Recorder:
         self.results = results  # where the controller writes the outcomes (None: nowhere)
         self.outcomes: dict[str, TestOutcome] = {}
         self.stopped = ""  # the target stopped answering (first such message)
+        self.refused = ""  # a step every scenario needs was refused (first such message)
         self.budget_spent = ""
         self.worker_notes: list[str] = []  # notes the xdist workers sent back
         self.budget: RequestBudget | None = None  # this process's, once a test used it
@@ -184,6 +185,13 @@ class Recorder:
             client = (getattr(item, "funcargs", None) or {}).get("masivo_client")
             if isinstance(client, ApiClient):
                 exc = client.silence(item.name, exc)  # type: ignore[arg-type]
+        if isinstance(exc, StepRefused):
+            # Every scenario needs this step: stop now, with one line, instead of
+            # failing each test the same way.
+            line = str(exc).splitlines()[0]
+            self.refused = self.refused or line
+            item.session.shouldstop = line
+            return {"error": line, "refused": line}
         if isinstance(exc, TargetError) and not isinstance(exc, NoAnswer):
             # The target stopped answering (or never did): nothing after this can be judged.
             self.stopped = self.stopped or str(exc)
@@ -198,6 +206,7 @@ class Recorder:
         self.budget_spent = self.budget_spent or str(info.get("budget", ""))
         error = str(info.get("error", ""))
         self.stopped = self.stopped or str(info.get("stopped", ""))
+        self.refused = self.refused or str(info.get("refused", ""))
         previous = self.outcomes.get(report.nodeid)
         outcome = report.outcome
         if previous is not None and (previous.outcome == "failed" or outcome == "passed"):
@@ -248,6 +257,7 @@ class Recorder:
             "requests": sum(by_operation.values()),
             "requests_by_operation": dict(by_operation.most_common()),
             "stopped": self.stopped,
+            "refused": self.refused,
             "budget_spent": self.budget_spent,
             "outcomes": [o.__dict__ for o in self.outcomes.values() if o.requirements],
         }

@@ -29,12 +29,24 @@ __all__ = [
     "IdFactory",
     "Settlement",
     "SetupRefused",
+    "StepRefused",
     "Storefront",
     "WritesRefused",
 ]
 
 CUSTOMER_PREFIX = "mc-test-"
 POLL_INTERVALS = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def _own_words(call: Call) -> str:
+    """What the target said of a refusal: its error body's `error` and `details`, or
+    the start of whatever it answered (redacted, then cut)."""
+    body = call.body
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        details = body.get("details")
+        said = body["error"] + (f": {details}" if isinstance(details, str) and details else "")
+        return scrub.excerpt(repr(said)[1:-1])
+    return scrub.excerpt(repr(call.text)[1:-1]) if call.text else "(an empty body)"
 
 
 def _segment(value: str) -> str:
@@ -53,6 +65,12 @@ class SetupRefused(Exception):
     No requirement speaks of it on its own, so it is an error of the test, never a
     verdict on a rule: the rules the scenario had not reached stay "not checked".
     """
+
+
+class StepRefused(SetupRefused):
+    """A step every scenario needs (creating a customer, reading its wallet) was
+    refused outright (not 2xx): nothing can be judged on this target, so the run stops
+    at once with one line naming the step, the status and the target's own words."""
 
 
 class CannotContinue(Exception):
@@ -227,8 +245,8 @@ class Storefront:
     def _setup(self, call: Call, what: str) -> Any:
         """The payload of a set-up step's 2xx answer, or SetupRefused."""
         if not 200 <= call.status < 300:
-            raise SetupRefused(
-                f"{what} answered {call.status}: {scrub.excerpt(call.text)}"
+            raise StepRefused(
+                f"{what} answered {call.status} to a valid request: {_own_words(call)}"
                 f"\n    reproduce: {call.reproducer}"
             )
         return call.data

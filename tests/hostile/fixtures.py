@@ -1,4 +1,6 @@
-"""Fixtures of the hostile-target tests: a tamperer in front of a reference server."""
+"""Fixtures of the tests that tamper with answers (tests/hostile, and tests/suite where a
+target refuses a step): a tamperer in front of a reference server. Registered in the
+root conftest, so every test folder may ask for `hostile`."""
 
 from __future__ import annotations
 
