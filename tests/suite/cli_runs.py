@@ -14,9 +14,8 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from masivo_conformance.server.embedded import EmbeddedServer
 from tests.suite.matrix_forkserver import ForkServer
 
 
@@ -96,7 +95,16 @@ class WarmCli:
         self._server.close()
 
 
-def target_args(server: EmbeddedServer) -> list[str]:
+class Served(Protocol):
+    """What a run needs of a server a test started: an EmbeddedServer, the static mock,
+    a tamperer in front of either."""
+
+    base_url: str
+    api_key: str
+    brand_id: str
+
+
+def target_args(server: Served) -> list[str]:
     return [
         "--base-url",
         server.base_url,

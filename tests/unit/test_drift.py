@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import random
 import uuid
 from collections.abc import Callable
@@ -511,3 +512,64 @@ def test_contract_hints_know_the_event_status_enum_and_nullable_timestamps() -> 
     assert {"ACCUMULATION", "REVERSAL"} <= hints.enums["type"]
     assert {"resolved_at", "reversed_at"} <= hints.nullable
     assert "customer_id" not in hints.enums
+
+
+# --- text that is not valid Unicode ------------------------------------------------------
+
+
+def test_lone_surrogates_are_read_as_replacement_characters_and_counted(
+    tmp_path: Path,
+) -> None:
+    """`"\\ud800"` is valid JSON but no UTF-8 text: printing or writing it would end drift
+    with a UnicodeEncodeError (exit 1, read as breaking drift). It is read as U+FFFD."""
+    from masivo_conformance.reporting import report  # noqa: PLC0415 - the reports, only here
+
+    recorded, live = tmp_path / "recorded", tmp_path / "live"
+    lone = {"data": [{"id": "r", "type": "POINTS", "name": "\ud800", "x\udc00": 1}]}
+    write_cassette(recorded / "test_m" / "test_a.yaml", [("GET", "/v1/rewards", 200, lone)])
+    well = {"data": [{"id": "r", "type": "POINTS", "name": "ok"}]}
+    write_cassette(live / "test_m" / "test_a.yaml", [("GET", "/v1/rewards", 200, well)])
+    assert "\\ud800" in (recorded / "test_m" / "test_a.yaml").read_text()  # as JSON escapes
+
+    drift = compare_folders(recorded, live, base_path="/v1", hints=HINTS)
+
+    assert drift.replaced == 2
+    assert [(d.path, d.kind) for d in drift.differences] == [
+        ("$.data[*]['x\ufffd']", "member-removed")
+    ]
+    assert "2 lone surrogate(s)" in drift.notes[0]
+    document = json.loads(report.drift_json(drift))
+    assert document["notes"] == drift.notes
+    for text in (
+        report.render_drift_text(drift),
+        report.render_drift_markdown(drift),
+        report.render_drift_html(drift),
+    ):
+        text.encode("utf-8")  # strict, as stdout and write_text(encoding="utf-8") are
+    written = report.write_drift_reports(drift, tmp_path / "reports")
+    assert len(written) == 3
+    assert drift.exit_code() == 1  # for the member that is gone, not for a crash
+
+
+def test_a_cassette_file_name_that_is_not_utf8_is_named_printably(tmp_path: Path) -> None:
+    recorded, live = tmp_path / "recorded", tmp_path / "live"
+    rewards: list[tuple[str, str, int, Any]] = [("GET", "/v1/rewards", 200, {"data": []})]
+    odd = os.fsdecode(b"test_\xff.yaml")  # a surrogate escape in the str of the path
+    write_cassette(recorded / "test_m" / odd, rewards)
+    (live / "test_m").mkdir(parents=True)
+    drift = compare_folders(recorded, live, base_path="/v1", hints=HINTS)
+    assert [d.test for d in drift.differences] == ["test_m/test_\ufffd"]
+    assert json.loads(drift.to_json())["breaking"][0]["test"] == "test_m/test_\ufffd"
+
+
+def test_an_answer_nested_beyond_the_parser_is_not_json_rather_than_a_traceback(
+    tmp_path: Path,
+) -> None:
+    recorded, live = tmp_path / "recorded", tmp_path / "live"
+    write_cassette(recorded / "test_m" / "test_a.yaml", [("GET", "/v1/rewards", 200, {"data": []})])
+    path = live / "test_m" / "test_a.yaml"
+    write_cassette(path, [("GET", "/v1/rewards", 200, "PLACEHOLDER")])
+    deep = "[" * 100_000 + "]" * 100_000  # valid JSON that json.loads cannot recurse through
+    path.write_text(path.read_text().replace("'\"PLACEHOLDER\"'", f"'{deep}'"))
+    drift = compare_folders(recorded, live, base_path="/v1", hints=HINTS)
+    assert [d.kind for d in drift.differences] == ["body-not-json"]

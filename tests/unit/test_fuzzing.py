@@ -480,7 +480,9 @@ class _Probed:
             verify=True,
         )
         return SimpleNamespace(
-            call=lambda: response,
+            method="GET",
+            path="/customers/{id}",
+            call=lambda **_: response,  # fuzzing.call passes its bounded session
             as_curl_command=lambda headers, verify: "curl forged",
         )
 
@@ -507,7 +509,8 @@ def test_auth_probe_records_an_auth1_verdict(answer: int, held: bool) -> None:
     if not held:
         assert "answered 200 to a JWT signed by someone else" in tally.findings[0].message
         line = tally.findings[0].reproducer
-        assert line.startswith("curl -sS -X GET ") and forged in line  # the forged token, as sent
+        assert line.startswith("curl -sS -X GET ")
+        assert forged in line  # the forged token, as sent
 
 
 def test_auth_probe_probes_each_operation_once_after_its_first_success() -> None:

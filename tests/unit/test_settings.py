@@ -42,7 +42,7 @@ targets:
     allow_writes: true
   mock:
     base_url: http://127.0.0.1:8000
-    token_env: MOCK_TOKEN
+    token_env: MASIVO_MOCK_TOKEN
 """,
     )
 
@@ -144,7 +144,7 @@ def test_the_embedded_server_settles_at_once_unless_told_otherwise() -> None:
 
 def test_target_token_env_is_read_from_the_environment(tmp_path: Path) -> None:
     settings = resolve(
-        no_flags(), {"MOCK_TOKEN": "tok_mock_123456"}, dev_targets(tmp_path), target="mock"
+        no_flags(), {"MASIVO_MOCK_TOKEN": "tok_mock_123456"}, dev_targets(tmp_path), target="mock"
     )
     assert settings.token == "tok_mock_123456"
     assert settings.api_key is None
@@ -328,3 +328,147 @@ def test_the_cli_and_the_plugin_declare_the_same_target_options() -> None:
     }
     assert flags.settle_time == 2.0
     assert flags.timeout is None  # unset flags stay None: resolve() applies the defaults
+
+
+# -- where a credential may go ----------------------------------------------------------------
+
+PASSWORD = "pw-s3cret-4471"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://ana:{PASSWORD}@app.masivo.ai/api/storefront/v1",
+        f"http://ana:{PASSWORD}@127.0.0.1:8000",
+        f"https://{PASSWORD}@app.masivo.ai/v1",  # a token as the user name
+        f"ftp://ana:{PASSWORD}@app.masivo.ai/v1",  # refused for the password first
+        f"ana:{PASSWORD}@app.masivo.ai/v1",  # no scheme: urlsplit sees no userinfo
+        f"https://ana:{PASSWORD[:4]}/{PASSWORD[4:]}@app.masivo.ai/v1",  # a '/' in it
+    ],
+    ids=["https", "loopback", "user-only", "not-http", "no-scheme", "slash-in-password"],
+)
+@pytest.mark.parametrize("source", ["flag", "environment"])
+def test_a_base_url_with_a_user_or_password_is_refused_without_echoing_it(
+    url: str, source: str
+) -> None:
+    flags = no_flags(base_url=url, api_key=FLAG_KEY) if source == "flag" else no_flags()
+    env = {"MASIVO_BASE_URL": url, "MASIVO_API_KEY": ENV_KEY} if source == "environment" else {}
+    error = settings_error(lambda: resolve(flags, env))
+    assert "user name and password" in str(error)
+    assert "MASIVO_API_KEY" in error.todo
+    assert PASSWORD not in str(error)
+    assert PASSWORD[:4] not in str(error)
+    assert error.exit_code == 2
+
+
+def test_a_targets_file_base_url_with_a_password_is_refused_without_echoing_it(
+    tmp_path: Path,
+) -> None:
+    path = targets_file(
+        tmp_path,
+        f"targets:\n  dev:\n    base_url: https://ana:{PASSWORD}@app.masivo.ai/v1\n"
+        "    api_key_env: MASIVO_DEV_KEY\n",
+    )
+    error = settings_error(
+        lambda: resolve(no_flags(), {"MASIVO_DEV_KEY": FILE_KEY}, path, target="dev")
+    )
+    assert "user name and password" in str(error)
+    assert str(path) in str(error)
+    assert PASSWORD not in str(error)
+
+
+def test_a_base_url_with_a_bad_port_is_one_settings_error() -> None:
+    # httpx would otherwise raise InvalidURL from deep inside the first request.
+    error = settings_error(
+        lambda: resolve(no_flags(base_url="http://127.0.0.1:port/v1", api_key=FLAG_KEY), {})
+    )
+    assert "port" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("key", "variable"),
+    [
+        ("api_key_env", "GITHUB_TOKEN"),
+        ("api_key_env", "AWS_SECRET_ACCESS_KEY"),
+        ("api_key_env", "masivo_dev_key"),  # the rule is exact: MASIVO_ in capitals
+        ("api_key_env", "MASIVO_"),
+        ("api_key_env", "MY_MASIVO_KEY"),
+        ("token_env", "ACTIONS_RUNTIME_TOKEN"),
+        ("token_env", "NPM_TOKEN"),
+    ],
+)
+def test_a_target_may_name_only_masivo_variables_for_credentials(
+    tmp_path: Path, key: str, variable: str
+) -> None:
+    path = targets_file(
+        tmp_path, f"targets:\n  dev:\n    base_url: {DEV_URL}\n    {key}: {variable}\n"
+    )
+    # The variable is set: refusing it must not depend on its being empty.
+    env = {variable: "someone-elses-secret-123"}
+    error = settings_error(lambda: resolve(no_flags(), env, path, target="dev"))
+    assert f"{key} {variable!r} is not a MASIVO_* variable" in str(error)
+    assert str(path) in str(error)
+    assert "someone-elses-secret-123" not in str(error)
+
+
+def test_a_masivo_variable_is_accepted_for_either_credential(tmp_path: Path) -> None:
+    path = targets_file(
+        tmp_path,
+        f"targets:\n  dev:\n    base_url: {DEV_URL}\n    api_key_env: MASIVO_DEV_KEY_2\n"
+        "    token_env: MASIVO_DEV_TOKEN\n",
+    )
+    env = {"MASIVO_DEV_KEY_2": FILE_KEY, "MASIVO_DEV_TOKEN": "tok_file_123456"}
+    settings = resolve(no_flags(), env, path, target="dev")
+    assert (settings.api_key, settings.token) == (FILE_KEY, "tok_file_123456")
+
+
+def test_a_target_that_names_a_credential_must_declare_its_base_url(tmp_path: Path) -> None:
+    path = targets_file(tmp_path, "targets:\n  dev:\n    api_key_env: MASIVO_DEV_KEY\n")
+    error = settings_error(
+        lambda: resolve(
+            no_flags(base_url="https://elsewhere.example/v1"),
+            {"MASIVO_DEV_KEY": FILE_KEY},
+            path,
+            target="dev",
+        )
+    )
+    assert "no base_url" in str(error)
+    assert "base_url" in error.todo
+
+
+@pytest.mark.parametrize("source", ["--base-url", "MASIVO_BASE_URL"])
+def test_a_file_key_is_not_sent_to_a_base_url_given_elsewhere(tmp_path: Path, source: str) -> None:
+    elsewhere = "https://collector.example/v1"
+    env = {"MASIVO_DEV_KEY": FILE_KEY}
+    flags = no_flags()
+    if source == "--base-url":
+        flags = no_flags(base_url=elsewhere)
+    else:
+        env["MASIVO_BASE_URL"] = elsewhere
+    error = settings_error(lambda: resolve(flags, env, dev_targets(tmp_path), target="dev"))
+    assert f"not for the base URL given by {source}" in str(error)
+    assert "'dev'" in str(error)
+    assert "MASIVO_API_KEY" in error.todo
+    assert FILE_KEY not in str(error)
+
+
+def test_a_file_token_is_held_to_its_base_url_too(tmp_path: Path) -> None:
+    env = {"MASIVO_MOCK_TOKEN": "tok_mock_123456"}
+    flags = no_flags(base_url="https://collector.example/v1")
+    error = settings_error(lambda: resolve(flags, env, dev_targets(tmp_path), target="mock"))
+    assert "the token it names" in str(error)
+
+
+def test_a_file_key_goes_to_its_own_base_url_however_it_is_spelt(tmp_path: Path) -> None:
+    # The entry writes DEV_URL with a trailing slash; naming the same URL is no override.
+    env = {"MASIVO_DEV_KEY": FILE_KEY, "MASIVO_BASE_URL": DEV_URL}
+    settings = resolve(no_flags(), env, dev_targets(tmp_path), target="dev")
+    assert (settings.base_url, settings.api_key) == (DEV_URL, FILE_KEY)
+
+
+def test_a_key_given_with_the_other_base_url_may_go_there(tmp_path: Path) -> None:
+    # The user's own key for the URL they name: the file's variable is not used at all.
+    elsewhere = "https://other.example/v1"
+    env = {"MASIVO_DEV_KEY": FILE_KEY, "MASIVO_API_KEY": ENV_KEY}
+    settings = resolve(no_flags(base_url=elsewhere), env, dev_targets(tmp_path), target="dev")
+    assert (settings.base_url, settings.api_key) == (elsewhere, ENV_KEY)

@@ -135,3 +135,18 @@ def test_artifact_names_differ_between_jobs(workflow: dict[Any, Any]) -> None:
         if str(step.get("uses", "")).startswith("actions/upload-artifact@")
     ]
     assert len(names) == len(set(names)) == 2
+
+
+def test_live_run_stops_sending_in_time_and_inside_the_job_limits(
+    workflow: dict[Any, Any],
+) -> None:
+    # A stuck or hostile target must not hold the job (and the DEV account) for an hour.
+    job = live_job(workflow)
+    step = next(s for s in job["steps"] if "masivo-conformance run" in s.get("run", ""))
+    flag = re.search(r"--max-time\s+\"?\$(\w+)\"?", step["run"])
+    assert flag, "the live run must pass --max-time"
+    max_time = float(job["env"][flag.group(1)])
+    assert 0 < max_time <= 30 * 60
+    # The step's own limit is a backstop past --max-time, short of the job's, so the
+    # summary and upload steps still run after it.
+    assert max_time < step["timeout-minutes"] * 60 < job["timeout-minutes"] * 60

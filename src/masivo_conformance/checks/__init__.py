@@ -54,8 +54,14 @@ def judge_call(call: Call, evidence: Evidence, names: Iterable[str] | None = Non
 
     Returns the ids violated. No check's violation stops another: each reads what it
     needs of the answer, as far as the answer can still be read.
+
+    An answer cut at a bound of checks/limits.py (`call.breach`) is judged by GEN-3
+    alone, whichever checks were named: no other rule can be read in what was kept,
+    and each would only repeat that the answer was not usable.
     """
     selected = CHECKS.values() if names is None else [CHECKS[n] for n in names]
+    if call.breach:
+        selected = [CHECKS["no_server_error"]]
     violated = set()
     for entry in selected:
         try:

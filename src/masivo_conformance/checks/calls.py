@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from masivo_conformance import scrub
+from masivo_conformance.checks import limits
 from masivo_conformance.checks.reproducers import curl_for, header_argument
 from masivo_conformance.contract.routes import EVENT_OPERATIONS, route_for
 
@@ -30,13 +31,19 @@ class _NotJson:
 NOT_JSON: Any = _NotJson()
 
 
-def _parse(text: str) -> Any:
+def _parse(text: str) -> tuple[Any, str]:
     """The body as JSON whatever its content type says: GEN-1 and GEN-2 judge the
-    content type, and the rules about the payload still get an answer to read."""
+    content type, and the rules about the payload still get an answer to read.
+
+    With the breach it makes ("" when none): JSON nested deeper than the suite reads
+    (checks/limits.py) is no usable JSON, and json.loads would not survive it.
+    """
     try:
-        return json.loads(text)
+        return limits.loads(text), ""
+    except limits.TooDeep:
+        return NOT_JSON, limits.TOO_DEEP
     except ValueError:
-        return NOT_JSON
+        return NOT_JSON, ""
 
 
 def is_event(value: Any) -> bool:
@@ -60,6 +67,9 @@ class Call:
     # reads theirs, so it is built on first use (see `reproducer`).
     reproduce: Callable[[], str] = field(default=str, repr=False, compare=False)  # str(): ""
     path_params: dict[str, str] = field(default_factory=dict)
+    # The bound of checks/limits.py the answer broke ("" when none): too large, too slow,
+    # too deep. `text` is then what was read (cut) and `body` NOT_JSON; GEN-3 judges it.
+    breach: str = ""
 
     @cached_property
     def reproducer(self) -> str:
@@ -105,12 +115,17 @@ class Call:
         headers: dict[str, str],
         text: str,
         reproducer: str | Callable[[], str],
+        breach: str = "",
     ) -> Call | None:
+        """The call, or None for a path outside the contract. `breach` is what the HTTP
+        stack found while reading the answer (suite/bounded.py); too deep a body is
+        found here too, whoever read it (a replayed cassette, a test's own answer)."""
         routed = route_for(method, urlsplit(url).path)
         if routed is None:
             return None
         lowered = {k.lower(): v for k, v in headers.items()}
-        body = _parse(text)
+        body, too_deep = (NOT_JSON, "") if breach else _parse(text)
+        breach = breach or too_deep
         if routed.operation == "authorize" and 200 <= status < 300:
             # Whoever asked (our client, a test, schemathesis), what was issued is secret.
             scrub.register_token_answer(body)
@@ -118,7 +133,7 @@ class Call:
         if request_body:
             try:
                 request_json = json.loads(request_body)
-            except ValueError:
+            except (ValueError, RecursionError):  # RecursionError: nested beyond Python's limit
                 request_json = NOT_JSON
         return cls(
             operation=routed.operation,
@@ -131,6 +146,7 @@ class Call:
             text=text,
             reproduce=reproducer if callable(reproducer) else lambda: reproducer,
             path_params=routed.params,
+            breach=breach,
         )
 
     @classmethod
@@ -144,6 +160,7 @@ class Call:
             dict(response.headers),
             response.text,
             lambda: curl_for(request),
+            breach=response.extensions.get(limits.BREACH_EXTENSION, ""),
         )
         if call is None:
             raise ValueError(f"{request.method} {request.url} is not a storefront operation")

@@ -55,8 +55,21 @@ def error_envelope(call: Call) -> bool:
     return True
 
 
+# A cut answer is quoted only when it is short: quoting redacts the whole text before
+# cutting it (docs/decisions.md, "Redact, then cut"), which takes up to seconds on the
+# 8 MiB of a large one, to show 160 characters of little use.
+_QUOTED_BREACH = 4096
+
+
 @check("GEN-3")
 def no_server_error(call: Call) -> bool:
+    """No 5xx, and an answer the suite can read whole (docs/decisions.md, "Bounded
+    reads"): GEN-3 promises every request a usable answer, and a cut one is none."""
+    if call.breach:
+        read = f"{len(call.text):,} characters read"
+        if len(call.text) <= _QUOTED_BREACH:
+            read += f": {short(call.text)}"
+        fail("GEN-3", call, f"no usable answer: {call.breach} ({read})")
     if call.status >= 500:
         fail("GEN-3", call, f"a server error (body {short(call.text)})")
     return True

@@ -5,8 +5,10 @@ Ctrl-C, a lost runner) never got there. Every run against a real target writes t
 events it sees to a local journal (MASIVO_JOURNAL_DIR, else
 $XDG_STATE_HOME/masivo-conformance/journal), and this command reverses those still live,
 with the reason "masivo-conformance cleanup". Events the target refuses to reverse stay
-in the journal and are named. Exit 0 when nothing is left live, 1 when some are, 2 when
-the target cannot be used.
+in the journal and are named. Events whose ids the journal could not keep (too long, or
+holding a secret or characters a URL path cannot carry: suite/journal.py) are counted,
+never named. Exit 0 when nothing is left live, 1 when some are, 2 when the target cannot
+be used.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import argparse
 from masivo_conformance.commands._options import add_target_arguments, settings_from_args
 from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK, SettingsError
 from masivo_conformance.suite.client import ApiClient
-from masivo_conformance.suite.journal import Journal
+from masivo_conformance.suite.journal import ID_LIMIT, Journal
 from masivo_conformance.suite.storefront import EventLog, IdFactory, Storefront
 from masivo_conformance.suite.target import checked
 
@@ -36,7 +38,16 @@ def execute(args: argparse.Namespace) -> int:
         )
     journal = Journal.for_target(settings.base_url)
     live = journal.live()
+    skipped = journal.skipped()
+    if skipped:
+        print(
+            f"cleanup: {skipped} event(s) that runs saw on {settings.base_url} are not in the "
+            "journal: their ids were unusable (longer than "
+            f"{ID_LIMIT} characters, or holding a secret or characters a URL path cannot "
+            "carry); check that target for events left live"
+        )
     if not live:
+        journal.compact()  # the skipped count has been said once
         print(f"cleanup: nothing left live on {settings.base_url} (journal {journal.path})")
         return EXIT_OK
     settings = checked(settings)  # reachable, credentials accepted, brand known

@@ -5,6 +5,8 @@ is compared with its recording: status code, content type, presence and JSON typ
 every member, enum values. Ids, timestamps and tokens are masked. A difference is
 breaking (member removed, type changed, status class changed, enum value gone, content
 type changed) or additive (new member, new enum value, status changed within its class).
+Text that is not valid Unicode (a lone surrogate such as "\\ud800" in a JSON body) is read
+as U+FFFD and counted in a note line (and in drift.json's "notes").
 Exit 1 on breaking drift, 0 otherwise, 2 when the run cannot happen.
 """
 
@@ -72,6 +74,8 @@ def execute(args: argparse.Namespace) -> int:
             f"{recording.target} ({len(run.outcomes)} scenarios re-run, {failed} failed live)"
         )
     print(report.render_drift_text(drift), end="")
+    for note in drift.notes:
+        print(f"note: {note}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(report.drift_json(drift), encoding="utf-8")

@@ -3,6 +3,12 @@
 pytest-recording owns the layout (`cassettes/<test module>/<test name>.yaml`); this
 module supplies the `vcr_config` the plugin returns and a reader that turns a cassette
 into plain interactions for the drift comparison, refusing broken files loudly.
+
+A JSON body may hold a lone UTF-16 surrogate (`"\\ud800"`: valid JSON, not valid
+Unicode), and so may a YAML string. Such text can be neither printed nor written as
+UTF-8, so the reader replaces every surrogate with U+FFFD as it reads, and counts them
+(`Cassette.replaced`): drift then compares, prints and writes well-formed text, and says
+how many it replaced.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from masivo_conformance.contract.routes import route_for
 from masivo_conformance.errors import CassetteError
 
 __all__ = [
+    "REPLACEMENT",
     "Cassette",
     "Interaction",
     "cassette_name",
@@ -29,7 +36,12 @@ __all__ = [
     "load_cassette",
     "path_template",
     "vcr_config",
+    "well_formed",
 ]
+
+#: What a lone surrogate is read as (U+FFFD REPLACEMENT CHARACTER).
+REPLACEMENT = "\ufffd"
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 _RERECORD = "re-record it with `masivo-conformance record`"
 
@@ -74,6 +86,41 @@ class Cassette:
     name: str
     path: Path
     interactions: tuple[Interaction, ...]
+    replaced: int = 0  # lone surrogates read as U+FFFD (see the module's docstring)
+
+
+def well_formed(value: Any) -> tuple[Any, int]:
+    """`value` (text, or JSON / YAML data: keys and strings) with every lone surrogate
+    replaced by U+FFFD, and how many were replaced. Iterative: a document nested a
+    hundred thousand deep must not exhaust the stack."""
+    replaced = 0
+
+    def clean(item: Any, todo: list[Any]) -> Any:
+        nonlocal replaced
+        if isinstance(item, str):
+            text, count = _SURROGATE.subn(REPLACEMENT, item)
+            replaced += count
+            return text
+        if isinstance(item, dict):
+            copy: dict[Any, Any] = {}
+            todo.append((item, copy))
+            return copy
+        if isinstance(item, list):
+            copy_list: list[Any] = []
+            todo.append((item, copy_list))
+            return copy_list
+        return item
+
+    todo: list[Any] = []
+    root = clean(value, todo)
+    while todo:
+        source, target = todo.pop()
+        if isinstance(source, dict):
+            for key, item in source.items():
+                target[clean(key, todo)] = clean(item, todo)
+        else:
+            target.extend(clean(item, todo) for item in source)
+    return root, replaced
 
 
 def iter_cassettes(root: Path) -> Iterator[Path]:
@@ -87,10 +134,13 @@ def iter_cassettes(root: Path) -> Iterator[Path]:
 
 
 def cassette_name(path: Path, root: Path | None = None) -> str:
-    """`<test module>/<test name>`, the name pytest-recording gave the file."""
+    """`<test module>/<test name>`, the name pytest-recording gave the file (a byte of a
+    file name that is not UTF-8 is read as U+FFFD, so the name can be printed)."""
     if root is not None and path.is_relative_to(root):
-        return path.relative_to(root).with_suffix("").as_posix()
-    return f"{path.parent.name}/{path.stem}"
+        name = path.relative_to(root).with_suffix("").as_posix()
+    else:
+        name = f"{path.parent.name}/{path.stem}"
+    return str(well_formed(name)[0])
 
 
 def _corrupt(path: Path, reason: str) -> CassetteError:
@@ -122,14 +172,17 @@ def load_cassette(path: Path, root: Path | None = None, base_path: str = "") -> 
     # vcrpy writes keys sorted, so `version` is the last line: without it the file was cut.
     if "version" not in data:
         raise _corrupt(path, "truncated: the closing `version` line is missing")
-    interactions = tuple(
-        _interaction(path, index, item, base_path)
-        for index, item in enumerate(data["interactions"], start=1)
-    )
-    return Cassette(cassette_name(path, root), path, interactions)
+    found, replaced = well_formed(data["interactions"])
+    interactions = []
+    for index, item in enumerate(found, start=1):
+        interaction, in_body = _interaction(path, index, item, base_path)
+        interactions.append(interaction)
+        replaced += in_body
+    return Cassette(cassette_name(path, root), path, tuple(interactions), replaced)
 
 
-def _interaction(path: Path, index: int, item: Any, base_path: str) -> Interaction:
+def _interaction(path: Path, index: int, item: Any, base_path: str) -> tuple[Interaction, int]:
+    """One interaction, and the lone surrogates its parsed body held (as U+FFFD now)."""
     try:
         request, response = item["request"], item["response"]
         method, uri = str(request["method"]).upper(), str(request["uri"])
@@ -146,15 +199,18 @@ def _interaction(path: Path, index: int, item: Any, base_path: str) -> Interacti
     if prefix and (request_path == prefix or request_path.startswith(prefix + "/")):
         request_path = request_path[len(prefix) :] or "/"
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body or "")
-    return Interaction(
+    # `\ud800` in the JSON text parses to a lone surrogate (the YAML was cleaned above).
+    document, replaced = well_formed(_json_or_none(text))
+    interaction = Interaction(
         method=method,
         path=request_path,
         query=tuple(sorted(parse_qsl(parts.query, keep_blank_values=True))),
         status=status,
         content_type=_header(headers, "content-type"),
-        body=_json_or_none(text),
+        body=document,
         text=text,
     )
+    return interaction, replaced
 
 
 def _header(headers: dict[str, Any], name: str) -> str:
@@ -169,7 +225,9 @@ def _json_or_none(text: str) -> Any:
         return None
     try:
         return json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # Nested deeper than the parser's recursion limit (a hostile target's answer):
+        # not a document drift can compare, shown as "not JSON" rather than a traceback.
         return None
 
 

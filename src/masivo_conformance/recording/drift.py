@@ -3,6 +3,8 @@
 Each recorded interaction is paired with the live one made at the same step of the same
 scenario (same method and path template, same position), and their bodies' shapes are
 compared (see `shapes` and `changes`). Breaking drift ends the run with exit code 1.
+Text that is not valid Unicode (a lone surrogate) is read as U+FFFD (`cassettes`), and
+the report counts it in a note.
 """
 
 from __future__ import annotations
@@ -208,9 +210,11 @@ def compare_folders(
     """Compare every cassette under `recorded_root` with its namesake under `live_root`."""
     found: list[Difference] = []
     recorded_names = set()
+    replaced = 0
     for path in iter_cassettes(recorded_root):
         recorded = load_cassette(path, recorded_root, base_path)
         recorded_names.add(recorded.name)
+        replaced += recorded.replaced
         twin = live_root / path.relative_to(recorded_root)
         if not twin.is_file():
             found.append(
@@ -225,7 +229,9 @@ def compare_folders(
                 )
             )
             continue
-        found += compare_cassettes(recorded, load_cassette(twin, live_root, base_path), hints)
+        live = load_cassette(twin, live_root, base_path)
+        replaced += live.replaced
+        found += compare_cassettes(recorded, live, hints)
     for path in iter_cassettes(live_root):
         name = cassette_name(path, live_root)
         if name not in recorded_names:
@@ -239,7 +245,7 @@ def compare_folders(
                     "a scenario ran live that has no recording yet",
                 )
             )
-    return DriftReport(tuple(found))
+    return DriftReport(tuple(found), replaced)
 
 
 @dataclass(frozen=True)
@@ -248,6 +254,20 @@ class DriftReport:
     renders them for people)."""
 
     differences: tuple[Difference, ...]
+    # Lone surrogates the cassettes held, read as U+FFFD: two different ones compare
+    # equal after that, so the report says how many there were.
+    replaced: int = 0
+
+    @property
+    def notes(self) -> list[str]:
+        """What a reader of the report should know beyond the differences."""
+        if not self.replaced:
+            return []
+        return [
+            f"{self.replaced} lone surrogate(s) (\\ud800-\\udfff: valid JSON, not valid "
+            "Unicode) in the recorded or live answers were read as U+FFFD; values that "
+            "differed only there compare equal"
+        ]
 
     @property
     def breaking(self) -> list[Difference]:
@@ -275,6 +295,7 @@ class DriftReport:
         return json.dumps(
             {
                 "summary": {**summary, "groups": len(groups)},
+                "notes": self.notes,
                 "groups": [asdict(g) for g in groups],
                 "breaking": [asdict(d) for d in self.breaking],
                 "additive": [asdict(d) for d in self.additive],

@@ -1,7 +1,8 @@
 """HTTP transport to a target: bearer auth with refresh, 429 back-off, a request budget,
 and a curl reproducer for every exchange (with the token left out).
 
-Connection problems become `TargetError`s that say what is wrong and what to do.
+Every answer is read under the bounds of checks/limits.py (suite/bounded.py). Connection
+problems become `TargetError`s that say what is wrong and what to do.
 """
 
 from __future__ import annotations
@@ -10,74 +11,42 @@ import json
 import ssl
 import threading
 import time
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import jwt
 
 from masivo_conformance import scrub
+from masivo_conformance.checks.limits import (
+    BREACH_EXTENSION,
+    MAX_BODY_BYTES,
+    MAX_JSON_DEPTH,
+    TOO_DEEP,
+    TOO_LARGE,
+)
 from masivo_conformance.contract.routes import operation_name
-from masivo_conformance.errors import MasivoError, NoAnswer, TargetError, TargetStopped
+from masivo_conformance.errors import NoAnswer, TargetError, TargetStopped
+from masivo_conformance.suite.bounded import BoundedClient
+from masivo_conformance.suite.budget import (
+    MAX_429_RETRIES,
+    MAX_RETRY_AFTER_S,
+    BudgetSpent,
+    RateLimited,
+    RequestBudget,
+    retry_after,
+)
 
 __all__ = [
     "MAX_429_RETRIES",
+    "MAX_RETRY_AFTER_S",
     "ApiClient",
     "BudgetSpent",
+    "RateLimited",
     "RequestBudget",
     "retry_after",
 ]
 
 REFRESH_MARGIN_S = 300  # the Masivo guide refreshes five minutes before exp
-MAX_RETRY_AFTER_S = 60.0
-MAX_429_RETRIES = 3
-
-
-class BudgetSpent(MasivoError):
-    """The run's request budget (--max-requests) is spent; the rest is not run."""
-
-
-@dataclass
-class RequestBudget:
-    """Counts requests of one process and refuses one past the limit (thread-safe)."""
-
-    limit: int | None = None
-    spent: int = 0
-    lowest_remaining: int | None = None  # lowest X-RateLimit-Remaining seen
-    # --max-time: no request starts after `deadline` (time.monotonic()); a slow target
-    # ends the run with what was judged by then instead of running on for hours.
-    max_time: float | None = None
-    deadline: float | None = None
-    # On a terminal, a line now and then: a long fuzz test prints no dot for minutes.
-    progress: Callable[[int], None] | None = field(default=None, repr=False)
-    by_operation: Counter[str] = field(default_factory=Counter)  # for the report's chart
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def take(self, operation: str = "other") -> None:
-        with self._lock:
-            if self.limit is not None and self.spent >= self.limit:
-                raise BudgetSpent(
-                    f"request budget of {self.limit} spent", "raise --max-requests to run the rest"
-                )
-            if self.deadline is not None and time.monotonic() > self.deadline:
-                raise BudgetSpent(
-                    f"--max-time of {self.max_time:g} s reached", "raise --max-time to run the rest"
-                )
-            self.spent += 1
-            self.by_operation[operation] += 1
-            spent = self.spent
-        if self.progress is not None:
-            self.progress(spent)
-
-    def observe_remaining(self, value: str | None) -> None:
-        if value is None or not value.strip().isdigit():
-            return
-        with self._lock:
-            remaining = int(value)
-            if self.lowest_remaining is None or remaining < self.lowest_remaining:
-                self.lowest_remaining = remaining
 
 
 def _token_expiry(token: str) -> float | None:
@@ -136,8 +105,8 @@ class ApiClient:
         self._token = token
         self._token_exp = _token_expiry(token) if token else None
         self._lock = threading.Lock()
-        self.budget = budget or RequestBudget()
-        self._http = httpx.Client(timeout=timeout, transport=transport)
+        self.budget = budget or RequestBudget(timeout=timeout)
+        self._http = BoundedClient(timeout=timeout, budget=self.budget, transport=transport)
         self._answered = False  # the target answered once: a later silence is an outage
 
     def responsive(self) -> bool:
@@ -188,6 +157,13 @@ class ApiClient:
             if not self._api_key:
                 raise TargetError("no credentials", "set MASIVO_API_KEY or MASIVO_TOKEN")
             response = self.authorize()
+            breach = response.extensions.get(BREACH_EXTENSION, "")
+            if breach:
+                raise TargetError(
+                    f"authorize at {self.base_url}/auth/authorize gave no usable answer "
+                    f"(HTTP {response.status_code}, {breach})",
+                    _what_to_do(breach),
+                )
             body = _json_or_none(response)
             token = body.get("data") if isinstance(body, dict) else None
             if response.status_code not in (401, 403) and (
@@ -237,25 +213,32 @@ class ApiClient:
                     method, url, content=content, params=params, headers=all_headers
                 )
             except httpx.TransportError as exc:
+                if self.budget.past_deadline():  # its read timeout was cut to the deadline
+                    raise self.budget.out_of_time() from None
                 raise self.silence(f"{method} {path}", exc) from None
             self._answered = True
             self.budget.observe_remaining(response.headers.get("X-RateLimit-Remaining"))
             if response.status_code != 429 or attempt == MAX_429_RETRIES:
                 return response
-            time.sleep(retry_after(response.headers.get("Retry-After")))
+            self.budget.wait_to_retry(response.headers.get("Retry-After"), f"{method} {path}")
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def retry_after(value: str | None) -> float:
-    """Seconds to wait before retrying a 429, from its Retry-After (bounded)."""
-    try:
-        return min(max(float(value or "1"), 0.0), MAX_RETRY_AFTER_S)
-    except ValueError:
-        return 1.0
+def _what_to_do(breach: str) -> str:
+    """What to do about an answer the suite would not read whole (checks/limits.py)."""
+    if breach in (TOO_LARGE, TOO_DEEP):
+        return (
+            "check what answers at this URL: the suite reads at most "
+            f"{MAX_BODY_BYTES // 2**20} MiB of an answer, nested at most {MAX_JSON_DEPTH} levels"
+        )
+    return (
+        "check the target; if it is only slow, raise --timeout "
+        "(the whole answer must arrive within it)"
+    )
 
 
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested beyond Python's limit
         return None

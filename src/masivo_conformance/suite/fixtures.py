@@ -70,6 +70,7 @@ def masivo_budget(masivo_settings: Settings, pytestconfig: pytest.Config) -> Req
         limit=None if limit is None else max(1, limit // workers),
         max_time=max_time,
         deadline=None if max_time is None else time.monotonic() + max_time,
+        timeout=masivo_settings.timeout,  # what schemathesis's requests get (fuzzing.call)
         progress=_progress_line(pytestconfig) if workers == 1 else None,
     )
 

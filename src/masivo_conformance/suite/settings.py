@@ -9,12 +9,20 @@ MASIVO_API_KEY, MASIVO_TOKEN, MASIVO_BRAND_ID. A targets file (YAML) names targe
         brand_id: 1f0c...            # optional
         api_key_env: MASIVO_DEV_KEY  # which variable holds the key (never the key itself)
         allow_writes: true
+
+A credential variable (`api_key_env`, `token_env`) must be named MASIVO_*: the file
+cannot make the suite send another tool's secret (GITHUB_TOKEN, AWS_...) as a key. Its
+credential goes only to the `base_url` it is declared with, which the entry must have:
+overriding the base URL (flag or MASIVO_BASE_URL) while the credential still comes from
+the entry is refused. A base URL never carries a user name or password (docs/decisions.md,
+"Where a credential may be sent").
 """
 
 from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -64,6 +72,14 @@ _STRING_KEYS = {
     "api_key_env": "MASIVO_DEV_KEY",
     "token_env": "MASIVO_DEV_TOKEN",
 }
+#: target keys that name the environment variable holding a credential -> the setting
+_CREDENTIAL_KEYS = {"api_key_env": "api_key", "token_env": "token"}
+# This tool's own variables only: a targets file (shared, committed, or handed over) must
+# not be able to send GITHUB_TOKEN, AWS_SECRET_ACCESS_KEY or any other secret of the
+# environment to the host it names. A prefix rule is one line to learn and needs no list
+# of other tools' names to keep up to date.
+_CREDENTIAL_VARIABLE = re.compile(r"MASIVO_[A-Z0-9_]+")
+_USERINFO_TODO = "remove them; the suite authenticates with MASIVO_API_KEY (or MASIVO_TOKEN)"
 
 
 @dataclass(frozen=True)
@@ -75,7 +91,7 @@ class Settings:
     token: str | None = None
     brand_id: str | None = None
     allow_writes: bool = False
-    timeout: float = 10.0  # seconds per HTTP request
+    timeout: float = 10.0  # seconds per HTTP request, its whole answer included
     max_requests: int | None = None  # request budget of the whole run
     max_time: float | None = None  # seconds the run may spend sending requests
     settle_timeout: float = 10.0  # longest wait for an event's transactions to appear
@@ -127,7 +143,12 @@ def add_target_options(add: Callable[..., Any], prefix: str = "--") -> None:
         default=None,
         help="allow operations that write against a host that is not loopback",
     )
-    add(f"{prefix}timeout", type=float, help="seconds per HTTP request (default 10)")
+    add(
+        f"{prefix}timeout",
+        type=float,
+        help="seconds one HTTP request may take, its whole answer included: an answer "
+        "still coming after it is cut, and GEN-3 fails (default 10)",
+    )
     add(
         f"{prefix}settle-time",
         type=float,
@@ -165,13 +186,33 @@ def is_loopback(url: str) -> bool:
         return False
 
 
+def _has_userinfo(url: str) -> bool:
+    """Whether `url` may carry a user name or password (`user:pass@host`).
+
+    Any '@' counts, not only one that `urlsplit` reads as userinfo: in a URL written
+    wrongly (no scheme, a '/' inside the password) the password lands in the path, and
+    every later message that shows the base URL would show it. A storefront base URL
+    never needs an '@'.
+    """
+    return "@" in url
+
+
 def _check_url(url: str) -> str:
+    # First, before any message quotes the URL: a password must not reach an error line.
+    if _has_userinfo(url):
+        raise SettingsError("the base URL carries a user name and password", _USERINFO_TODO)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(
             f"base URL {url!r} is not an http(s) URL",
             "use e.g. https://app.masivo.ai/api/storefront/v1, or omit it for the embedded server",
         )
+    try:
+        parts.port  # noqa: B018 - parsing it is the check; httpx would fail with a traceback
+    except ValueError:
+        raise SettingsError(
+            f"base URL {url!r} has no valid port number", "write e.g. http://localhost:8000/v1"
+        ) from None
     return url.rstrip("/")
 
 
@@ -230,7 +271,34 @@ def load_targets(path: Path) -> dict[str, dict[str, Any]]:
                     f"not {type(entry[key]).__name__}",
                     f"quote it, e.g. {key}: {example}",
                 )
+        _check_credential_keys(name, entry, path)
     return targets
+
+
+def _check_credential_keys(name: object, entry: Mapping[str, Any], path: Path) -> None:
+    """A target's credential variables are MASIVO_* names, declared with the base URL
+    their credential is for; its base URL carries no user name or password."""
+    if _has_userinfo(str(entry.get("base_url", ""))):
+        raise SettingsError(
+            f"target {name!r} in {path}: the base URL carries a user name and password",
+            _USERINFO_TODO,
+        )
+    for key in _CREDENTIAL_KEYS:
+        if key not in entry:
+            continue
+        variable = entry[key]
+        if not _CREDENTIAL_VARIABLE.fullmatch(variable):
+            raise SettingsError(
+                f"target {name!r} in {path}: {key} {variable[:60]!r} is not a MASIVO_* "
+                "variable (a targets file may only name this tool's own variables)",
+                f"put the credential in a variable such as {_STRING_KEYS[key]} and name that",
+            )
+        if "base_url" not in entry:
+            raise SettingsError(
+                f"target {name!r} in {path}: {key} names a credential but the target has "
+                "no base_url (the credential is sent only to the base URL it is declared with)",
+                "add the base_url that credential is for",
+            )
 
 
 def _from_target(entry: Mapping[str, Any], env: Mapping[str, str]) -> tuple[dict[str, Any], str]:
@@ -243,7 +311,7 @@ def _from_target(entry: Mapping[str, Any], env: Mapping[str, str]) -> tuple[dict
         k: entry[k] for k in ("base_url", "brand_id", "allow_writes", *_SECONDS_KEYS) if k in entry
     }
     unset = ""
-    for key, setting in (("api_key_env", "api_key"), ("token_env", "token")):
+    for key, setting in _CREDENTIAL_KEYS.items():
         if key in entry:
             variable = str(entry[key])
             if env.get(variable):
@@ -266,6 +334,7 @@ def resolve(
     """
     env = os.environ if env is None else env
     values: dict[str, Any] = {}
+    entry_values: dict[str, Any] = {}
     unset_credential: tuple[str, str] | None = None
     if targets_file and not target:
         names = ", ".join(map(str, load_targets(targets_file)))
@@ -294,6 +363,8 @@ def resolve(
     unknown = sorted(set(values) - set(Settings.__dataclass_fields__))
     if unknown:
         raise SettingsError(f"unknown settings {unknown}", "check the flag names")
+    if target:
+        _keep_credential_with_its_url(entry_values, values, flags, env, target)
     settings = replace(Settings(), **values)
     if settings.embedded and "settle_time" not in values:
         # The embedded reference server applies every effect before it answers: waiting
@@ -310,6 +381,43 @@ def resolve(
             )
     _check_numbers(settings)
     return settings
+
+
+def _keep_credential_with_its_url(
+    entry: Mapping[str, Any],
+    values: Mapping[str, Any],
+    flags: Mapping[str, Any],
+    env: Mapping[str, str],
+    target: str,
+) -> None:
+    """Refuse to send a target entry's credential to a base URL other than the entry's.
+
+    The entry's `api_key_env` says "this variable is the key of that host"; a base URL
+    from a flag or MASIVO_BASE_URL with the entry's key still in use would send the key
+    to a host nobody declared it for. A key from a flag or MASIVO_API_KEY is the user's
+    choice for whatever base URL they give, so it is not held to the entry.
+    """
+    from_entry = [
+        setting
+        for setting in _CREDENTIAL_KEYS.values()
+        # Still the entry's when neither a flag nor the variable outranked it (as merged).
+        if setting in entry and flags.get(setting) is None and not env.get(ENV[setting])
+    ]
+    if not from_entry or "base_url" not in values:
+        return
+    # Both URLs are compared as `_check_url` leaves them; the check refuses userinfo
+    # before anything could quote either one.
+    declared, used = _check_url(str(entry["base_url"])), _check_url(str(values["base_url"]))
+    if declared == used:
+        return
+    source = "--base-url" if flags.get("base_url") is not None else ENV["base_url"]
+    what = " and ".join("key" if s == "api_key" else "token" for s in from_entry)
+    raise SettingsError(
+        f"target {target!r}: the {what} it names is declared for its base_url, not for "
+        f"the base URL given by {source}",
+        f"drop {source}, or give a credential for that URL (--api-key or MASIVO_API_KEY, "
+        "--token or MASIVO_TOKEN)",
+    )
 
 
 def _check_numbers(settings: Settings) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -10,11 +11,24 @@ from typing import Any
 
 import httpx
 
+from masivo_conformance import scrub
 from masivo_conformance.errors import SettingsError, TargetError
 from masivo_conformance.suite.client import ApiClient
 from masivo_conformance.suite.settings import Settings
 
-__all__ = ["LiveTarget", "Target", "live_target", "open_target", "preflight"]
+__all__ = [
+    "BRAND_SHOWN",
+    "LiveTarget",
+    "Target",
+    "live_target",
+    "open_target",
+    "preflight",
+    "shown_brand",
+]
+
+#: A brand id a message quotes keeps at most this many characters (after redaction): a
+#: uuid is 36; a target that names a 5 MB brand must not put 5 MB in an error line.
+BRAND_SHOWN = 80
 
 
 @dataclass(frozen=True)
@@ -118,12 +132,13 @@ def preflight(target: Target, timeout: float = 10.0) -> Target:
         # No brand endpoint is in the contract: a brand with no rewards is how an unknown
         # brand shows, and the suite needs a POINTS reward of the brand anyway.
         raise TargetError(
-            f"brand {target.brand_id!r} lists no rewards on {target.base_url}",
+            f"brand {shown_brand(target.brand_id)} lists no rewards on {target.base_url}",
             "check MASIVO_BRAND_ID (or --brand-id): the suite needs a brand with a POINTS reward",
         )
     if 400 <= response.status_code < 500:
         raise TargetError(
-            f"{target.base_url} refused brand {target.brand_id!r} (HTTP {response.status_code})",
+            f"{target.base_url} refused brand {shown_brand(target.brand_id)} "
+            f"(HTTP {response.status_code})",
             "check MASIVO_BRAND_ID (or --brand-id)",
         )
     return target
@@ -144,16 +159,28 @@ def _only_brand(client: ApiClient, base_url: str) -> str:
     )
     if len(brands) == 1:
         print(
-            f"masivo-conformance: no brand id given: using {brands[0]}, the only brand "
-            f"the rewards of {base_url} name (set MASIVO_BRAND_ID or --brand-id to choose)",
+            f"masivo-conformance: no brand id given: using {shown_brand(brands[0])}, the only "
+            f"brand the rewards of {base_url} name (set MASIVO_BRAND_ID or --brand-id to choose)",
             file=sys.stderr,
         )
         return brands[0]
+    listed = ", ".join(shown_brand(b) for b in brands[:5]) + (", ..." if len(brands) > 5 else "")
     raise SettingsError(
         f"no brand id for {base_url}",
         f"set MASIVO_BRAND_ID or --brand-id (the rewards list {len(brands)} brands"
-        + (f": {', '.join(brands[:5])}{', ...' if len(brands) > 5 else ''})" if brands else ")"),
+        + (f": {listed})" if brands else ")"),
     )
+
+
+def shown_brand(brand_id: str) -> str:
+    """A brand id the target chose, as a message may quote it: data, never commands.
+
+    Redacted, then cut to BRAND_SHOWN characters (in that order: a cut could split a
+    secret so that it no longer matches), then written as a JSON string with
+    ensure_ascii: quoted, and with every control character, line break and non-ASCII
+    character escaped, so ESC sequences or a new line starting `::error::` stay text.
+    """
+    return json.dumps(scrub.excerpt(brand_id, BRAND_SHOWN), ensure_ascii=True)
 
 
 def _json(response: httpx.Response) -> Any:
