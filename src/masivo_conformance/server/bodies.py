@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from masivo_conformance import contract
@@ -137,6 +138,16 @@ def problems(schema_file: str, body: Any, ignore: frozenset[str] = frozenset()) 
     errors = contract.validator(schema_file).iter_errors(body)
     kept = (e for e in errors if e.message not in ignore)
     return [f"{e.json_path}: {e.message}" for e in itertools.islice(kept, _MAX_PROBLEMS)]
+
+
+def known_params(names: Iterable[str], allowed: tuple[str, ...]) -> None:
+    """Refuse a query parameter the operation does not document: a misspelt filter
+    (`event-id` for `event_id`) would otherwise list everything, and a team testing its
+    app against this double would never see the typo (docs/decisions.md)."""
+    unknown = sorted(set(names) - set(allowed))
+    if unknown:
+        shown = ", ".join(repr(name[:40]) for name in unknown[:3])
+        raise Invalid(f"unknown query parameter {shown}; this operation takes {', '.join(allowed)}")
 
 
 def index_param(raw: str | None, name: str) -> int:
