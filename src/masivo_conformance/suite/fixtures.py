@@ -23,7 +23,7 @@ from masivo_conformance.errors import MasivoError
 from masivo_conformance.recording import cassettes
 from masivo_conformance.suite.client import ApiClient, RequestBudget
 from masivo_conformance.suite.journal import Journal
-from masivo_conformance.suite.outcomes import CLEANUP_NOTE, RATE_LIMIT_WARNING, RATE_NOTE
+from masivo_conformance.suite.outcomes import CLEANUP_NOTE, EVIDENCE, RATE_LIMIT_WARNING, RATE_NOTE
 from masivo_conformance.suite.plugin import fail_on
 from masivo_conformance.suite.session import SESSION, SuiteSession
 from masivo_conformance.suite.settings import Settings
@@ -167,9 +167,16 @@ def _replaying(config: pytest.Config) -> bool:
 
 
 @pytest.fixture
-def masivo_evidence() -> Evidence:
-    """What this test observed, requirement by requirement (the recorder reads it)."""
-    return Evidence()
+def masivo_evidence(request: pytest.FixtureRequest) -> Evidence:
+    """What this test observed, requirement by requirement (the recorder reads it).
+
+    Kept in the test item's stash, not only in its arguments: a schemathesis test made
+    with `from_fixture` asks for its fixtures itself, so they never reach the item's
+    `funcargs`, and the recorder would find no evidence (every fuzz verdict was lost).
+    """
+    evidence = Evidence()
+    request.node.stash[EVIDENCE] = evidence
+    return evidence
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from masivo_conformance.suite.storefront import CannotContinue, StepRefused
 
 __all__ = [
     "CLEANUP_NOTE",
+    "EVIDENCE",
     "RATE_LIMIT_WARNING",
     "RATE_NOTE",
     "Recorder",
@@ -38,6 +39,8 @@ __all__ = [
 
 _BUDGET_AT_START = pytest.StashKey[int]()
 CLEANUP_NOTE = pytest.StashKey[str]()
+#: A test's evidence, kept in its item's stash by the `masivo_evidence` fixture.
+EVIDENCE = pytest.StashKey[Evidence]()
 RATE_NOTE = pytest.StashKey[str]()
 RATE_LIMIT_WARNING = 100  # remaining requests below which a run says so in its report
 _ERROR_LIMIT = 300
@@ -137,8 +140,7 @@ class Recorder:
     ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
         """Judge how the phase ended, and carry the test's evidence on its report."""
         report = yield
-        funcargs = getattr(item, "funcargs", None) or {}
-        evidence = funcargs.get("masivo_evidence")
+        evidence = item.stash.get(EVIDENCE, None)
         info: dict[str, Any] = {"requirements": list(requirement_ids(item))}
         excinfo = call.excinfo
         if excinfo is not None and not excinfo.errisinstance(pytest.skip.Exception):
