@@ -131,6 +131,13 @@ _ALL = (
     ),
     Fault("preview_skips_shipping_result", "PRV-3", "no redemptions_result on the shipping"),
     Fault("preview_reorders_products", "PRV-4", "preview answers the products reversed"),
+    Fault("preview_sorts_products", "PRV-4", "preview answers the products sorted by sku"),
+    Fault(
+        "preview_answers_201",
+        "PRV-1",
+        "a valid preview answers 201 instead of 200",
+        also=("PRV-5",),  # PRV-5's unredeemable rewards are answered 200 too
+    ),
     Fault(
         "preview_rejects_unknown_reward",
         "PRV-5",

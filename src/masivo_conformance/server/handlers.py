@@ -316,7 +316,9 @@ class Handlers:
         order = await self.off_loop(self.service.preview, body, _now())
         brand_id = "" if "preview_drops_brand_id" in self.faults else body["brand_id"]
         data = {"customer_id": body["customer_id"], "brand_id": brand_id, "order": order}
-        return self.render.json(200, {"data": data})
+        return self.render.json(
+            201 if "preview_answers_201" in self.faults else 200, {"data": data}
+        )
 
 
 def _offered(reward_brand: str | None, asked_brand: str | None) -> bool:

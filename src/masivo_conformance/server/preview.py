@@ -107,4 +107,6 @@ def preview_order(
         )
     if "preview_reorders_products" in faults and result.get("products"):
         result["products"] = list(reversed(result["products"]))
+    if "preview_sorts_products" in faults and result.get("products"):
+        result["products"] = sorted(result["products"], key=lambda p: str(p.get("sku")))
     return result

@@ -66,10 +66,16 @@ def preview_request(
     product_redeem: list[dict[str, Any]] | None = None,
     shipping_redeem: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A preview of a two-product order with shipping, redeeming at the levels given."""
+    """A preview of a three-product order with shipping, redeeming at the levels given.
+
+    The products are out of `sku` order on purpose: PRV-4 says they come back in the
+    request's order, and a target that sorts them (or reverses them) shows only on a
+    list that sorting would change.
+    """
     products: list[dict[str, Any]] = [
+        {"sku": "SKU-C", "amount": 1, "value": 30.0},
         {"sku": "SKU-A", "amount": 1, "value": 40.0},
-        {"sku": "SKU-B", "amount": 2, "value": 60.0},
+        {"sku": "SKU-B", "amount": 2, "value": 30.0},
     ]
     if product_redeem:
         products[0]["redeem"] = product_redeem
