@@ -42,7 +42,15 @@ class CassetteError(MasivoError):
 
 
 class TargetStopped(TargetError):
-    """The target answered earlier in the run and no longer does (a probe failed too)."""
+    """The target answered earlier in the run and no longer does (a probe failed too).
+
+    `suspects` are the curl lines of the last requests sent before it went silent,
+    newest first: the one that killed it is most likely among them.
+    """
+
+    def __init__(self, what: str, todo: str = "", suspects: tuple[str, ...] = ()) -> None:
+        super().__init__(what, todo)
+        self.suspects = suspects
 
 
 class NoAnswer(TargetError):

@@ -17,12 +17,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
 import httpx
 
 from masivo_conformance import scrub
 
-__all__ = ["REPRODUCER_LIMIT", "curl_for", "curl_line", "header_argument", "shell_word"]
+__all__ = [
+    "REPRODUCER_LIMIT",
+    "curl_for",
+    "curl_for_prepared",
+    "curl_line",
+    "header_argument",
+    "shell_word",
+]
 
 #: A curl line longer than this (a URL with a huge id the target chose) is withheld: a
 #: report keeps it in a file, and megabytes of it would only bury the report.
@@ -123,3 +131,11 @@ def curl_for(request: httpx.Request) -> str:
         (name.decode(encoding), value.decode(encoding)) for name, value in request.headers.raw
     ]
     return curl_line(request.method, str(request.url), headers, request.content)
+
+
+def curl_for_prepared(request: Any) -> str:
+    """A shell line that repeats a `requests.PreparedRequest` (schemathesis's stack)."""
+    sent = request.body
+    body = sent.encode() if isinstance(sent, str) else sent if isinstance(sent, bytes) else None
+    headers = [(str(name), str(value)) for name, value in request.headers.items()]
+    return curl_line(str(request.method), str(request.url), headers, body)

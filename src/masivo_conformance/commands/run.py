@@ -36,7 +36,7 @@ from masivo_conformance.reporting import report
 from masivo_conformance.reporting.baseline import load_baseline
 from masivo_conformance.reporting.results import RunResult, errors_of, fold
 from masivo_conformance.suite import plan, profiles
-from masivo_conformance.suite.runner import run_pytest, suite_path
+from masivo_conformance.suite.runner import SuiteRun, run_pytest, suite_path
 from masivo_conformance.suite.session import SuiteOptions
 from masivo_conformance.suite.settings import Settings
 from masivo_conformance.suite.target import checked
@@ -119,6 +119,24 @@ def _write_reports(result: RunResult, report_dir: Path, *, quiet: bool) -> None:
         print(f"wrote {len(scripts)} reproducer(s) in {scripts[0].parent}")
 
 
+def _ending_notes(result: RunResult, run: SuiteRun) -> list[str]:
+    """What the report says of how the run ended: cut short, or the target stopped
+    answering (with the curl lines of the last requests before, the suspects)."""
+    notes = []
+    if run.budget_spent:
+        unchecked = sum(1 for r in result.requirements if r.status == "not checked")
+        notes.append(
+            f"the run stopped early ({run.budget_spent}): {unchecked} requirements not checked"
+        )
+    if result.stopped:
+        notes.append(f"{result.stopped} (the verdicts up to there are in this report)")
+        notes.extend(
+            f"suspect {n} (sent {'last' if n == 1 else f'{n} requests before'}): {line}"
+            for n, line in enumerate(run.suspects, start=1)
+        )
+    return notes
+
+
 def execute(args: argparse.Namespace) -> int:
     settings = settings_from_args(
         args, max_requests=args.max_requests, max_time=args.max_time, seed=args.seed
@@ -189,13 +207,7 @@ def execute(args: argparse.Namespace) -> int:
         today = datetime.now().astimezone().date()
         result.requirements, baseline_notes = baseline.apply(result.requirements, today)
         result.notes.extend(baseline_notes)
-    if run.budget_spent:
-        unchecked = sum(1 for r in result.requirements if r.status == "not checked")
-        result.notes.append(
-            f"the run stopped early ({run.budget_spent}): {unchecked} requirements not checked"
-        )
-    if result.stopped:
-        result.notes.append(f"{result.stopped} (the verdicts up to there are in this report)")
+    result.notes.extend(_ending_notes(result, run))
     if run.refused:
         # Like a refused key at the preflight: one line, exit 2; the reports still say
         # what little was judged before the step was refused.

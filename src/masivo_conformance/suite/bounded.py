@@ -35,7 +35,9 @@ from masivo_conformance.checks.limits import (
     depth_cut,
     too_slow,
 )
+from masivo_conformance.checks.reproducers import curl_for, curl_for_prepared
 from masivo_conformance.suite.budget import RequestBudget
+from masivo_conformance.suite.recent import recent_requests
 
 __all__ = ["BoundedClient", "BoundedSession", "breach_of", "read_within"]
 
@@ -106,6 +108,7 @@ class BoundedClient(httpx.Client):
                 **request.extensions,
                 "timeout": httpx.Timeout(read_timeout).as_dict(),
             }
+        recent_requests().note(request.method, str(request.url), lambda: curl_for(request))
         response = super().send(request, stream=True, **options)
         if stream:
             return response  # whoever streams reads it (nothing in the suite does)
@@ -203,6 +206,12 @@ class BoundedSession(requests.Session):
         self.headers.clear()
         self._total = timeout
         self._budget = budget
+
+    def send(self, request: requests.PreparedRequest, **options: Any) -> requests.Response:
+        recent_requests().note(
+            str(request.method), str(request.url), lambda: curl_for_prepared(request)
+        )
+        return super().send(request, **options)
 
     def request(  # type: ignore[override]
         self, method: str, url: str | bytes, **options: Any

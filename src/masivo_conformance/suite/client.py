@@ -35,6 +35,7 @@ from masivo_conformance.suite.budget import (
     RequestBudget,
     retry_after,
 )
+from masivo_conformance.suite.recent import recent_requests
 
 __all__ = [
     "MAX_429_RETRIES",
@@ -123,11 +124,16 @@ class ApiClient:
         failure (an error of the test that sent it)."""
         if not self._answered:
             return _connection_error(self.base_url, exc)
-        cause = f"{type(exc).__name__}: {str(exc)[:120]}".rstrip(": ")
+        cause = scrub.excerpt(f"{type(exc).__name__}: {exc}", 120).rstrip(": ")
+        suspects = recent_requests().last()  # before the probe, which is sent too
         if not self.responsive():
+            named = "; ".join(f"{sent.method} {scrub.excerpt(sent.url, 120)}" for sent in suspects)
             return TargetStopped(
-                f"the target stopped answering at {where} ({cause})",
-                "the verdicts so far are in the report; check the target and run again",
+                f"the target stopped answering at {where} ({cause}); the last requests "
+                f"sent before, newest first, the suspects: {named or 'none'}",
+                "the verdicts so far and the suspects' curl lines are in the report; "
+                "check the target and run again",
+                suspects=tuple(sent.reproduce() for sent in suspects),
             )
         return NoAnswer(f"{where} got no answer ({cause}) while the target answers others")
 

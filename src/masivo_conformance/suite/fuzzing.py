@@ -19,7 +19,7 @@ from schemathesis.core.failures import Failure, FailureGroup
 from masivo_conformance import checks, contract, scrub
 from masivo_conformance.checks.calls import NOT_JSON, Call
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence, Verdict
-from masivo_conformance.checks.reproducers import curl_line
+from masivo_conformance.checks.reproducers import curl_for_prepared
 from masivo_conformance.contract.routes import operation_name
 from masivo_conformance.suite.bounded import BoundedSession, breach_of
 from masivo_conformance.suite.budget import MAX_429_RETRIES, RequestBudget
@@ -189,9 +189,7 @@ def _curl(response: Any) -> str:
     """The curl line of what schemathesis sent, built from the request itself (not from
     schemathesis's own line, whose credentials are filtered and whose text is quoted
     already): the run's key and token as variables, a forged or wrong one as sent."""
-    request = response.request
-    body = request.body.encode() if isinstance(request.body, str) else request.body
-    return curl_line(str(request.method), str(request.url), request.headers.items(), body)
+    return curl_for_prepared(response.request)
 
 
 def call(case: Any, budget: RequestBudget | None = None, **kwargs: Any) -> Any:

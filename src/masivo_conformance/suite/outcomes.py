@@ -19,7 +19,7 @@ import pytest
 from hypothesis.errors import Flaky
 
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence
-from masivo_conformance.errors import NoAnswer, TargetError
+from masivo_conformance.errors import NoAnswer, TargetError, TargetStopped
 from masivo_conformance.reporting.results import TestOutcome
 from masivo_conformance.scrub import cut, excerpt, redact_reproducer, redact_text, scrub_json
 from masivo_conformance.suite.client import ApiClient, BudgetSpent, RequestBudget
@@ -129,6 +129,7 @@ class Recorder:
         self.outcomes: dict[str, TestOutcome] = {}
         self.stopped = ""  # the target stopped answering (first such message)
         self.refused = ""  # a step every scenario needs was refused (first such message)
+        self.suspects: list[str] = []  # curl lines of the last requests before an outage
         self.budget_spent = ""
         self.worker_notes: list[str] = []  # notes the xdist workers sent back
         self.budget: RequestBudget | None = None  # this process's, once a test used it
@@ -167,7 +168,7 @@ class Recorder:
         report: pytest.TestReport,
         exc: BaseException,
         evidence: Evidence | None,
-    ) -> dict[str, str]:
+    ) -> dict[str, Any]:
         """What an exception means: a violation (recorded), the budget, an outage, or an
         error of the test (never a requirement's)."""
         if isinstance(exc, BudgetSpent):
@@ -198,7 +199,9 @@ class Recorder:
             # The target stopped answering (or never did): nothing after this can be judged.
             self.stopped = self.stopped or str(exc)
             item.session.shouldstop = str(exc)
-            return {"error": str(exc), "stopped": str(exc)}
+            suspects = list(exc.suspects) if isinstance(exc, TargetStopped) else []
+            self.suspects = self.suspects or suspects
+            return {"error": str(exc), "stopped": str(exc), "suspects": suspects}
         return {"error": str(exc) if isinstance(exc, TargetError) else one_line(exc)}
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -209,6 +212,7 @@ class Recorder:
         error = str(info.get("error", ""))
         self.stopped = self.stopped or str(info.get("stopped", ""))
         self.refused = self.refused or str(info.get("refused", ""))
+        self.suspects = self.suspects or [str(s) for s in info.get("suspects", [])]
         previous = self.outcomes.get(report.nodeid)
         outcome = report.outcome
         if previous is not None and (previous.outcome == "failed" or outcome == "passed"):
@@ -260,6 +264,7 @@ class Recorder:
             "requests_by_operation": dict(by_operation.most_common()),
             "stopped": self.stopped,
             "refused": self.refused,
+            "suspects": self.suspects,
             "budget_spent": self.budget_spent,
             "outcomes": [o.__dict__ for o in self.outcomes.values() if o.requirements],
         }

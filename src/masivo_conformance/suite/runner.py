@@ -81,6 +81,7 @@ class SuiteRun:
     notes: list[str] = field(default_factory=list)  # cleanup and rate-limit remarks
     stopped: str = ""  # the target stopped answering mid-run: where and how
     refused: str = ""  # a step every scenario needs was refused: which, and the answer
+    suspects: list[str] = field(default_factory=list)  # curl lines before an outage
     budget_spent: str = ""  # the request budget ran out: the message that said so
     requests_by_operation: dict[str, int] = field(default_factory=dict)
 
@@ -140,6 +141,7 @@ def run_pytest(
         [str(n) for n in found.get("notes", [])],
         str(found.get("stopped", "")),
         str(found.get("refused", "")),
+        [str(s) for s in found.get("suspects", [])],
         str(found.get("budget_spent", "")),
         {str(k): int(v) for k, v in found.get("requests_by_operation", {}).items()},
     )
