@@ -286,6 +286,18 @@ def _(api: Api) -> bool:
     return [p["sku"] for p in products] != ["a", "b"]
 
 
+@probe("preview_sorts_products")
+def _(api: Api) -> bool:
+    order = {"value": 10, "products": [{"sku": "b", "value": 1}, {"sku": "a", "value": 2}]}
+    products = api.preview(funded(api), order).json()["data"]["order"]["products"]
+    return [p["sku"] for p in products] != ["b", "a"]
+
+
+@probe("preview_answers_201")
+def _(api: Api) -> bool:
+    return api.preview(api.customer(), {"value": 1}).status_code != 200
+
+
 @probe("preview_rejects_unknown_reward")
 def _(api: Api) -> bool:
     order = {"value": 10, "redeem": [{"id": UNKNOWN_REWARD, "amount": 1}]}
