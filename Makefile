@@ -19,6 +19,7 @@ help:
 	@echo "make test         lint, type-check and run the project's own tests"
 	@echo "make benchmark    measure the server, then the suite against every fault (slow; numbers"
 	@echo "                  for docs/benchmarks.md; run scripts/benchmark_*.py alone for options)"
+	@echo "make mutants      mutation testing of the reference server (~30 min; docs/mutation.md)"
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,5 +52,13 @@ benchmark: $(STAMP)
 	$(BIN)/python scripts/benchmark_server.py
 	$(BIN)/python scripts/benchmark_suite.py
 
+# Mutation testing of the reference server's business logic (docs/mutation.md): cosmic-ray
+# changes one line at a time in a copy of src/ (.mutants/), the suite judges each change.
+# Not part of `make test`: about 30 minutes on 2 cores. ARGS=--resume continues a
+# campaign that was stopped; `scripts/mutants.py report` prints its figures again.
+.PHONY: mutants
+mutants: $(STAMP)
+	nice -n 19 $(BIN)/python scripts/mutants.py run $(ARGS)
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis reports
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis reports .mutants
