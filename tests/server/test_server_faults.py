@@ -371,6 +371,97 @@ def _(api: Api) -> bool:
     return api.transactions(event_id) != before
 
 
+@probe("emit_accepts_non_object_metadata")
+def _(api: Api) -> bool:
+    # The old EMIT-2 defects are still refused: only the new member lets a wrong type in.
+    assert api.emit(api.customer(), 5, fulfilled="yes").status_code == 422
+    return api.emit(api.customer(), 5, metadata="{}").status_code < 400
+
+
+@probe("emit_accepts_unvalidated_products")
+def _(api: Api) -> bool:
+    refused = {"products": {"sku": "SKU-1"}, "redeem": []}  # not an array: still refused
+    assert api.emit(api.customer(), 5, order=refused).status_code == 422
+    item = {"sku": 1, "amount": "1", "value": "5", "tags": "{}", "metadata": []}
+    response = api.emit(api.customer(), 5, order={"products": [item]})
+    return response.status_code < 400 and response.json()["data"]["status"] == "RESOLVED"
+
+
+def _redeeming_standby_fulfilled(api: Api, customer_id: str) -> str:
+    """A standby purchase of 10 (earns 10) reserving 20 points, then fulfilled."""
+    event_id = standby_of(api, customer_id, redeem=[{"id": POINTS, "amount": 20}])
+    assert api.fulfil(event_id).status_code == 200
+    return event_id
+
+
+@probe("fulfil_keeps_reservation")
+def _(api: Api) -> bool:
+    customer_id = funded(api, 50)
+    _redeeming_standby_fulfilled(api, customer_id)
+    return api.total(customer_id) != 50 - 20 + 10
+
+
+@probe("fulfil_releases_reservation")
+def _(api: Api) -> bool:
+    customer_id = funded(api, 50)
+    _redeeming_standby_fulfilled(api, customer_id)
+    return api.total(customer_id) != 50 - 20 + 10
+
+
+@probe("standby_reserves_nothing")
+def _(api: Api) -> bool:
+    customer_id = funded(api, 50)
+    _redeeming_standby_fulfilled(api, customer_id)
+    return api.total(customer_id) != 50 - 20 + 10
+
+
+@probe("refulfil_redeems_again")
+def _(api: Api) -> bool:
+    customer_id = funded(api, 50)
+    event_id = _redeeming_standby_fulfilled(api, customer_id)
+    api.fulfil(event_id)
+    return api.total(customer_id) != 50 - 20 + 10
+
+
+@probe("failed_without_resolved_at")
+def _(api: Api) -> bool:
+    emitted = api.emit(api.customer(), 5, redeem=[{"id": POINTS, "amount": 20}])  # holds 0
+    event = emitted.json()["data"]
+    assert event["status"] == "FAILED"
+    return event["resolved_at"] is None
+
+
+def _redeems_at(api: Api, **level: object) -> bool:
+    """A customer holding 50 emits a fulfilled purchase of 10 (earns 10) redeeming 5 at
+    one level: True when the wallet is not 50 - 5 + 10 (the redemption not applied)."""
+    customer_id = funded(api, 50)
+    assert api.emit(customer_id, 10, **level).json()["data"]["status"] == "RESOLVED"
+    return api.total(customer_id) != 50 - 5 + 10
+
+
+_FIVE = [{"id": POINTS, "amount": 5}]
+
+
+@probe("emit_ignores_top_level_redeem")
+def _(api: Api) -> bool:
+    return _redeems_at(api, redeem=_FIVE)
+
+
+@probe("emit_ignores_order_redeem")
+def _(api: Api) -> bool:
+    return _redeems_at(api, order={"redeem": _FIVE})
+
+
+@probe("emit_ignores_product_redeem")
+def _(api: Api) -> bool:
+    return _redeems_at(api, order={"products": [{"sku": "a", "value": 10, "redeem": _FIVE}]})
+
+
+@probe("emit_ignores_shipping_redeem")
+def _(api: Api) -> bool:
+    return _redeems_at(api, order={"shipping": {"value": 2, "redeem": _FIVE}})
+
+
 def test_every_fault_has_a_probe_and_every_requirement_a_fault():
     assert set(PROBES) == set(FAULTS)
     broken = {f.requirement for f in FAULTS.values()}

@@ -274,6 +274,28 @@ def test_collect_redeems_adds_the_same_reward_over_levels():
 
 
 @pytest.mark.parametrize(
+    ("skip", "wanted"),
+    [
+        ({"top"}, {"a": 2.0, "b": 12.0}),
+        ({"order"}, {"a": 1.0, "b": 12.0}),
+        ({"products"}, {"a": 3.0, "b": 8.0}),
+        ({"shipping"}, {"a": 3.0, "b": 4.0}),
+        (set(ledger.REDEEM_LEVELS), {}),
+    ],
+)
+def test_collect_redeems_skips_the_levels_a_fault_ignores(skip, wanted):
+    body = {
+        "redeem": [{"id": "a", "amount": 1}],
+        "order": {
+            "redeem": [{"id": "a", "amount": 2}],
+            "products": [{"redeem": [{"id": "b", "amount": 4}]}],
+            "shipping": {"redeem": [{"id": "b", "amount": 8}]},
+        },
+    }
+    assert ledger.collect_redeems(body, skip=skip) == wanted
+
+
+@pytest.mark.parametrize(
     ("offset", "refused"),
     [
         (timedelta(hours=-71), False),

@@ -23,6 +23,7 @@ from masivo_conformance.checks._util import same_enum
 from masivo_conformance.checks.calls import Call
 from masivo_conformance.checks.evidence import Verdict
 from masivo_conformance.checks.invariants import (
+    NOTHING_AT_STAKE,
     is_2xx,
     is_4xx,
     same_transactions,
@@ -30,24 +31,36 @@ from masivo_conformance.checks.invariants import (
     status_among,
     status_in,
 )
-from masivo_conformance.suite.payloads import preview_request, purchase
+from masivo_conformance.suite.defects import covering
+from masivo_conformance.suite.payloads import preview_request
 from masivo_conformance.suite.storefront import Settlement, Storefront
 from tests.contract.test_auth import _bad_tokens, _operations
-from tests.contract.test_examples import _EMIT_DEFECTS, _defective_emit
+from tests.contract.test_examples import (
+    _EMIT_DEFECTS,
+    _defective_emit,
+    _judge_nothing_created,
+    _judge_refusal,
+)
 from tests.stateful.test_scenarios import (
     _NO_EFFECT,
     _NO_STANDBY,
     _NOT_SETTLED,
-    REDEEM_POINTS,
+    _NOTHING_TO_REPEAT,
+    _RESERVATION_FAILED,
+    REDEEM_AT,
     SAME_PURCHASES,
     Wallet,
+    _final_status,
     _fulfilled_event,
     _had_effect,
+    _redeeming,
     _status_is,
     judge_cancellation,
     judge_concurrent_reversals,
+    judge_deferred_equals_immediate,
+    judge_failing_emit,
     judge_identical_purchases,
-    stands_by,
+    judge_redemptions_on_emit,
 )
 
 pytestmark = pytest.mark.writes
@@ -136,71 +149,31 @@ def _judge_reversal_listed(
 
 @pytest.mark.requirement("EMIT-4", "FUL-1", "FUL-2", "FUL-5", "REV-3", "REV-4", "FUL-4")
 def test_one_standby_purchase_fulfilled_then_one_cancelled(storefront: Storefront) -> None:
-    """Two identical customers, one paid at once, one standby then fulfilled (EMIT-4,
-    FUL-1, FUL-2), fulfilled again (FUL-5); then a standby purchase of the second that
-    reserves points is cancelled (REV-3), reversed again (REV-4) and fulfilled (FUL-4)."""
-    sf, ev = storefront, storefront.evidence
+    """Two customers earn alike; one buys at once and one buys the same standby (EMIT-4)
+    and fulfils it (FUL-1, FUL-2: the same wallets), both redeeming points, so that the
+    reservation must end debited once; fulfilled again (FUL-5: not debited twice). The
+    first then buys redeeming more than it holds: a FAILED event, with resolved_at
+    (EMIT-4). A standby purchase of the second that reserves points is cancelled (REV-3),
+    reversed again (REV-4) and fulfilled (FUL-4)."""
+    sf = storefront
     reward_id = _points_reward_id(sf)
-    immediate, deferred = sf.create_customer(), sf.create_customer()
-    before_i, before_d = sf.wallet(immediate), sf.wallet(deferred)
-    settled_i = sf.settle(sf.emit_purchase(immediate, value=150.0))
-    standby = sf.emit_purchase(deferred, value=150.0, fulfilled=False)
-    if not stands_by(sf, standby):
-        _unjudged(sf, ("FUL-1", "FUL-2", "FUL-5", "REV-3", "REV-4", "FUL-4"), _NO_STANDBY)
+    twins = judge_deferred_equals_immediate(sf, reward_id)
+    judge_failing_emit(sf, twins.immediate, reward_id, twins.wallet_i.get(reward_id, 0.0))
+    if twins.stopped:
+        _unjudged(sf, ("FUL-5", "REV-3", "REV-4", "FUL-4"), twins.stopped)
         return
-    fulfilled = sf.fulfil(sf.event_id(standby))  # same id, fulfilled: the single-call check
-    if ev.expect(status_in(fulfilled, 200, 200, "FUL-1", "fulfil of a standby event")):
-        settled_d = sf.settle(fulfilled)
-        # Read afresh when no transaction was listed: an effect may have landed unlisted
-        # (a GEN-4 fault in the ids makes the listing refuse them), and FUL-5 starts here.
-        wallet_i = _wallet_once_settled(sf, immediate, before_i, settled_i)
-        wallet_d = _wallet_once_settled(sf, deferred, before_d, settled_d)
-        _judge_deferred_equals_immediate(
-            sf, (before_i, wallet_i, settled_i), (before_d, wallet_d, settled_d), fulfilled
-        )
-        if not settled_d.known:
-            # Its effects may still land: no later rule could tell them from its own.
-            _unjudged(sf, ("FUL-5", "REV-3", "REV-4", "FUL-4"), _NOT_SETTLED)
-            return
-        wallet_d = _fulfil_again(sf, deferred, sf.event_id(fulfilled), wallet_d)
+    wallet_d = twins.wallet_d
+    if twins.settled_d is None:
+        sf.evidence.unjudged("FUL-5", "the fulfil of a standby event was refused (FUL-1's)")
+    elif not twins.settled_d.known:
+        # Its effects may still land: no later rule could tell them from its own.
+        _unjudged(sf, ("FUL-5", "REV-3", "REV-4", "FUL-4"), _NOT_SETTLED)
+        return
+    elif twins.effect:
+        wallet_d = _fulfil_again(sf, twins.deferred, twins.event_id, wallet_d)
     else:
-        _unjudged(sf, ("FUL-2", "FUL-5"), "the fulfil of a standby event was refused (FUL-1's)")
-        wallet_d = sf.wallet(deferred)
-    _cancel_a_reservation(sf, deferred, reward_id, wallet_d)
-
-
-def _wallet_once_settled(
-    sf: Storefront, customer: str, before: Wallet, settled: Settlement
-) -> Wallet:
-    return sf.wallet_after(customer, before) if settled.transactions else sf.wallet(customer)
-
-
-def _judge_deferred_equals_immediate(
-    sf: Storefront,
-    immediate: tuple[Wallet, Wallet, Settlement],
-    deferred: tuple[Wallet, Wallet, Settlement],
-    fulfilled: Call,
-) -> None:
-    """FUL-2: (before, after, settlement) of each path; the two wallets end equal."""
-    (before_i, wallet_i, settled_i), (before_d, wallet_d, settled_d) = immediate, deferred
-    if not (settled_i.known and settled_d.known):
-        sf.evidence.unjudged("FUL-2", "one of the two events never showed it settled")
-    elif not (
-        _had_effect(before_i, wallet_i, settled_i) or _had_effect(before_d, wallet_d, settled_d)
-    ):
-        sf.evidence.unjudged(
-            "FUL-2", "neither path changed a wallet: the target gives nothing to compare"
-        )
-    else:
-        sf.evidence.expect(
-            same_wallet(
-                wallet_i,
-                wallet_d,
-                "FUL-2",
-                "emit-then-fulfil versus emit fulfilled (left: immediate, right: deferred)",
-                fulfilled.reproducer,
-            )
-        )
+        sf.evidence.unjudged("FUL-5", _NOTHING_TO_REPEAT)
+    _cancel_a_reservation(sf, twins.deferred, reward_id, wallet_d)
 
 
 def _fulfil_again(sf: Storefront, customer: str, event_id: str, before: Wallet) -> Wallet:
@@ -221,14 +194,14 @@ def _cancel_a_reservation(sf: Storefront, customer: str, reward_id: str, before:
     """REV-3, then REV-4 and FUL-4 on the cancelled event, each against the wallet it
     starts from."""
     ev = sf.evidence
-    rich = before.get(reward_id, 0.0) >= REDEEM_POINTS
-    redeem = [{"id": reward_id, "amount": REDEEM_POINTS}] if rich else None
+    redeem = _redeeming(reward_id, before)
     standby = sf.standby(customer, value=30.0, redeem=redeem)
-    if standby is None:
-        _unjudged(sf, ("REV-3", "REV-4", "FUL-4"), _NO_STANDBY)
+    if standby is None or (redeem and _final_status(standby) == "FAILED"):
+        reason = _NO_STANDBY if standby is None else _RESERVATION_FAILED
+        _unjudged(sf, ("REV-3", "REV-4", "FUL-4"), reason)
         return
     event_id = sf.event_id(standby)
-    judged = judge_cancellation(sf, customer, before, standby, rich=rich)
+    judged = judge_cancellation(sf, customer, before, standby, rich=redeem is not None)
     if judged is None:
         _unjudged(sf, ("REV-4", "FUL-4"), "the cancel of a standby event was refused (REV-3's)")
         return
@@ -314,13 +287,23 @@ def test_one_customer_previews_every_way_and_nothing_changes(storefront: Storefr
     checks.judge_call(full, ev, ["preview_percent"])
     _rate_limit_headers(sf, earned, full)
     last = full
-    for case, reward in (("unknown reward", sf.ids.uuid()), ("balance too low", reward_id)):
-        last = _judge_unredeemable(sf, customer, case, reward)
+    # The balance too low by far, and by one point: a target off by one at the boundary
+    # lets the second through (mutation testing found one).
+    over = int(wallet.get(reward_id, 0.0)) + 1
+    for case, reward, amount in (
+        ("unknown reward", sf.ids.uuid(), 10**9),
+        ("balance too low", reward_id, 10**9),
+        ("one point over the balance", reward_id, over),
+    ):
+        last = _judge_unredeemable(sf, customer, case, reward, amount)
     for member in ("customer_id", "brand_id", "order"):
         body = preview_request(customer, sf.brand_id)
         del body[member]
         last = sf.preview(body)
         ev.expect(is_4xx(last, "PRV-6", f"preview without {member}"))
+    if not sf.amounts_moved:  # equal ledgers, like equal wallets, would prove nothing
+        ev.unjudged("PRV-2", NOTHING_AT_STAKE)
+        return
     if not any(wallet.values()) and not ledger:
         ev.unjudged("PRV-2", "the customer had nothing a preview could change (no points)")
         return
@@ -330,10 +313,10 @@ def test_one_customer_previews_every_way_and_nothing_changes(storefront: Storefr
     ev.expect(same_transactions(ledger, after, "PRV-2", what, reproducer))
 
 
-def _judge_unredeemable(sf: Storefront, customer: str, case: str, reward: str) -> Call:
+def _judge_unredeemable(sf: Storefront, customer: str, case: str, reward: str, amount: int) -> Call:
     """PRV-5: a reward that cannot be redeemed comes back as an entry with an error."""
     call = sf.preview(
-        preview_request(customer, sf.brand_id, order_redeem=[{"id": reward, "amount": 10**9}])
+        preview_request(customer, sf.brand_id, order_redeem=[{"id": reward, "amount": amount}])
     )
     what = f"a preview redeeming a reward it cannot ({case})"
     if not sf.evidence.expect(status_in(call, 200, 200, "PRV-5", what)):
@@ -356,28 +339,20 @@ def _judge_unredeemable(sf: Storefront, customer: str, case: str, reward: str) -
 
 @pytest.mark.requirement("EMIT-2")
 def test_incomplete_emits_are_refused_and_create_nothing(storefront: Storefront) -> None:
-    """Every defect of the one-rule test, all on one customer: after the settle time no
-    wallet total of it has changed and no transaction names it."""
-    sf, ev = storefront, storefront.evidence
+    """A covering subset of the one-rule test's defects (every missing member, and one
+    wrong type per documented type at each level: `defects.covering`), all on one
+    customer: each answered 4xx; after the settle time no wallet total of it has
+    changed and no transaction names it."""
+    sf = storefront
     customer = sf.create_customer()
     before = sf.wallet(customer)
     sent = []
-    for defect in _EMIT_DEFECTS:
-        call = sf.emit(_defective_emit(purchase(customer, sf.brand_id, value=500.0), defect))
-        ev.expect(is_4xx(call, "EMIT-2", f"emit with {defect}"))
-        sent.append(call)
+    for defect in covering(_EMIT_DEFECTS):
+        call = sf.emit(_defective_emit(sf, customer, defect))
+        _judge_refusal(sf, call, defect)
+        sent.append((defect, call))
     time.sleep(sf.settle_time)  # a late effect would have landed by now
-    what = f"refused emits ({', '.join(_EMIT_DEFECTS)}) must create nothing"
-    _same_wallet_after(sf, customer, before, sent[-1], "EMIT-2", what)
-    listed = sf.customer_transactions(customer)
-    ev.expect(
-        Verdict.of(
-            "EMIT-2",
-            not listed,
-            f"{what}: transactions for the customer appeared: {listed[:2]}",
-            sent[-1].reproducer,
-        )
-    )
+    _judge_nothing_created(sf, customer, before, sent)
 
 
 @pytest.mark.requirement("AUTH-1")
@@ -400,3 +375,13 @@ def test_bad_tokens_are_refused_on_every_operation(storefront: Storefront) -> No
             storefront.evidence.expect(
                 status_among(call, (401, 403), "AUTH-1", f"{method} {path} with a {label} token")
             )
+
+
+@pytest.mark.requirement("EMIT-5")
+def test_one_customer_redeems_at_every_level_at_once(storefront: Storefront) -> None:
+    """A customer who has earned points emits a purchase without redemption, then the
+    same purchase redeeming a different amount at each level at once (EMIT-5): refused
+    with 4xx, or the wallet lower by the sum, net of what the twin earned, and a
+    REDEMPTION listed. The amounts are powers of two, so a short debit names the levels
+    left out (the one-rule test asks each level alone as well)."""
+    judge_redemptions_on_emit(storefront, [REDEEM_AT])

@@ -353,8 +353,9 @@ class EventLifecycleMachine(RuleBasedStateMachine):
         self._observe(customer, self.wallets[customer], "PRV-2", "after a preview", call)
         if mine and customer not in self.uncertain:
             after = self.sf.transactions(mine[-1].id)
+            what, moved = "after a preview", self.sf.amounts_moved
             self.ev.expect(
-                same_transactions(listed, after, "PRV-2", "after a preview", call.reproducer)
+                same_transactions(listed, after, "PRV-2", what, call.reproducer, stake=moved)
             )
 
 

@@ -1,5 +1,5 @@
 """The budget profile and the request plan, run as a user runs them: the plan's declared
-costs are the requests made, budget judges all 31 requirements within 250 requests on
+costs are the requests made, budget judges all 32 requirements within 300 requests on
 the embedded and the variant server, and a low --max-requests judges before it explores.
 
 The reference server settles synchronously, so these runs pass a short settle time.
@@ -90,16 +90,16 @@ def test_declared_costs_are_the_requests_made(profile: str, tmp_path: Path) -> N
 
 
 @pytest.mark.slow
-def test_a_cap_below_a_dev_day_runs_budget_within_250_on_the_variant_server(
+def test_a_cap_below_a_dev_day_runs_budget_within_its_limit_on_the_variant_server(
     start_server: Any, tmp_path: Path
 ) -> None:
     """Effects 300 ms late, 429 every 37 requests, other status codes: still every
-    requirement judged and held, within the 250 requests of --max-requests."""
+    requirement judged and held, within the plan's limit as --max-requests."""
     server = start_server(ServerConfig.variant())
     # The default settle time (1 s): effects land 300 ms after the answer here.
     cap = ("--max-requests", str(plan.BUDGET_LIMIT))
     run = run_cli("run", *target_args(server), "--seed", "1", *cap, report_dir=tmp_path)
-    assert "profile budget (picked for --max-requests 250)" in run.stdout
+    assert f"profile budget (picked for --max-requests {plan.BUDGET_LIMIT})" in run.stdout
     assert run.exit_code == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert run.result is not None
     assert {r["id"]: r["status"] for r in run.result["requirements"]} == dict.fromkeys(IDS, "pass")
@@ -147,6 +147,6 @@ def test_plan_prints_every_scenario_its_cost_and_the_total() -> None:
     for scenario in budget.scenarios:
         assert scenario.test in run.stdout
     assert f"deterministic part: {budget.deterministic} requests" in run.stdout
-    assert "every requirement of the catalogue (31) is judged by a scenario" in run.stdout
+    assert "every requirement of the catalogue (32) is judged by a scenario" in run.stdout
     quick = run_cli("plan", "--profile", "quick")
     assert f"~{plan.EXPLORATION['quick']} requests (estimate)" in quick.stdout

@@ -7,8 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from masivo_conformance.checks.invariants import NOTHING_AT_STAKE
 from masivo_conformance.server.config import ServerConfig
+from masivo_conformance.server.seed import DEFAULT_SEED
 from tests.suite.cli_runs import WarmCli, target_args
 
 
@@ -84,3 +87,35 @@ def test_a_rerun_with_the_same_seed_on_the_same_server_passes(
             report_dir=tmp_path / attempt,
         )
         assert run.exit_code == 0, f"{attempt} run: {run.tail()}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("profile", ["budget", "quick"])  # quick: the lifecycle machine too
+def test_a_server_whose_purchases_earn_nothing_is_inconclusive_not_conformant(
+    warm_cli: WarmCli, start_server: Any, tmp_path: Path, profile: str
+) -> None:
+    """The reference server without campaigns: correct (the contract does not say a
+    purchase must earn), but no amount ever moves, so no wallet comparison could show a
+    break. Nothing fails, and the rules that need an amount to move (EMIT-5 to redeem,
+    REV-2 to undo, FUL-2 to compare, PRV-2 to keep) are not checked, with the reason,
+    never passed: INCONCLUSIVE, exit 3. The rules judged on a status as well (FUL-4,
+    FUL-5, REV-4, ...) pass on their statuses alone."""
+    seed = yaml.safe_load(DEFAULT_SEED.read_text(encoding="utf-8"))
+    seed["campaigns"] = []
+    path = tmp_path / "earns-nothing.yaml"
+    path.write_text(yaml.safe_dump(seed), encoding="utf-8")
+    server = start_server(ServerConfig(seed_path=path))
+    fast = ("--seed", "1", "--settle-time", "0.2", "--settle-timeout", "2", "-q")
+    run = warm_cli(
+        "run", *target_args(server), "--profile", profile, *fast, report_dir=tmp_path / "run"
+    )
+    assert run.exit_code == 3, run.tail()
+    assert run.failing() == []
+    assert run.result is not None
+    rows = {r["id"]: r for r in run.result["requirements"]}
+    for rule in ("EMIT-5", "REV-2", "FUL-2", "PRV-2"):
+        assert rows[rule]["status"] == "not checked", rows[rule]
+        assert rows[rule]["held"] == 0, rows[rule]
+    assert rows["EMIT-5"]["reason"] == NOTHING_AT_STAKE
+    assert rows["PRV-2"]["reason"] == NOTHING_AT_STAKE
+    assert "INCONCLUSIVE (exit 3)" in run.stdout

@@ -17,7 +17,7 @@ from masivo_conformance.errors import ContractDataError
 CONTRACT_IDS = (
     [f"GEN-{n}" for n in range(1, 6)]
     + [f"AUTH-{n}" for n in range(1, 4)]
-    + [f"EMIT-{n}" for n in range(1, 5)]
+    + [f"EMIT-{n}" for n in range(1, 6)]
     + [f"FUL-{n}" for n in range(1, 6)]
     + [f"REV-{n}" for n in range(1, 8)]
     + [f"PRV-{n}" for n in range(1, 8)]
@@ -40,7 +40,7 @@ def raw_catalogue() -> Any:
 
 
 def test_catalogue_has_every_contract_id_in_order() -> None:
-    assert len(CONTRACT_IDS) == 31
+    assert len(CONTRACT_IDS) == 32
     assert requirements.catalogue().ids == CONTRACT_IDS
 
 

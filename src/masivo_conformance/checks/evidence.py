@@ -43,14 +43,22 @@ class ConformanceViolation(AssertionError):
 
 @dataclass(frozen=True)
 class Verdict:
-    """One judgement of one requirement: it held, or here is the violation."""
+    """One judgement of one requirement: it held, or here is the violation; or it held
+    where it could not have failed (`unjudged` says why), which is no evidence."""
 
     requirement: str
     violation: ConformanceViolation | None = None
+    unjudged: str = ""  # why a judgement without violation still proves nothing
 
     @property
     def held(self) -> bool:
+        """No violation (also true of an unjudged verdict: see `judged`)."""
         return self.violation is None
+
+    @property
+    def judged(self) -> bool:
+        """A violation, or a judgement that could have been one."""
+        return not self.unjudged
 
     @classmethod
     def of(cls, requirement: str, ok: bool, message: str, reproducer: str = "") -> Verdict:
@@ -58,6 +66,12 @@ class Verdict:
         if ok:
             return cls(requirement)
         return cls(requirement, ConformanceViolation(requirement, message, reproducer))
+
+    @classmethod
+    def moot(cls, requirement: str, reason: str) -> Verdict:
+        """A judgement that held on what could show no break (two wallets compared when
+        no amount could have moved): recorded as not checked, with `reason`, never held."""
+        return cls(requirement, None, reason)
 
 
 @dataclass(frozen=True)
@@ -116,9 +130,13 @@ class Evidence:
     # -- judging ----------------------------------------------------------------------------
 
     def expect(self, verdict: Verdict) -> bool:
-        """Record a judgement; True when the requirement held."""
+        """Record a judgement; True when the requirement was not violated (a moot
+        verdict is recorded as unjudged, with its reason: it is no evidence)."""
         if verdict.violation is None:
-            self.held(verdict.requirement)
+            if verdict.unjudged:
+                self.unjudged(verdict.requirement, verdict.unjudged)
+            else:
+                self.held(verdict.requirement)
             return True
         self.violated(verdict.violation)
         return False

@@ -16,9 +16,13 @@ from masivo_conformance.checks.calls import Call
 from masivo_conformance.checks.evidence import Verdict
 
 __all__ = [
+    "NOTHING_AT_STAKE",
     "WALLET_TOLERANCE",
+    "Wallet",
+    "at_stake",
     "is_2xx",
     "is_4xx",
+    "moved_by",
     "same_transactions",
     "same_wallet",
     "status_among",
@@ -27,6 +31,28 @@ __all__ = [
 ]
 
 WALLET_TOLERANCE = 1e-6
+NOTHING_AT_STAKE = "the purchase earned nothing on this target: no amount could show a break"
+
+
+class Wallet(dict[str, float]):
+    """Wallet totals by reward id as read from a target, and whether an amount had been
+    seen to move on that target by then (`moved`: in this run, a customer's wallet read
+    different from the read before, or a transaction listed for the run's events or
+    customers; `Storefront.wallet` tells). Until one has, nothing a scenario does can
+    move a total either, so two equal wallets prove nothing (`same_wallet`). A wallet
+    made by hand is taken at its word (`moved` left True)."""
+
+    def __init__(self, totals: Mapping[str, float] | None = None, *, moved: bool = True) -> None:
+        super().__init__(totals or {})
+        self.moved = moved
+
+
+def at_stake(*wallets: Mapping[str, float]) -> bool:
+    """Whether comparing these wallets could show a break: one of them was read once an
+    amount had been seen to move. A mapping that is no `Wallet` (a model's expectation,
+    say) tells nothing of the target; with no `Wallet` at all, the caller's word holds."""
+    read = [wallet.moved for wallet in wallets if isinstance(wallet, Wallet)]
+    return any(read) if read else True
 
 
 def _answered(call: Call) -> str:
@@ -69,16 +95,49 @@ def same_wallet(
     what: str,
     reproducer: str = "",
 ) -> Verdict:
-    """Wallet totals per reward are the same (a missing reward counts as 0)."""
+    """Wallet totals per reward are the same (a missing reward counts as 0).
+
+    The one rule against vacuous evidence: equal wallets that were both read before any
+    amount was seen to move on the target (`at_stake`) are no evidence: the verdict is
+    moot, "not checked" with NOTHING_AT_STAKE. A change is a violation whatever was at
+    stake: it is the break itself."""
     changed = {
         reward: (before.get(reward, 0.0), after.get(reward, 0.0))
         for reward in set(before) | set(after)
         if abs(before.get(reward, 0.0) - after.get(reward, 0.0)) > WALLET_TOLERANCE
     }
+    if not changed and not at_stake(before, after):
+        return Verdict.moot(requirement, NOTHING_AT_STAKE)
     shown = ", ".join(f"{r}: {a} -> {b}" for r, (a, b) in sorted(changed.items()))
     return Verdict.of(
         requirement, not changed, f"{what}: wallet totals changed ({shown})", reproducer
     )
+
+
+def moved_by(
+    before: Mapping[str, float],
+    after: Mapping[str, float],
+    delta: Mapping[str, float],
+    requirement: str,
+    what: str,
+    reproducer: str = "",
+    *,
+    note: str = "",
+) -> Verdict:
+    """Each wallet total moved by exactly `delta` of its reward (a reward `delta` does
+    not name, or a wallet does not list, moved by 0); `note` ends the message."""
+    rewards = set(before) | set(after) | set(delta)
+    off = {
+        reward: (before.get(reward, 0.0), after.get(reward, 0.0), delta.get(reward, 0.0))
+        for reward in rewards
+        if abs(after.get(reward, 0.0) - before.get(reward, 0.0) - delta.get(reward, 0.0))
+        > WALLET_TOLERANCE
+    }
+    shown = ", ".join(
+        f"{r}: {a:g} -> {b:g}, moved by {b - a:+g} where {d:+g} was due"
+        for r, (a, b, d) in sorted(off.items())
+    )
+    return Verdict.of(requirement, not off, f"{what}: {shown}{note}", reproducer)
 
 
 def transaction_key(transaction: Mapping[str, Any]) -> tuple[str, str, str]:
@@ -97,10 +156,16 @@ def same_transactions(
     requirement: str,
     what: str,
     reproducer: str = "",
+    *,
+    stake: bool = True,
 ) -> Verdict:
-    """The same ledger entries, compared as sets of (id, type, amount)."""
+    """The same ledger entries, compared as sets of (id, type, amount). Without `stake`
+    (no amount seen to move: `Storefront.amounts_moved`), equal ledgers are moot, as
+    equal wallets are in `same_wallet`; a change is a violation all the same."""
     old, new = {transaction_key(t) for t in before}, {transaction_key(t) for t in after}
     added, removed = sorted(new - old), sorted(old - new)
+    if not (added or removed or stake):
+        return Verdict.moot(requirement, NOTHING_AT_STAKE)
     return Verdict.of(
         requirement,
         not added and not removed,

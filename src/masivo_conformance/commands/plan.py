@@ -4,7 +4,7 @@ no scenario judges.
 
 Costs are requests against the embedded reference server; a target whose effects land
 late costs a few more polls. A DEV account allows 1,000 requests a day: `budget` judges
-every requirement in at most 250.
+every requirement in at most 300.
 
 exit codes:
   0  every requirement of the catalogue is judged by a scenario of the plan (or, for

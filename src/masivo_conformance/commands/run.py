@@ -49,7 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         choices=profiles.NAMES,
-        help="budget (every requirement once, <= 250 requests, ~2 s), quick (~5.5 s), ci "
+        help="budget (every requirement once, <= 300 requests, ~2 s), quick (~5.5 s), ci "
         "(derandomised, ~10 s) or deep (~3 min), times against the embedded server; "
         "default: budget with --max-requests below 1000, else ci",
     )

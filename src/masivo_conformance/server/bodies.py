@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -133,11 +134,22 @@ def _check_text(text: str, where: _Where) -> None:
 
 
 def problems(schema_file: str, body: Any, ignore: frozenset[str] = frozenset()) -> list[str]:
-    """The first few schema violations of `body` as 'path: message', minus messages in
-    `ignore`; validation stops there instead of collecting every error."""
+    """The first few schema violations of `body` as 'path: message', minus those
+    `ignore` names (faults only): an exact message, or the JSON path of the member
+    (an entry that starts with `$`; `[*]` stands for any index). Validation stops
+    there instead of collecting every error."""
     errors = contract.validator(schema_file).iter_errors(body)
-    kept = (e for e in errors if e.message not in ignore)
+    kept = (e for e in errors if not _ignored(e.message, e.json_path, ignore))
     return [f"{e.json_path}: {e.message}" for e in itertools.islice(kept, _MAX_PROBLEMS)]
+
+
+def _ignored(message: str, path: str, ignore: frozenset[str]) -> bool:
+    if message in ignore:
+        return True
+    return any(
+        p.startswith("$") and re.fullmatch(re.escape(p).replace(r"\[\*\]", r"\[\d+\]"), path)
+        for p in ignore
+    )
 
 
 def known_params(names: Iterable[str], allowed: tuple[str, ...]) -> None:

@@ -33,6 +33,17 @@ class Books:
     def __init__(self, seed: Seed, faults: frozenset[str]) -> None:
         self.seed = seed
         self.faults = faults
+        # The emit_ignores_<level>_redeem regressions: processing skips that level.
+        self.unread_levels = frozenset(
+            level
+            for fault, level in (
+                ("emit_ignores_top_level_redeem", "top"),
+                ("emit_ignores_order_redeem", "order"),
+                ("emit_ignores_product_redeem", "products"),
+                ("emit_ignores_shipping_redeem", "shipping"),
+            )
+            if fault in faults
+        )
 
     def settle_due(self, db: sqlite3.Connection, now: datetime) -> None:
         """Lazily run what time has made due, in due order, stamped with the due time (so
@@ -63,13 +74,15 @@ class Books:
     def process(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
         """Process a fulfilled event: redemptions, then accumulations, or FAILED."""
         body = json.loads(row["body"])
-        wanted = ledger.collect_redeems(body)
+        wanted = ledger.collect_redeems(body, skip=self.unread_levels)  # every level asked
         problem = ledger.redeem_problem(self.seed, wanted, balances(db, row["customer_id"]))
         if problem is None:
             for reward_id, amount in ledger.points_to_redeem(self.seed, wanted):
                 line = self.line(db, row, "REDEMPTION", reward_id, -amount, now)
                 self.transaction(db, row, "REDEMPTION", reward_id, -amount, now, line=line)
             self.credit(db, row, now)
+        # The failed_without_resolved_at regression stamps only the events that succeed.
+        failed_unstamped = problem is not None and "failed_without_resolved_at" in self.faults
         update(
             db,
             "events",
@@ -80,7 +93,7 @@ class Books:
                 "failure": problem,
                 "due_at": None,
                 "processing_at": iso(now),
-                "resolved_at": iso(now),
+                "resolved_at": None if failed_unstamped else iso(now),
             },
         )
 
@@ -102,6 +115,8 @@ class Books:
                 },
             )
             return
+        if "standby_reserves_nothing" in self.faults:
+            wanted = {}  # the regression: the balance was checked, nothing is put aside
         for reward_id, amount in ledger.points_to_redeem(self.seed, wanted):
             self.line(
                 db, row, "RESERVATION", reward_id, -amount, now, reservation_expires_at=iso(expires)
@@ -114,9 +129,7 @@ class Books:
             "SELECT * FROM lines WHERE event_id = ? AND kind = 'RESERVATION' AND active = 1",
             (row["id"],),
         ).fetchall():
-            changes = {"kind": "REDEMPTION", "reservation_expires_at": None}
-            update(db, "lines", "seq", line["seq"], changes)
-            shown = line_json({**line, **changes})
+            shown = self._spend(db, row, line, now)
             self.transaction(
                 db, row, "REDEMPTION", line["reward_id"], line["amount"], now, line=shown
             )
@@ -136,6 +149,28 @@ class Books:
                 "resolved_at": iso(now),
             },
         )
+
+    def _spend(self, db: sqlite3.Connection, row: Row, line: Row, now: datetime) -> Row:
+        """A reservation becomes a redemption: the same line, still taken from the wallet."""
+        if "fulfil_keeps_reservation" in self.faults:
+            # The regression: a new debit beside the reservation, which stays active.
+            return self.line(db, row, "REDEMPTION", line["reward_id"], line["amount"], now)
+        changes: Row = {"kind": "REDEMPTION", "reservation_expires_at": None}
+        if "fulfil_releases_reservation" in self.faults:
+            # The regression: the reservation is released like a cancelled one's.
+            changes["active"] = 0
+            add_to_balance(db, line["customer_id"], line["reward_id"], -line["amount"])
+        update(db, "lines", "seq", line["seq"], changes)
+        return line_json({**line, **changes})
+
+    def redeem_again(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
+        """The refulfil_redeems_again regression: a fulfilled event's redemptions, again."""
+        for tx in db.execute(
+            "SELECT * FROM transactions WHERE event_id = ? AND type = 'REDEMPTION' ORDER BY seq",
+            (row["id"],),
+        ).fetchall():
+            line = self.line(db, row, "REDEMPTION", tx["reward_id"], tx["amount"], now)
+            self.transaction(db, row, "REDEMPTION", tx["reward_id"], tx["amount"], now, line=line)
 
     def reverse_effects(
         self, db: sqlite3.Connection, row: Row, reason: str | None, now: datetime, *, again: bool

@@ -84,6 +84,26 @@ _ALL = (
         "EMIT-4",
         "every second fulfilled PURCHASE emit stays PENDING forever, never processed",
     ),
+    # Only an event that FAILS shows it: a fulfilled emit redeeming more than is held.
+    Fault(
+        "failed_without_resolved_at",
+        "EMIT-4",
+        "a fulfilled event that FAILS (its redemptions exceed the balance) keeps resolved_at null",
+    ),
+    # The old EMIT-2 defects (no customer_id/brand_id/type, fulfilled, order.value and
+    # order.products of the wrong type) all still get a 4xx with these two: only the
+    # wrong-type cases derived from the request schemas show them (suite/defects.py).
+    Fault(
+        "emit_accepts_non_object_metadata",
+        "EMIT-2",
+        "emit's metadata may be any JSON value: a string or a list is accepted and stored",
+    ),
+    Fault(
+        "emit_accepts_unvalidated_products",
+        "EMIT-2",
+        "the members of order.products items (sku, amounts, values, tags, metadata) are "
+        "not type-checked; only their redeem is",
+    ),
     Fault("fulfil_answers_unfulfilled", "FUL-1", "the fulfil answer shows fulfilled: false"),
     Fault("deferred_fulfil_double_credit", "FUL-2", "fulfil credits the accumulations twice"),
     Fault("fulfil_unknown_event_ok", "FUL-3", "fulfil of an unknown id answers 200"),
@@ -96,6 +116,32 @@ _ALL = (
         "refulfil_credits_again",
         "FUL-5",
         "fulfil of a fulfilled event answers 200 and credits it again",
+    ),
+    # Standby events that reserve points: only a redeeming twin (FUL-2) or a second fulfil
+    # of a redeeming event (FUL-5) shows these.
+    Fault(
+        "fulfil_keeps_reservation",
+        "FUL-2",
+        "fulfilling a standby event debits its redemption but leaves the reservation active: "
+        "the points are taken twice",
+    ),
+    Fault(
+        "fulfil_releases_reservation",
+        "FUL-2",
+        "fulfilling a standby event releases its reservation instead of debiting it: the "
+        "redeemed points come back",
+    ),
+    Fault(
+        "standby_reserves_nothing",
+        "FUL-2",
+        "a standby emit checks the balance but writes no reservation, so its fulfil has "
+        "nothing to debit",
+    ),
+    Fault(
+        "refulfil_redeems_again",
+        "FUL-5",
+        "fulfil of a fulfilled event answers 200 and debits its redemptions again (only its "
+        "accumulations are guarded)",
     ),
     Fault("reverse_forgets_reversed_at", "REV-1", "a reversed event has reversed_at null"),
     Fault(
@@ -148,6 +194,28 @@ _ALL = (
         "preview_percent_of_order_total",
         "PRV-7",
         "discount_percent of a product or shipping is taken of the order's value",
+    ),
+    # A fulfilled emit that redeems at one level and settles RESOLVED without debiting
+    # it: no rule but EMIT-5 redeems on a fulfilled emit, so only EMIT-5 sees these.
+    Fault(
+        "emit_ignores_top_level_redeem",
+        "EMIT-5",
+        "a fulfilled emit settles without applying the top-level `redeem`",
+    ),
+    Fault(
+        "emit_ignores_order_redeem",
+        "EMIT-5",
+        "a fulfilled emit settles without applying `order.redeem`",
+    ),
+    Fault(
+        "emit_ignores_product_redeem",
+        "EMIT-5",
+        "a fulfilled emit settles without applying `order.products[].redeem`",
+    ),
+    Fault(
+        "emit_ignores_shipping_redeem",
+        "EMIT-5",
+        "a fulfilled emit settles without applying `order.shipping.redeem`",
     ),
 )
 

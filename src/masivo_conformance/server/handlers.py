@@ -44,6 +44,12 @@ _REWARD_PARAMS = ("from", "to", "brand_id", "type")
 _TRANSACTION_PARAMS = ("event_id", "type", "brand_id", "reward_id", "date")
 _EMIT_SCHEMA = "emit-event.request.schema.json"
 _NO_BRAND = "'brand_id' is a required property"
+# Members whose wrong types two EMIT-2 faults let through (JSON paths, `[*]` any index).
+_ANY_METADATA = frozenset({"$.metadata"})  # emit_accepts_non_object_metadata
+_UNCHECKED_PRODUCT = frozenset(  # emit_accepts_unvalidated_products: all but their redeem
+    f"$.order.products[*].{m}"
+    for m in ("sku", "amount", "value", "discounted_value", "tags", "metadata")
+)
 _LONG_ID = 200  # crash_on_long_customer_id: the length its regression chokes on
 _LATE_CREDIT = 0.2  # refused_emit_credits_later: seconds until the queue credits anyway
 # Bodies above this size are decoded one at a time (see `decode`). Real requests are
@@ -229,6 +235,10 @@ class Handlers:
 
     async def emit(self, request: Request) -> Response:
         ignore = frozenset({_NO_BRAND} if "emit_accepts_missing_brand" in self.faults else ())
+        if "emit_accepts_non_object_metadata" in self.faults:
+            ignore |= _ANY_METADATA
+        if "emit_accepts_unvalidated_products" in self.faults:
+            ignore |= _UNCHECKED_PRODUCT
         raw = await self.raw_body(request)
         try:
             body = await self.decode(raw, _EMIT_SCHEMA, None, ignore)

@@ -129,7 +129,9 @@ class Service:
                 self.books.credit(db, row, now)
                 update(db, "events", "id", row["id"], {"status": "RESOLVED", "fulfilled": 1})
             elif not ledger.check_fulfil(rows.state(row)):
-                if not self.config.refulfil_answers_event:
+                if "refulfil_redeems_again" in self.faults and row["status"] == "RESOLVED":
+                    self.books.redeem_again(db, row, now)  # the regression: answered 200
+                elif not self.config.refulfil_answers_event:
                     raise Conflict("the event is already fulfilled")
             elif self._effects_later():
                 self._later(db, row["id"], now, {"fulfilled": 1})

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-__all__ = ["issued_at_formats", "preview_request", "purchase", "purchase_id"]
+__all__ = [
+    "REDEEM_LEVELS",
+    "issued_at_formats",
+    "preview_request",
+    "purchase",
+    "purchase_id",
+    "redeeming_purchase",
+]
+
+# Where an emit may ask to redeem (S1, and the order schema's levels), as the suite
+# names them in messages.
+REDEEM_LEVELS = ("redeem", "order.redeem", "order.products[].redeem", "order.shipping.redeem")
 
 
 def purchase_id(prefix: str = "order") -> str:
@@ -66,19 +78,24 @@ def preview_request(
     product_redeem: list[dict[str, Any]] | None = None,
     shipping_redeem: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """A preview of a three-product order with shipping, redeeming at the levels given.
+    """A preview of a four-product order with shipping, redeeming at the levels given.
 
     The products are out of `sku` order on purpose: PRV-4 says they come back in the
     request's order, and a target that sorts them (or reverses them) shows only on a
-    list that sorting would change.
+    list that sorting would change. Prices carry cents, so a level's value rounded to
+    0.1 shows too.
     """
     products: list[dict[str, Any]] = [
-        {"sku": "SKU-C", "amount": 1, "value": 30.0},
-        {"sku": "SKU-A", "amount": 1, "value": 40.0},
-        {"sku": "SKU-B", "amount": 2, "value": 30.0},
+        {"sku": "SKU-C", "amount": 1, "value": 30.25},
+        {"sku": "SKU-A", "amount": 1, "value": 40.5},
+        {"sku": "SKU-B", "amount": 2, "value": 29.25},
+        {"sku": "SKU-0", "amount": 1, "value": 0.0},  # a free item
     ]
     if product_redeem:
+        # On a priced product and on the free one: a level worth 0 must still answer
+        # a discount_percent within [0, 1] (mutation testing found one that did not).
         products[0]["redeem"] = product_redeem
+        products[3]["redeem"] = product_redeem
     order: dict[str, Any] = {
         "purchase_id": purchase_id("preview"),
         "value": 100.0,
@@ -91,3 +108,31 @@ def preview_request(
     if shipping_redeem:
         order["shipping"]["redeem"] = shipping_redeem
     return {"customer_id": customer_id, "brand_id": brand_id, "order": order}
+
+
+def redeeming_purchase(
+    customer_id: str,
+    brand_id: str,
+    *,
+    value: float,
+    redeem: Mapping[str, list[dict[str, Any]]] | None = None,
+    fulfilled: bool | None = None,
+) -> dict[str, Any]:
+    """A PURCHASE of one product (quantity 1, so a product's redeem is not multiplied)
+    and a shipping, worth `value` in all, redeeming what `redeem` asks at each level of
+    REDEEM_LEVELS it names. Without `redeem` it is the twin of any of them: the same
+    purchase, to tell what the purchase earns from what the redemption takes."""
+    body = purchase(customer_id, brand_id, value=value, fulfilled=fulfilled)
+    order = body["order"]
+    shipping = round(value / 5, 2)
+    order["products"][0]["value"] = value - shipping
+    order["shipping"] = {"value": shipping}
+    levels = {
+        "redeem": body,
+        "order.redeem": order,
+        "order.products[].redeem": order["products"][0],
+        "order.shipping.redeem": order["shipping"],
+    }
+    for level, items in (redeem or {}).items():
+        levels[level]["redeem"] = [dict(item) for item in items]
+    return body

@@ -37,7 +37,9 @@ __all__ = [
 ]
 
 DEV_DAILY_REQUESTS = 1000  # a Masivo DEV account's daily allowance (the lower documented one)
-BUDGET_LIMIT = 250  # what the budget profile may spend against any target
+# What the budget profile may spend against any target: three runs in a 1,000-a-day DEV
+# account (250 until the checks of issue 18 made amounts move: docs/decisions.md).
+BUDGET_LIMIT = 300
 SESSION_COST = 1  # authorize, once per run (the token is reused until it nears its exp)
 # Polls on a target whose effects land late (300 ms on the variant server) and retried
 # 429s: measured 40-60 requests over the budget plan, so the plan keeps this much spare.
@@ -87,13 +89,14 @@ _BUDGET = (
     Scenario(
         _EX + "test_emit_accepts_every_documented_timestamp_format",
         ("EMIT-1", "EMIT-4", *_GENERAL),
-        6,
+        7,
     ),
-    Scenario(_BS + "test_incomplete_emits_are_refused_and_create_nothing", ("EMIT-2", "GEN-2"), 10),
+    # The derived defects' covering subset (suite/defects.py): 33 emits on one customer.
+    Scenario(_BS + "test_incomplete_emits_are_refused_and_create_nothing", ("EMIT-2", "GEN-2"), 37),
     Scenario(
         _BS + "test_one_customer_previews_every_way_and_nothing_changes",
         ("PRV-1", "PRV-2", "PRV-3", "PRV-4", "PRV-5", "PRV-6", "PRV-7", "GEN-5", *_GENERAL),
-        17,
+        18,
     ),
     Scenario(
         _BS + "test_one_reversed_purchase_refuses_what_follows",
@@ -103,16 +106,21 @@ _BUDGET = (
     Scenario(
         _BS + "test_one_standby_purchase_fulfilled_then_one_cancelled",
         ("EMIT-4", "FUL-1", "FUL-2", "FUL-5", "REV-3", "REV-4", "FUL-4", *_GENERAL),
-        22,
+        25,
     ),
     Scenario(
         _BS + "test_identical_purchases_settle_then_race_and_repeat",
         ("EMIT-4", "REV-6", "REV-7", "FUL-5", "REV-1", *_GENERAL),
         25,
     ),
+    Scenario(
+        _BS + "test_one_customer_redeems_at_every_level_at_once",
+        ("EMIT-5", "EMIT-1", "EMIT-4", *_GENERAL),
+        12,
+    ),
     Scenario(_BS + "test_bad_tokens_are_refused_on_every_operation", ("AUTH-1", "GEN-2"), 17),
     Scenario(
-        _EX + "test_malformed_requests_never_get_a_server_error", ("GEN-3", "GEN-2", "GEN-1"), 23
+        _EX + "test_malformed_requests_never_get_a_server_error", ("GEN-3", "GEN-2", "GEN-1"), 33
     ),
 )
 
@@ -128,15 +136,16 @@ _STANDARD = (
     ),
     Scenario(_EX + "test_answers_carry_rate_limit_headers", ("GEN-5",), 10, 1),
     Scenario(_EX + "test_client_errors_have_error_and_details", ("GEN-2",), 6),
-    Scenario(_EX + "test_malformed_requests_never_get_a_server_error", ("GEN-3",), 23),
+    Scenario(_EX + "test_malformed_requests_never_get_a_server_error", ("GEN-3",), 33),
     Scenario(_EX + "test_authorize_exchanges_a_valid_key_for_a_jwt", ("AUTH-2",), 4),
     Scenario(_EX + "test_tokens_live_at_most_an_hour", ("AUTH-3",), 1),
     *(
         Scenario(_EX + f"test_emit_echoes_customer_type_and_fulfilled[{p}]", ("EMIT-1",), 2)
         for p in ("default", "true", "false")
     ),
-    Scenario(_EX + "test_emit_accepts_every_documented_timestamp_format", ("EMIT-1",), 6),
-    Scenario(_EX + "test_emit_without_required_or_with_wrong_types_is_refused", ("EMIT-2",), 30),
+    Scenario(_EX + "test_emit_accepts_every_documented_timestamp_format", ("EMIT-1",), 7),
+    # Every derived defect (60 emits), on one customer per missing member and per level.
+    Scenario(_EX + "test_emit_without_required_or_with_wrong_types_is_refused", ("EMIT-2",), 112),
     *(
         Scenario(_EX + f"test_emit_issued_at_outside_the_window_is_refused[{p}]", ("EMIT-3",), 2)
         for p in ("older-than-72h", "in-the-future")
@@ -165,7 +174,7 @@ _STANDARD = (
     Scenario(
         _SC + "test_reversing_a_standby_event_cancels_it_and_releases_reservations",
         ("REV-3",),
-        10,
+        7,
         1,
     ),
     Scenario(_SC + "test_a_second_reverse_is_refused_and_changes_nothing[reversed]", ("REV-4",), 9),
@@ -173,19 +182,27 @@ _STANDARD = (
         _SC + "test_a_second_reverse_is_refused_and_changes_nothing[cancelled]", ("REV-4",), 8
     ),
     Scenario(_SC + "test_concurrent_reversals_apply_once", ("REV-6",), 14),
-    Scenario(_SC + "test_deferred_fulfilment_equals_immediate", ("FUL-2",), 11),
+    Scenario(_SC + "test_deferred_fulfilment_equals_immediate", ("FUL-2",), 13, 1),
     Scenario(_SC + "test_fulfilling_a_standby_event_answers_it_fulfilled", ("FUL-1",), 3),
     Scenario(
-        _SC + "test_fulfilling_a_reversed_or_cancelled_event_is_refused[reversed]", ("FUL-4",), 9
+        _SC + "test_fulfilling_a_reversed_or_cancelled_event_is_refused[reversed]",
+        ("FUL-4",),
+        9,
+        1,
     ),
     Scenario(
-        _SC + "test_fulfilling_a_reversed_or_cancelled_event_is_refused[cancelled]", ("FUL-4",), 8
+        _SC + "test_fulfilling_a_reversed_or_cancelled_event_is_refused[cancelled]",
+        ("FUL-4",),
+        9,
+        1,
     ),
-    Scenario(_SC + "test_fulfilling_twice_changes_no_wallet[emitted-fulfilled]", ("FUL-5",), 7),
-    Scenario(_SC + "test_fulfilling_twice_changes_no_wallet[fulfilled-later]", ("FUL-5",), 8),
+    Scenario(_SC + "test_fulfilling_twice_changes_no_wallet[emitted-fulfilled]", ("FUL-5",), 7, 1),
+    Scenario(_SC + "test_fulfilling_twice_changes_no_wallet[fulfilled-later]", ("FUL-5",), 10, 1),
     Scenario(_SC + "test_previews_change_nothing", ("PRV-2",), 13, 1),
     Scenario(_SC + "test_fulfilled_events_settle", ("EMIT-4",), 9),
     Scenario(_SC + "test_standby_events_stand_by", ("EMIT-4",), 2),
+    Scenario(_SC + "test_a_failing_emit_settles_with_resolved_at", ("EMIT-4",), 3, 1),
+    Scenario(_SC + "test_fulfilled_emits_redeem_at_every_level", ("EMIT-5",), 24),
 )
 
 # What each profile's exploration (schemathesis fuzzing, the state machines) adds on the

@@ -17,7 +17,7 @@ from masivo_conformance import checks, scrub
 from masivo_conformance.checks._util import same_enum
 from masivo_conformance.checks.calls import EVENT_OPERATIONS, Call
 from masivo_conformance.checks.evidence import Evidence
-from masivo_conformance.checks.invariants import WALLET_TOLERANCE, is_2xx
+from masivo_conformance.checks.invariants import WALLET_TOLERANCE, Wallet, is_2xx
 from masivo_conformance.errors import SettingsError
 from masivo_conformance.suite import payloads
 from masivo_conformance.suite.client import ApiClient
@@ -165,6 +165,11 @@ class EventLog:
     # On a real target, every change is also written down as it happens, so that an
     # interrupted run's events can be reversed later (`masivo-conformance cleanup`).
     journal: Journal | None = None
+    # Whether an amount has been seen to move on the target in this run: a customer's
+    # wallet read different from its read before, or a transaction listed for the run's
+    # events or customers. Until then two equal wallets prove nothing (a purchase earned
+    # nothing, so no step could have moved a total: invariants.same_wallet).
+    moved: bool = False
 
     def saw(self, call: Call) -> None:
         data = call.data
@@ -206,6 +211,7 @@ class Storefront:
         self.events = events if events is not None else EventLog()
         self._host = host
         self._checks = checks.must_checks()
+        self._wallets: dict[str, dict[str, float]] = {}  # the last read of each customer's
 
     # -- raw, judged calls ------------------------------------------------------------------
 
@@ -270,8 +276,20 @@ class Storefront:
     def customer(self, customer_id: str) -> Call:
         return self.call("GET", f"/customers/{_segment(customer_id)}")
 
+    @property
+    def amounts_moved(self) -> bool:
+        """An amount has been seen to move on the target in this run (`EventLog.moved`)."""
+        return self.events.moved
+
+    def _saw_amounts(self, moved: bool) -> None:
+        if moved:
+            self.events.moved = True
+
     def wallet(self, customer_id: str) -> dict[str, float]:
-        """Wallet totals by reward id (entries of one reward summed; CONTRACT section 2)."""
+        """Wallet totals by reward id (entries of one reward summed; CONTRACT section 2),
+        as an `invariants.Wallet` that knows whether any amount had moved on the target
+        by then (`moved`: a total that starts above 0, a sign-up bonus say, is no move).
+        The wallet_* reads below return what this returns."""
         call = self.customer(customer_id)
         totals = wallet_totals(self._setup(call, "get_customer"))
         if totals is None:
@@ -279,7 +297,10 @@ class Storefront:
                 f"get_customer answered no readable wallet: {scrub.excerpt(call.text)}"
                 f"\n    reproduce: {call.reproducer}"
             )
-        return totals
+        last = self._wallets.get(customer_id, totals)
+        self._wallets[customer_id] = totals
+        self._saw_amounts(not _same_totals(last, totals))
+        return Wallet(totals, moved=self.amounts_moved)
 
     def wallet_when(self, customer_id: str, done: Any) -> dict[str, float]:
         """The wallet once `done(totals)` holds, polled until the settle time has passed
@@ -330,18 +351,22 @@ class Storefront:
         data = self._setup(self.call("GET", "/transactions", params=params), "list_transactions")
         if not isinstance(data, list):
             return []
-        return [t for t in data if isinstance(t, dict) and t.get("event_id") in (event_id, None)]
+        found = [t for t in data if isinstance(t, dict) and t.get("event_id") in (event_id, None)]
+        self._saw_amounts(bool(found))
+        return found
 
     def customer_transactions(self, customer_id: str) -> list[dict[str, Any]]:
         """The brand's listed transactions that name the customer as receiver or sender
         (list_transactions has no customer filter; the suite owns the customer)."""
         call = self.call("GET", "/transactions", params={"brand_id": self.brand_id})
         data = self._setup(call, "list_transactions")
-        return [
+        found = [
             t
             for t in (data if isinstance(data, list) else [])
             if isinstance(t, dict) and customer_id in (t.get("receiver_id"), t.get("sender_id"))
         ]
+        self._saw_amounts(bool(found))
+        return found
 
     def rewards(self) -> list[dict[str, Any]]:
         call = self.call(
