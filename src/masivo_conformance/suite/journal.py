@@ -41,7 +41,10 @@ from masivo_conformance.scrub import redact_text
 
 __all__ = ["FINAL_STATUSES", "ID_LIMIT", "Journal", "journal_dir", "usable_id"]
 
-FINAL_STATUSES = frozenset({"REVERSED", "CANCELLED", "FAILED", "EXPIRED"})
+# GONE is the journal's own: cleanup's reverse was answered 404 or 409, the target has
+# the event in a state no reverse can change (reversed by the run just before it was
+# killed, failed, unknown): nothing is left to undo (storefront.Storefront.cleanup).
+FINAL_STATUSES = frozenset({"REVERSED", "CANCELLED", "FAILED", "EXPIRED", "GONE"})
 #: The longest event id the journal keeps (a uuid is 36 characters).
 ID_LIMIT = 200
 # RFC 3986 `pchar` without percent-encoding: what a path segment carries as it is.

@@ -184,6 +184,12 @@ class EventLog:
     def live(self) -> list[str]:
         return [i for i, status in self.statuses.items() if status not in FINAL_STATUSES]
 
+    def gone(self, event_id: str) -> None:
+        """The target says no reverse can change this event any more (journal.py)."""
+        if self.journal is not None:
+            self.journal.note(event_id, "GONE")
+        self.statuses[event_id] = "GONE"
+
 
 class Storefront:
     """One test's view of the target: every answer judged, its verdicts in `evidence`."""
@@ -444,6 +450,10 @@ class Storefront:
                 json_body={"reason": "masivo-conformance cleanup"},
                 check=False,
             )
-            if not 200 <= call.status < 300:
+            if call.status in (404, 409):
+                # Unknown, or in a state no reverse changes: a run killed between the
+                # target's reverse and the journal's note leaves exactly this.
+                self.events.gone(event_id)
+            elif not 200 <= call.status < 300:
                 left.append(event_id)
         return left
