@@ -19,11 +19,11 @@ import sys
 from collections.abc import Iterator
 from typing import Any, TextIO
 
-__all__ = ["SafeStream", "printable", "safe_output"]
+__all__ = ["CONTROL", "SafeStream", "printable", "safe_output"]
 
 # C0 and C1 control characters but tab and newline, and the Unicode line and paragraph
 # separators (str.splitlines() breaks on them, so a later split would start a new line).
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
 # On a terminal, pytest colours its report (SGR sequences) and rewrites its "collecting"
 # line with a carriage return; neither can hide or clear what is printed elsewhere.
 _STYLE = re.compile(r"\x1b\[[0-9;]*m|\r")
@@ -33,19 +33,19 @@ _HASHES = re.compile(r"#(?=#)")
 
 def _controls(text: str, keep_style: bool) -> str:
     if not keep_style:
-        return _CONTROL.sub("?", text)
+        return CONTROL.sub("?", text)
     kept = _STYLE.split(text)
     styles = _STYLE.findall(text)
-    parts = [_CONTROL.sub("?", kept[0])]
+    parts = [CONTROL.sub("?", kept[0])]
     for style, rest in zip(styles, kept[1:], strict=True):
-        parts += [style, _CONTROL.sub("?", rest)]
+        parts += [style, CONTROL.sub("?", rest)]
     return "".join(parts)
 
 
 def printable(text: str) -> str:
     """`text` as a terminal or CI log may show it: control characters as `?`, a line
     whose first non-blank character is `:` led by a backslash, and `##` written `#\\#`."""
-    text = _CONTROL.sub("?", text)
+    text = CONTROL.sub("?", text)
     text = _LINE_COMMAND.sub(r"\1\\:", text)
     return _HASHES.sub(r"#\\", text)
 

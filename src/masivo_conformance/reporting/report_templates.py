@@ -20,7 +20,7 @@ from urllib.parse import urlsplit, urlunsplit
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup, escape
 
-from masivo_conformance.console import printable
+from masivo_conformance.console import CONTROL, printable
 from masivo_conformance.scrub import redact_reproducer, redact_text
 
 __all__ = [
@@ -45,9 +45,6 @@ MARKDOWN_MESSAGE_LIMIT = 3000
 BRIEF_ITEMS = 5  # scenarios or requests named in a line before "and N more"
 
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#!])")
-# Control characters other than newline and tab: a server's answer must not be able to
-# move the cursor or recolour the terminal that prints the matrix.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def redacted(value: T) -> T:
@@ -114,7 +111,7 @@ def brief(items: Sequence[str], shown: int = BRIEF_ITEMS) -> str:
 
 def md_code_block(value: object, language: str = "text") -> str:
     """A fenced block that no backtick run inside `value` can close early."""
-    text = _CONTROL.sub("?", str(value)).rstrip("\n")
+    text = CONTROL.sub("?", str(value)).rstrip("\n")
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{language}\n{text}\n{fence}"
@@ -130,9 +127,9 @@ def _no_controls(value: object) -> object:
     (HTML5 forbids them; a Markdown viewer or terminal may obey them), markup kept."""
     if isinstance(value, Markup):
         # Already escaped; a control character becomes "?", which makes no markup.
-        return Markup(_CONTROL.sub("?", str(value)))  # noqa: S704
+        return Markup(CONTROL.sub("?", str(value)))  # noqa: S704
     if isinstance(value, str):
-        return _CONTROL.sub("?", value)
+        return CONTROL.sub("?", value)
     return value
 
 
