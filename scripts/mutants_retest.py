@@ -7,7 +7,8 @@ survivors it now kills. For each survivor in .mutants/mutants.jsonl the current 
 budget profile runs against the mutated copy, and the line is restored. Writes
 .mutants/retest.json: [id, exit code or "unapplied", where, failing requirements].
 
-Usage, after `make mutants`:  .venv/bin/python scripts/mutants_retest.py
+Usage, after `make mutants`:  .venv/bin/python scripts/mutants_retest.py [ID ...]
+(ids as `report` prints them: only those survivors; all of them when none is given)
 """
 
 from __future__ import annotations
@@ -73,7 +74,10 @@ def _judge(copy: Path, mutant: dict[str, Any]) -> list[Any]:
 def main() -> None:
     with (ROOT / ".mutants/mutants.jsonl").open() as rows:
         mutants = [json.loads(row) for row in rows]
-    survivors = [m for m in mutants if m["verdict"] == "survived"]
+    wanted = set(sys.argv[1:])
+    survivors = [
+        m for m in mutants if m["verdict"] == "survived" and (not wanted or m["id"] in wanted)
+    ]
     work = Path(tempfile.mkdtemp(prefix="mutants-retest-"))
     copies = [_copy(work / f"lane{n}") for n in range(LANES)]
 

@@ -26,7 +26,12 @@ from masivo_conformance.checks.invariants import (
     status_in,
 )
 from masivo_conformance.suite.defects import Defect, emit_defects
-from masivo_conformance.suite.payloads import issued_at_formats, preview_request, purchase
+from masivo_conformance.suite.payloads import (
+    issued_at_formats,
+    issued_at_now,
+    preview_request,
+    purchase,
+)
 from masivo_conformance.suite.storefront import CUSTOMER_PREFIX, Storefront
 
 pytestmark = pytest.mark.writes
@@ -242,7 +247,11 @@ def test_emit_accepts_every_documented_timestamp_format(storefront: Storefront) 
     customer = storefront.create_customer()
     # Inside the 72-hour window (EMIT-3), 20 minutes from its edge: still valid.
     early = (datetime.now(UTC) - timedelta(hours=71, minutes=40)).isoformat()
-    for label, issued_at in {**issued_at_formats(), "71 h 40 min ago": early}.items():
+    formats = {**issued_at_formats(), "71 h 40 min ago": early}
+    now = issued_at_now(storefront.last_headers)
+    if now is not None:  # the target's own clock: the freshest moment that is not future
+        formats["now, by the target's Date header"] = now
+    for label, issued_at in formats.items():
         call = storefront.emit(purchase(customer, storefront.brand_id, issued_at=issued_at))
         storefront.evidence.expect(is_2xx(call, "EMIT-1", f"a valid emit, issued_at {label}"))
 
@@ -405,15 +414,18 @@ def test_preview_percent_is_discount_over_value(
 
 
 @pytest.mark.requirement("PRV-5")
-@pytest.mark.parametrize("case", ["unknown reward", "balance too low"])
+@pytest.mark.parametrize("case", ["unknown reward", "balance too low", "one point, none held"])
 def test_preview_reports_unredeemable_rewards_as_errors(
     storefront: Storefront, points_reward: dict[str, Any], case: str
 ) -> None:
     customer = storefront.create_customer()
     reward = storefront.ids.uuid() if case == "unknown reward" else points_reward["id"]
+    # A new customer holds none: one point is already too much (a target that reads a
+    # missing balance as 1 lets it through; mutation testing found one).
+    amount = 1 if case == "one point, none held" else 10**9
     call = storefront.preview(
         preview_request(
-            customer, storefront.brand_id, order_redeem=[{"id": reward, "amount": 10**9}]
+            customer, storefront.brand_id, order_redeem=[{"id": reward, "amount": amount}]
         )
     )
     ev = storefront.evidence

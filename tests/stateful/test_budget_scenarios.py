@@ -31,6 +31,7 @@ from masivo_conformance.checks.invariants import (
     status_among,
     status_in,
 )
+from masivo_conformance.suite import payloads
 from masivo_conformance.suite.defects import covering
 from masivo_conformance.suite.payloads import preview_request
 from masivo_conformance.suite.storefront import Settlement, Storefront
@@ -268,7 +269,13 @@ def test_one_customer_previews_every_way_and_nothing_changes(storefront: Storefr
     reward_id = _points_reward_id(sf)
     customer = sf.create_customer()
     empty = sf.wallet(customer)
-    earned = sf.emit_purchase(customer, value=500.0)
+    # Before it holds any: one point of a reward the wallet lacks is too much (a target
+    # that reads a missing balance as 1 lets it through; mutation testing found one).
+    if not empty.get(reward_id):
+        _judge_unredeemable(sf, customer, "one point, none held", reward_id, 1)
+    # issued_at now by the target's own clock: EMIT-1 (a valid emit answers 2xx).
+    fresh = payloads.issued_at_now(sf.last_headers)
+    earned = sf.emit_purchase(customer, value=500.0, **({"issued_at": fresh} if fresh else {}))
     settled = sf.settle(earned)
     wallet = sf.wallet_after(customer, empty) if settled.transactions else sf.wallet(customer)
     event_id = sf.event_id(earned)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 __all__ = [
     "REDEEM_LEVELS",
     "issued_at_formats",
+    "issued_at_now",
     "preview_request",
     "purchase",
     "purchase_id",
@@ -39,6 +41,21 @@ def issued_at_formats(now: datetime | None = None) -> dict[str, str]:
         "other-offset": west.replace(microsecond=0).isoformat(),
         "micros": moment.isoformat(),
     }
+
+
+def issued_at_now(headers: Mapping[str, str]) -> str | None:
+    """The freshest issued_at that is never in the target's future: the `Date` of an
+    answer the target has just given (its own clock, whole seconds, so never ahead of
+    it), or None when the answer had no readable `Date`. A target that takes the last
+    seconds for the future refuses it (mutation testing found one); an issued_at from
+    the runner's clock could be refused by a target whose clock lags, a false alarm."""
+    try:
+        moment = parsedate_to_datetime(headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def purchase(
@@ -100,7 +117,8 @@ def preview_request(
         "purchase_id": purchase_id("preview"),
         "value": 100.0,
         "products": products,
-        "shipping": {"value": 5.0},
+        # Worth less than 1: a discount_percent computed only above 1 shows (PRV-7).
+        "shipping": {"value": 0.75},
         "payment_method": "CREDIT",
     }
     if order_redeem:

@@ -218,6 +218,7 @@ class Storefront:
         self._host = host
         self._checks = checks.must_checks()
         self._wallets: dict[str, dict[str, float]] = {}  # the last read of each customer's
+        self.last_headers: dict[str, str] = {}  # of the last answer
 
     # -- raw, judged calls ------------------------------------------------------------------
 
@@ -249,6 +250,7 @@ class Storefront:
             auth=auth,
         )
         observed = Call.from_httpx(response)
+        self.last_headers = observed.headers  # the target's clock (payloads.issued_at_now)
         self.events.saw(observed)
         if check:
             checks.judge_call(observed, self.evidence, self._checks)
