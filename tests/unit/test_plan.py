@@ -7,9 +7,11 @@ from dataclasses import dataclass
 
 import pytest
 
+from masivo_conformance.cli import build_parser
 from masivo_conformance.commands import run as run_command
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.suite import plan, profiles
+from masivo_conformance.suite.session import SuiteOptions
 from masivo_conformance.suite.settings import Settings
 
 IDS = [r.id for r in catalogue()]
@@ -94,7 +96,29 @@ def test_beyond_counts_the_authorize_of_the_run() -> None:
     budget = plan.plan_for("budget")
     first = budget.scenarios[0]
     assert set(first.judges) - set(budget.beyond(plan.SESSION_COST + first.total, IDS))
-    assert budget.beyond(first.total, IDS) == IDS
+    # The first scenario is cut short: it may judge its requirements before the cap stops it.
+    left, maybe = budget.reach(first.total, IDS)
+    assert maybe == [i for i in IDS if i in first.judges]
+    assert left == [i for i in IDS if i not in first.judges]
+    # A token only: no authorize, so the first scenario fits.
+    assert not set(first.judges) & set(budget.reach(first.total, IDS, authorizes=False)[1])
+
+
+def test_a_key_and_a_token_leave_the_authorize_unknown() -> None:
+    budget = plan.plan_for("budget")
+    for cap in (1, 2, 5, 12, 40):
+        with_key, without = budget.reach(cap, IDS, True), budget.reach(cap, IDS, False)
+        sure, maybe = budget.reach(cap, IDS, None)
+        assert set(sure) == set(with_key[0]) & set(without[0])
+        assert set(sure) | set(maybe) == set(with_key[0] + with_key[1] + without[0] + without[1])
+
+
+def test_a_cut_short_scenario_is_said_to_be_may() -> None:
+    line = plan.headline("budget", 12, IDS)
+    left, maybe = plan.plan_for("budget").reach(12, IDS)
+    assert maybe, "a cap of 12 cuts a scenario short"
+    assert f"requirements {', '.join(left)} will not be checked" in line
+    assert f"; {', '.join(maybe)} only if the scenario the cap cuts short gets that far" in line
 
 
 def test_budget_keeps_its_plan_alone_in_plan_order() -> None:
@@ -150,3 +174,16 @@ def test_default_workers(
     settings: Settings, profile: str, cpus: int | None, workers: str | None
 ) -> None:
     assert run_command.default_workers(settings, profile, cpus) == workers
+
+
+def test_plan_and_run_default_to_one_profile(capsys: pytest.CaptureFixture[str]) -> None:
+    """`plan` with no --profile shows what `run` with no --profile runs, and says which."""
+    parser = build_parser()
+    shown = parser.parse_args(["plan"])
+    ran = parser.parse_args(["run"])
+    assert ran.profile is None  # run chooses: choose_profile, with no cap
+    assert shown.profile == plan.choose_profile(ran.profile, None) == plan.DEFAULT_PROFILE
+    assert SuiteOptions(Settings()).profile == plan.DEFAULT_PROFILE  # a direct pytest run
+    shown.execute(shown)
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"plan of profile {plan.DEFAULT_PROFILE} (the default of `run`")

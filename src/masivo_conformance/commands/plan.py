@@ -26,8 +26,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         choices=profiles.NAMES,
-        default="budget",
-        help="the profile whose plan to print (default budget)",
+        default=plan.DEFAULT_PROFILE,
+        help=f"the profile whose plan to print (default {plan.DEFAULT_PROFILE}, the profile "
+        "`run` uses when none is given; `run --max-requests N` below "
+        f"{plan.DEV_DAILY_REQUESTS} picks budget)",
     )
 
 
@@ -35,7 +37,11 @@ def execute(args: argparse.Namespace) -> int:
     chosen = plan.plan_for(args.profile)
     ids = [r.id for r in catalogue()]
     width = max(len(s.test) for s in chosen.scenarios)
-    print(f"plan of profile {args.profile} (requests on the embedded reference server)")
+    default = "the default of `run`; " if args.profile == plan.DEFAULT_PROFILE else ""
+    print(
+        f"plan of profile {args.profile} ({default}--profile budget|quick|ci|deep for another), "
+        "in requests on the embedded reference server"
+    )
     print(f"{'scenario':<{width}}  requests  judges")
     session = "authorize (once per run: the token every call carries)"
     print(f"{session:<{width}}  {plan.SESSION_COST:>8}  -")

@@ -105,6 +105,14 @@ def default_workers(settings: Settings, profile: str, cpus: int | None) -> str |
     return None
 
 
+def _authorizes(settings: Settings) -> bool | None:
+    """Whether the run makes its own authorize (plan.reach): with a key and no token yes,
+    with a token only no, with both only once the token nears its exp (unknown)."""
+    if settings.embedded or not settings.token:
+        return True
+    return None if settings.api_key else False
+
+
 def _write_reports(result: RunResult, report_dir: Path, *, quiet: bool) -> None:
     """result.json and the reports; the reproducer scripts are counted, not listed."""
     result.write(report_dir / "result.json")
@@ -158,7 +166,13 @@ def execute(args: argparse.Namespace) -> int:
             + (f", requirements {', '.join(selected)}" if selected else "")
         )
         ids = selected or [r.id for r in known]
-        line = plan.headline(args.profile, settings.max_requests, ids, chosen=picked)
+        line = plan.headline(
+            args.profile,
+            settings.max_requests,
+            ids,
+            chosen=picked,
+            authorizes=_authorizes(settings),
+        )
         if line:
             print(line)
     pytest_args = ["-p", "no:cacheprovider", "--no-header"]

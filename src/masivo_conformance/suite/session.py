@@ -51,7 +51,7 @@ class SuiteOptions:
     """What one suite session runs: against what, how hard, which tests, where to write."""
 
     settings: Settings
-    profile: str = "ci"
+    profile: str = plan.DEFAULT_PROFILE
     requirements: tuple[str, ...] = ()  # run only the tests of these ids (empty: all)
     cassettes: Path | None = None  # record or replay the tests with cassettes here
     results: Path | None = None  # write the per-test outcomes here (JSON)
@@ -87,8 +87,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption(
         "--masivo-profile",
         choices=profiles.NAMES,
-        default="ci",
-        help="suite: how hard to explore: quick, ci (default, derandomised) or deep",
+        default=plan.DEFAULT_PROFILE,
+        help="suite: how hard to explore: budget, quick, ci (derandomised) or deep "
+        f"(default {plan.DEFAULT_PROFILE})",
     )
     group.addoption("--masivo-seed", type=int, help="suite: seed that makes a run reproducible")
     group.addoption("--masivo-max-requests", type=int, help="suite: cap the run's requests")
@@ -253,12 +254,25 @@ class SuiteSession:
         if not suite or reporter is None or session.config.get_verbosity() < -1:
             return
         phases = Counter(Path(str(item.path)).parent.name for item in suite)
-        covered = {i for item in suite for i in requirement_ids(item)}
+        covered = self.covered(suite)
         reporter.write_line(
             "masivo: "
             + ", ".join(f"{phase} {count} tests" for phase, count in sorted(phases.items()))
-            + f", covering {len(covered)} requirements"
+            + f", judging {len(covered)} requirements"
         )
+
+    def covered(self, items: list[pytest.Item]) -> set[str]:
+        """The requirements the run's tests judge, as the matrix at the end counts them: the
+        ids their markers name and those their planned scenario judges (suite/plan.py),
+        within the ids asked for with --requirement."""
+        judged = plan.plan_for(self.options.profile)
+        covered = {
+            i
+            for item in items
+            for i in (*requirement_ids(item), *judged.judges_of(plan.nodeid_of(item)))
+        }
+        wanted = set(self.options.requirements)
+        return covered & wanted if wanted else covered
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if item.get_closest_marker("writes") is None:
