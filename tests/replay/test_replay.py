@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from masivo_conformance.suite.cassette_runs import check_cassettes
+from masivo_conformance.suite.cassette_runs import NEEDS_LIVE_AUTHORIZE, check_cassettes
 from tests.suite.cli_runs import run_cli
 
 REPLAY_BUDGET_S = 10  # issue 5: replay of the committed cassettes within 10 s
 COMMITTED = Path(__file__).resolve().parents[2] / "cassettes"
 # Replay holds no API key: the rules that need one are shown as not checked, outside the
 # exit code (docs/decisions.md, "What replay cannot judge").
-NEEDS_A_KEY = {"AUTH-2", "AUTH-3"}
+NEEDS_A_KEY = set(NEEDS_LIVE_AUTHORIZE)
 
 
 def test_committed_cassettes_all_load() -> None:
@@ -34,4 +34,7 @@ def test_replay_of_committed_cassettes_passes_offline(tmp_path: Path) -> None:
     assert {i for i, s in statuses.items() if s != "pass"} == NEEDS_A_KEY, statuses
     reasons = {r["id"]: r["reason"] for r in run.result["requirements"]}
     assert all(reasons[i].startswith("not checked on replay: ") for i in NEEDS_A_KEY), reasons
+    # True of replay: it was given no target and no token, it has no live authorize.
+    assert all("no live authorize" in reasons[i] for i in NEEDS_A_KEY), reasons
+    assert "token only" not in run.stdout
     print(f"replay took {elapsed:.1f} s (budget {REPLAY_BUDGET_S} s)")

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence
+from masivo_conformance.commands import replay
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import (
     EXIT_CANNOT_RUN,
@@ -18,7 +19,13 @@ from masivo_conformance.errors import (
     EXIT_NONCONFORMANT,
     EXIT_OK,
 )
-from masivo_conformance.reporting.results import RunResult, TestError, TestOutcome, fold
+from masivo_conformance.reporting.results import (
+    RequirementResult,
+    RunResult,
+    TestError,
+    TestOutcome,
+    fold,
+)
 
 MUST, SHOULD = "REV-2", "GEN-5"
 
@@ -203,3 +210,31 @@ def test_the_result_round_trips_through_json() -> None:
     again = RunResult.from_json(result.to_json())
     assert again == result
     assert again.exit_code() == EXIT_NONCONFORMANT
+
+
+@pytest.mark.parametrize(
+    ("unchecked", "code"),
+    [
+        ({"AUTH-2", "AUTH-3"}, EXIT_OK),  # need a live authorize: outside the exit code
+        ({"AUTH-2", "EMIT-4"}, EXIT_INCONCLUSIVE),  # any other MUST not checked: as in run
+        ({"REV-7"}, EXIT_OK),  # a SHOULD, as in run
+    ],
+)
+def test_replay_exits_by_the_table_but_for_the_rules_a_cassette_cannot_hold(
+    unchecked: set[str], code: int
+) -> None:
+    rows = [
+        RequirementResult(r.id, r.level, r.title, "not checked", reason="skipped: no key")
+        if r.id in unchecked
+        else RequirementResult(r.id, r.level, r.title, "pass", held=1, tests=1)
+        for r in catalogue()
+    ]
+    shown = [replay.on_replay(r) for r in rows]
+    result = replay.replay_result(shown, target="cassettes")
+    assert result.exit_code() == code
+    reasons = {r.id: r.reason for r in shown if r.status == "not checked"}
+    assert "given a token only" not in " ".join(reasons.values())
+    for rid, reason in reasons.items():
+        assert reason.startswith("not checked on replay: ")
+        if rid in {"AUTH-2", "AUTH-3"}:
+            assert "no live authorize" in reason
