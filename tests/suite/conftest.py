@@ -37,6 +37,16 @@ def start_server() -> Iterator[Any]:
 
 
 @pytest.fixture(scope="session")
+def clean_server() -> Iterator[EmbeddedServer]:
+    """One correct reference server per worker, shared: reproducers of the faults must
+    pass on it (each makes its own customer, so they do not meet)."""
+    server = EmbeddedServer(ServerConfig())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def warm_cli() -> Iterator[WarmCli]:
     """`run_cli` without the interpreter's start-up: each call is still a fresh process
     (forked from one that imported everything), one fork server per xdist worker."""

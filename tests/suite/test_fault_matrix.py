@@ -11,6 +11,7 @@ of the fork server itself run the command in a new interpreter, as a user would.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -59,8 +60,14 @@ def _failing_musts(run: CliRun) -> set[str]:
 @pytest.mark.slow
 @pytest.mark.parametrize("fault", sorted(FAULTS))
 def test_suite_charges_the_fault_to_its_requirement_alone(
-    fault: str, warm_cli: WarmCli, start_server: Any, tmp_path: Path, matrix_row: Any
+    fault: str,
+    warm_cli: WarmCli,
+    start_server: Any,
+    clean_server: Any,
+    tmp_path: Path,
+    matrix_row: Any,
 ) -> None:
+    """And the reproducer of what the run found reproduces it, there only."""
     broken = FAULTS[fault]
     requirement = catalogue()[broken.requirement]
     run = _run(warm_cli, start_server, tmp_path, {fault})
@@ -74,6 +81,47 @@ def test_suite_charges_the_fault_to_its_requirement_alone(
     assert caught, f"{fault} not caught: {run.tail()}"
     assert not others, f"{fault} was also charged to {sorted(others)}: {run.tail()}"
     assert run.exit_code == (1 if requirement.is_must else 0), run.tail()
+    if fault not in NOT_REPLAYABLE:
+        _reproduces(tmp_path, requirement.id, fault, run, start_server, clean_server)
+
+
+# Faults a replay of one test's calls cannot meet again, and why.
+NOT_REPLAYABLE = {
+    # Every second purchase *of the whole server* stays PENDING: which of the replay's
+    # purchases is hit depends on how many the server had seen before it.
+    "every_other_emit_never_settles": "depends on the server's count of all purchases",
+}
+
+
+def _replay(script: Path, server: Any) -> subprocess.CompletedProcess[str]:
+    """A sequence reproducer run as a user would: python3, MASIVO_* variables only."""
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "MASIVO_BASE_URL": server.base_url,
+        "MASIVO_API_KEY": server.api_key,
+    }
+    return subprocess.run(
+        [sys.executable, "-I", str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _reproduces(
+    report_dir: Path, requirement: str, fault: str, run: CliRun, start_server: Any, clean: Any
+) -> None:
+    """Issue 22: the sequence reproducer of the fault's first finding fails (exit 1) on a
+    fresh server with the fault, and passes (exit 0) on a correct one."""
+    scripts = sorted((report_dir / "reproducers").glob(f"{requirement}-*.py"))
+    assert scripts, f"{fault}: no sequence reproducer for {requirement}: {run.tail()}"
+    faulty = start_server(ServerConfig(faults=frozenset({fault})))
+    failed = _replay(scripts[0], faulty)
+    assert failed.returncode == 1, f"{fault} on its server: {failed.stdout[-3000:]}{failed.stderr}"
+    passed = _replay(scripts[0], clean)
+    assert passed.returncode == 0, f"{fault} on a clean server: {passed.stdout[-3000:]}"
 
 
 @pytest.mark.slow

@@ -83,7 +83,7 @@ def test_the_runs_key_and_issued_token_become_variables() -> None:
 
 def test_curl_for_repeats_method_url_and_body() -> None:
     line = curl_for(captured(API_KEY, mint(), "/events")[-1])
-    assert line.startswith(f"curl -sS -X POST {BASE}/events ")
+    assert line.split("; ", 1)[-1].startswith(f"curl -sS -X POST {BASE}/events ")
     assert "'content-type: application/json'" in line.lower()
     # shlex quoting: the shell hands curl the exact body, apostrophe included.
     assert shlex.split(line)[-1] == '{"reason": "it\'s | a test"}'

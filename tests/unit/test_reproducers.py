@@ -29,6 +29,13 @@ from masivo_conformance.console import printable
 
 BASE = "http://127.0.0.1:9/api/storefront/v1"
 RUN_TOKEN = "token-from-the-environment"
+# What every line that sends the run's token starts with (issue 22): a token from the key
+# when MASIVO_TOKEN is unset.
+TOKEN_FROM_KEY = (
+    'MASIVO_TOKEN=${MASIVO_TOKEN:-$(curl -sS -H "x-api-key: $MASIVO_API_KEY" '
+    f"{BASE}/auth/authorize | sed -n "
+    """'s/.*"data" *: *"\\([A-Za-z0-9._-]*\\)".*/\\1/p')}; """
+)
 RUN_KEY = "key-from-the-environment"
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -58,8 +65,11 @@ def stub_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return stub_curl(tmp_path_factory.mktemp("stub-bin"))
 
 
-def run_script(line: str, stub_path: Path, work: Path) -> tuple[list[list[str]], str]:
-    """(curl's argument lists, stdout + stderr) of `sh` running `line` in an empty `work`."""
+def run_script(
+    line: str, stub_path: Path, work: Path, token: str | None = RUN_TOKEN
+) -> tuple[list[list[str]], str]:
+    """(curl's argument lists, stdout + stderr) of `sh` running `line` in an empty `work`
+    (MASIVO_TOKEN set to `token`, unset when None)."""
     work.mkdir()
     script = work.parent / "reproducer.sh"
     log = work.parent / "curl.log"
@@ -68,9 +78,8 @@ def run_script(line: str, stub_path: Path, work: Path) -> tuple[list[list[str]],
     env = {
         "PATH": str(stub_path),
         "CURL_LOG": str(log),
-        "MASIVO_TOKEN": RUN_TOKEN,
         "MASIVO_API_KEY": RUN_KEY,
-    }
+    } | ({"STUB_ISSUED": ISSUED} if token is None else {"MASIVO_TOKEN": token})
     done = subprocess.run(
         ["/bin/sh", str(script)], cwd=work, env=env, capture_output=True, text=True, check=False
     )
@@ -177,13 +186,13 @@ def test_plain_values_are_never_withheld(stub_path: Path, tmp_path: Path) -> Non
     scrub.register_secret("plain-token-abcdef")
     request = httpx.Request(
         "POST",
-        f"{BASE}/events/evt-1/reverse",
+        f"{BASE}/behavior/events/evt-1/reverse",
         headers={"Authorization": "Bearer plain-token-abcdef", "Content-Type": "application/json"},
         content=b'{"reason": "it\'s ## a test"}',
     )
     line = curl_for(request)
-    assert line == (
-        f"curl -sS -X POST {BASE}/events/evt-1/reverse "
+    assert line == TOKEN_FROM_KEY + (
+        f"curl -sS -X POST {BASE}/behavior/events/evt-1/reverse "
         "-H \"Authorization: Bearer $MASIVO_TOKEN\" -H 'Content-Type: application/json' "
         "--data-raw '{\"reason\": \"it'\\''s #''# a test\"}'"
     )
@@ -194,7 +203,7 @@ def test_plain_values_are_never_withheld(stub_path: Path, tmp_path: Path) -> Non
             "-sS",
             "-X",
             "POST",
-            f"{BASE}/events/evt-1/reverse",
+            f"{BASE}/behavior/events/evt-1/reverse",
             "-H",
             f"Authorization: Bearer {RUN_TOKEN}",
             "-H",
@@ -233,3 +242,33 @@ def test_an_over_long_line_is_withheld() -> None:
 def test_shell_word(value: str, word: str) -> None:
     assert shell_word(value) == word
     assert os.linesep not in word
+
+
+ISSUED = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl"  # what the stub's authorize gives
+
+
+def test_with_only_the_key_a_reproducer_gets_its_token_from_authorize(
+    stub_path: Path, tmp_path: Path
+) -> None:
+    """README users set MASIVO_API_KEY only: the line asks authorize (same base URL) for
+    a token and sends it; neither the key nor the token is written into the line."""
+    scrub.register_secret("plain-token-abcdef")
+    request = httpx.Request(
+        "GET", f"{BASE}/customers/c-1", headers={"Authorization": "Bearer plain-token-abcdef"}
+    )
+    line = curl_for(request)
+    assert RUN_KEY not in line
+    assert "plain-token-abcdef" not in line
+    (tmp_path / "a").mkdir()
+    calls, output = run_script(line, stub_path, tmp_path / "a" / "work", token=None)
+    assert output == ""
+    assert calls == [
+        ["-sS", "-H", f"x-api-key: {RUN_KEY}", f"{BASE}/auth/authorize"],
+        ["-sS", "-X", "GET", f"{BASE}/customers/c-1", "-H", f"Authorization: Bearer {ISSUED}"],
+    ]
+    # With MASIVO_TOKEN set, authorize is not asked.
+    (tmp_path / "b").mkdir()
+    calls, _ = run_script(line, stub_path, tmp_path / "b" / "work", token=RUN_TOKEN)
+    assert calls == [
+        ["-sS", "-X", "GET", f"{BASE}/customers/c-1", "-H", f"Authorization: Bearer {RUN_TOKEN}"]
+    ]

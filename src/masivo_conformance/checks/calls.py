@@ -17,7 +17,7 @@ import httpx
 
 from masivo_conformance import scrub
 from masivo_conformance.checks import limits
-from masivo_conformance.checks.reproducers import curl_for, header_argument
+from masivo_conformance.checks.reproducers import curl_for, header_argument, replayed_headers
 from masivo_conformance.contract.routes import EVENT_OPERATIONS, route_for
 
 __all__ = ["EVENT_OPERATIONS", "NOT_JSON", "Call", "curl_for", "header_argument", "is_event"]
@@ -46,6 +46,13 @@ def _parse(text: str) -> tuple[Any, str]:
         return NOT_JSON, ""
 
 
+def _resend(request: httpx.Request) -> tuple[str | None, list[list[str]]]:
+    encoding = request.headers.encoding
+    headers = [(k.decode(encoding), v.decode(encoding)) for k, v in request.headers.raw]
+    body = request.content.decode("utf-8", errors="replace") if request.content else None
+    return body, replayed_headers(headers)
+
+
 def is_event(value: Any) -> bool:
     """Whether a value has the members every Event has (event.schema.json's required)."""
     return isinstance(value, dict) and all(
@@ -70,6 +77,11 @@ class Call:
     # The bound of checks/limits.py the answer broke ("" when none): too large, too slow,
     # too deep. `text` is then what was read (cut) and `body` NOT_JSON; GEN-3 judges it.
     breach: str = ""
+    # The request as a sequence reproducer sends it again (checks/sequences.py): body
+    # text and [name, value, credential] headers, built on first use like `reproduce`.
+    resend: Callable[[], tuple[str | None, list[list[str]]]] = field(
+        default=lambda: (None, []), repr=False, compare=False
+    )
 
     @cached_property
     def reproducer(self) -> str:
@@ -116,6 +128,7 @@ class Call:
         text: str,
         reproducer: str | Callable[[], str],
         breach: str = "",
+        resend: Callable[[], tuple[str | None, list[list[str]]]] | None = None,
     ) -> Call | None:
         """The call, or None for a path outside the contract. `breach` is what the HTTP
         stack found while reading the answer (suite/bounded.py); too deep a body is
@@ -147,6 +160,7 @@ class Call:
             reproduce=reproducer if callable(reproducer) else lambda: reproducer,
             path_params=routed.params,
             breach=breach,
+            resend=resend or (lambda: (None, [])),
         )
 
     @classmethod
@@ -161,6 +175,7 @@ class Call:
             response.text,
             lambda: curl_for(request),
             breach=response.extensions.get(limits.BREACH_EXTENSION, ""),
+            resend=lambda: _resend(request),
         )
         if call is None:
             raise ValueError(f"{request.method} {request.url} is not a storefront operation")

@@ -14,6 +14,7 @@ id to reverse, say) stops with `insist`, which records and then raises.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +83,9 @@ class Finding:
     message: str
     reproducer: str = ""
     test: str = ""
+    # The test's calls up to the violation, as a sequence reproducer replays them
+    # (checks/sequences.py); None where no call trail was kept (fuzzing, replay).
+    sequence: dict[str, Any] | None = None
 
 
 @dataclass
@@ -100,6 +104,9 @@ class Evidence:
     def __init__(self) -> None:
         self.tallies: dict[str, Tally] = {}
         self._lock = threading.Lock()
+        # (requirement, message) -> the data of a sequence reproducer of the calls so
+        # far; set by whoever makes the calls (suite/storefront.py).
+        self.trail: Callable[[str, str], dict[str, Any] | None] | None = None
 
     def _tally(self, requirement: str) -> Tally:
         return self.tallies.setdefault(requirement, Tally())
@@ -115,8 +122,15 @@ class Evidence:
             tally = self._tally(violation.requirement)
             tally.violated += 1
             if len(tally.findings) < MAX_FINDINGS:
+                trail = self.trail
+                sequence = trail(violation.requirement, violation.detail) if trail else None
                 tally.findings.append(
-                    Finding(violation.requirement, violation.detail, violation.reproducer)
+                    Finding(
+                        violation.requirement,
+                        violation.detail,
+                        violation.reproducer,
+                        sequence=sequence,
+                    )
                 )
         violation.recorded = True
 
@@ -170,7 +184,7 @@ class Evidence:
             requirement: {
                 "held": t.held,
                 "violated": t.violated,
-                "findings": [[f.message, f.reproducer] for f in t.findings],
+                "findings": [[f.message, f.reproducer, f.sequence] for f in t.findings],
                 "unjudged": t.unjudged,
             }
             for requirement, t in self.tallies.items()
@@ -183,7 +197,10 @@ class Evidence:
             evidence.tallies[requirement] = Tally(
                 int(t["held"]),
                 int(t["violated"]),
-                [Finding(requirement, m, r, test) for m, r in t["findings"]],
+                [
+                    Finding(requirement, f[0], f[1], test, f[2] if len(f) > 2 else None)
+                    for f in t["findings"]
+                ],
                 str(t.get("unjudged", "")),
             )
         return evidence

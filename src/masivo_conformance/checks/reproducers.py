@@ -18,10 +18,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
 from masivo_conformance import scrub
+from masivo_conformance.contract.routes import route_for
 
 __all__ = [
     "REPRODUCER_LIMIT",
@@ -29,6 +31,7 @@ __all__ = [
     "curl_for_prepared",
     "curl_line",
     "header_argument",
+    "replayed_headers",
     "shell_word",
 ]
 
@@ -46,6 +49,8 @@ _TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _BARE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _HASH_PAIR = re.compile(r"#(?=#)")
+# The token out of authorize's answer ({"data": "<jwt>"}), for sed -n.
+_JWT_FROM_ANSWER = """'s/.*"data" *: *"\\([A-Za-z0-9._-]*\\)".*/\\1/p'"""
 
 
 def shell_word(value: str) -> str:
@@ -98,6 +103,40 @@ def header_argument(name: str, value: str) -> str:
     return shell_word(scrub.redact_text(f"{name}: {value}" if value else f"{name};"))
 
 
+def replayed_headers(headers: Iterable[tuple[str, str]]) -> list[list[str]]:
+    """[name, value, credential] of the headers a sequence reproducer sends again: the
+    run's own key and tokens as `$MASIVO_API_KEY`/`$MASIVO_TOKEN` (credential "key" or
+    "token": the script puts its own in), anything else as sent, redacted (credential
+    "")."""
+    kept = []
+    for name, value in headers:
+        variable = _VARIABLES.get(name.lower())
+        if variable is None and name.lower() not in _REPEATED:
+            continue
+        shown = None if variable is None else _with_variables(value, variable)
+        if shown is not None:
+            kept.append([name, shown, "token" if variable == "MASIVO_TOKEN" else "key"])
+        else:
+            kept.append([name, scrub.redact_text(value), ""])
+    return kept
+
+
+def _token_from_key(method: str, url: str) -> str:
+    """A prefix that sets MASIVO_TOKEN from MASIVO_API_KEY (authorize at the same base
+    URL) when it is unset: a reader with only the key, as the README has them set, gets
+    a token; neither is written into the line. Unquoted: an assignment is not split."""
+    parts = urlsplit(url)
+    routed = route_for(method, parts.path)
+    prefix = routed.prefix if routed is not None else ""
+    authorize = shell_word(
+        scrub.redact_text(f"{parts.scheme}://{parts.netloc}{prefix}/auth/authorize")
+    )
+    return (
+        f'MASIVO_TOKEN=${{MASIVO_TOKEN:-$(curl -sS -H "x-api-key: $MASIVO_API_KEY" {authorize}'
+        f" | sed -n {_JWT_FROM_ANSWER})}}; "
+    )
+
+
 def curl_line(method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None) -> str:
     """A shell line that repeats a request; `headers` are (name, value) as sent, of
     which the credentials and the content type are repeated."""
@@ -115,6 +154,8 @@ def curl_line(method: str, url: str, headers: Iterable[tuple[str, str]], body: b
         text = body.decode("utf-8", errors="replace")
         parts += ["--data-raw", shell_word(scrub.redact_text(text))]
     line = " ".join(parts)
+    if "$MASIVO_TOKEN" in line or "${MASIVO_TOKEN#" in line:
+        line = _token_from_key(method, url) + line
     if len(line) > REPRODUCER_LIMIT:
         return (
             f"# reproducer withheld: {len(line):,} characters, over the "

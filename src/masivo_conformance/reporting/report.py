@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from masivo_conformance.checks import sequences
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import (
     EXIT_CANNOT_RUN,
@@ -193,6 +194,9 @@ class ShownFinding:
     message: str
     reproducer: str  # the whole curl line, or "" when there is no request to repeat
     file: str = ""  # relative to the report folder, when the line is too long to show
+    # The Python script that replays the test's calls up to the violation, relative to
+    # the report folder ("" when no call trail was kept: fuzzing, replay).
+    script: str = ""
 
     @property
     def length(self) -> str:
@@ -216,9 +220,9 @@ class ShownFinding:
         return f"{method} {url}".strip() or "the request"
 
 
-def _file_name(requirement: str, n: int) -> str:
+def _file_name(requirement: str, n: int, suffix: str = ".sh") -> str:
     # Ids come from the catalogue, but a hand-edited result.json must not pick a path.
-    return f"{REPRODUCER_DIR}/{re.sub(r'[^A-Za-z0-9_-]', '_', requirement)}-{n}.sh"
+    return f"{REPRODUCER_DIR}/{re.sub(r'[^A-Za-z0-9_-]', '_', requirement)}-{n}{suffix}"
 
 
 def _shown(row: RequirementResult) -> list[ShownFinding]:
@@ -228,6 +232,7 @@ def _shown(row: RequirementResult) -> list[ShownFinding]:
             f.message,
             f.reproducer,
             _file_name(row.id, n) if len(f.reproducer) > REPRODUCER_LIMIT else "",
+            _file_name(row.id, n, ".py") if f.sequence and f.sequence.get("steps") else "",
         )
         for n, f in enumerate(row.findings, start=1)
     ]
@@ -243,10 +248,13 @@ def _one_line(text: str) -> str:
 
 
 def _reproducer_files(result: RunResult) -> dict[str, str]:
-    """File name -> a shell script that repeats the request, for each long curl line."""
+    """File name -> a shell script that repeats the request, for each long curl line,
+    and a Python script that replays the sequence, for each finding with a call trail."""
     files = {}
     for row in _failures(result):
-        for finding in _shown(row):
+        for finding, raw in zip(_shown(row), row.findings, strict=True):
+            if finding.script and raw.sequence:
+                files[finding.script] = sequences.script(raw.sequence, row.title)
             if finding.file:
                 files[finding.file] = (
                     "#!/bin/sh\n"
@@ -279,6 +287,12 @@ def _terminal_reproducer(finding: ShownFinding, report_dir: Path | None) -> str:
     )
 
 
+def _sequence_hint(finding: ShownFinding, report_dir: Path | None) -> str:
+    if report_dir is None:
+        return "run with --report-dir DIR for a script that replays the test's calls"
+    return f"python3 {report_dir / finding.script}  (exit 1: the failure reproduces)"
+
+
 def render_matrix(result: RunResult, report_dir: Path | None = None) -> str:
     """One line per requirement with its evidence, then each failing test with its curl
     line (a long one as the file `write_reports(result, report_dir)` writes), the test
@@ -298,6 +312,10 @@ def render_matrix(result: RunResult, report_dir: Path | None = None) -> str:
             if len(message) > TERMINAL_MESSAGE_LINES:
                 lines.append(f"  ... ({len(message) - TERMINAL_MESSAGE_LINES} more lines)")
             lines.append(f"  reproduce: {_terminal_reproducer(finding, report_dir)}")
+            if finding.script:
+                lines.append(
+                    f"  reproduce the whole sequence: {_sequence_hint(finding, report_dir)}"
+                )
         if len(shown) > SHOWN_FINDINGS:
             where = (
                 f"every one is in {report_dir / REPORT_HTML}"
@@ -535,7 +553,10 @@ def write_reports(result: RunResult, report_dir: Path) -> list[Path]:
     result = redacted(result)
     context = _context(result)
     # A reused folder may hold the last run's scripts: none may pass for this run's.
-    for stale in (report_dir / REPRODUCER_DIR).glob("*.sh"):
+    for stale in (
+        *(report_dir / REPRODUCER_DIR).glob("*.sh"),
+        *(report_dir / REPRODUCER_DIR).glob("*.py"),
+    ):
         stale.unlink()
     return _write(
         report_dir,

@@ -5,6 +5,7 @@ customers, settling, and cleanup.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import time
@@ -14,8 +15,9 @@ from typing import Any
 from urllib.parse import quote
 
 from masivo_conformance import checks, scrub
+from masivo_conformance.checks import replayer, sequences
 from masivo_conformance.checks._util import same_enum
-from masivo_conformance.checks.calls import EVENT_OPERATIONS, Call
+from masivo_conformance.checks.calls import EVENT_OPERATIONS, NOT_JSON, Call
 from masivo_conformance.checks.evidence import Evidence
 from masivo_conformance.checks.invariants import WALLET_TOLERANCE, Wallet, is_2xx
 from masivo_conformance.errors import SettingsError
@@ -79,18 +81,21 @@ class CannotContinue(Exception):
 
 @dataclass(frozen=True)
 class Settlement:
-    """What waiting for a fulfilled event showed.
+    """What waiting for a fulfilled event showed (`Storefront.settle` and `earn`).
 
     `known` is True when the event is known to have settled as the contract defines it
     from outside: its answer said RESOLVED or FAILED, or its transactions were listed.
     An event that only outlived the settle time made no visible transaction: it may be
     settled with no effect, or not settled at all, and rules that need a RESOLVED event
-    are not judged on it.
+    are not judged on it. `transactions` are the event's as list_transactions listed
+    them, `status` the event's as its answer gave it (upper case), and `event_id` the
+    event's id: what the next step needs (`storefront.reverse(settled.event_id)`).
     """
 
     known: bool
     transactions: list[dict[str, Any]]
     status: str = ""
+    event_id: str = ""
 
 
 def wallet_totals(data: Any) -> dict[str, float] | None:
@@ -191,6 +196,14 @@ class EventLog:
         self.statuses[event_id] = "GONE"
 
 
+def _kept(call: Call) -> Call:
+    """`call` as the history keeps it: a long answer cut where a reproducer stops
+    reading it anyway (replayer.OBSERVED_LIMIT), so a test's history stays small."""
+    if len(call.text) <= replayer.OBSERVED_LIMIT:
+        return call
+    return dataclasses.replace(call, text=call.text[: replayer.OBSERVED_LIMIT + 1], body=NOT_JSON)
+
+
 class Storefront:
     """One test's view of the target: every answer judged, its verdicts in `evidence`."""
 
@@ -219,6 +232,10 @@ class Storefront:
         self._checks = checks.must_checks()
         self._wallets: dict[str, dict[str, float]] = {}  # the last read of each customer's
         self.last_headers: dict[str, str] = {}  # of the last answer
+        # Every judged call with when it was sent and answered: a violation's sequence
+        # reproducer repeats them (calls that overlapped, at once again).
+        self.history: list[tuple[Call, float, float]] = []
+        self.evidence.trail = self._trail
 
     # -- raw, judged calls ------------------------------------------------------------------
 
@@ -240,6 +257,7 @@ class Storefront:
                 f"refusing {method} {path} on {self._host}: writes are not allowed",
                 "pass --allow-writes (or allow_writes in the targets file)",
             )
+        sent = time.monotonic()
         response = self.client.request(
             method,
             path,
@@ -251,10 +269,14 @@ class Storefront:
         )
         observed = Call.from_httpx(response)
         self.last_headers = observed.headers  # the target's clock (payloads.issued_at_now)
+        self.history.append((_kept(observed), sent, time.monotonic()))
         self.events.saw(observed)
         if check:
             checks.judge_call(observed, self.evidence, self._checks)
         return observed
+
+    def _trail(self, requirement: str, message: str) -> dict[str, Any] | None:
+        return sequences.sequence(self.history, requirement, message)
 
     def _setup(self, call: Call, what: str) -> Any:
         """The payload of a set-up step's 2xx answer, or SetupRefused."""
@@ -268,6 +290,8 @@ class Storefront:
     # -- operations -------------------------------------------------------------------------
 
     def create_customer(self) -> str:
+        """Create a customer with a fresh id of this test (`mc-test-...`) and return the id;
+        a refusal stops the test (SetupRefused) with the status and the target's words."""
         customer_id = self.ids.customer_id()
         call = self.call(
             "POST",
@@ -282,6 +306,7 @@ class Storefront:
         return customer_id
 
     def customer(self, customer_id: str) -> Call:
+        """GET /customers/{id}: the customer with its wallet, as answered."""
         return self.call("GET", f"/customers/{_segment(customer_id)}")
 
     @property
@@ -297,6 +322,9 @@ class Storefront:
         """Wallet totals by reward id (entries of one reward summed; CONTRACT section 2),
         as an `invariants.Wallet` that knows whether any amount had moved on the target
         by then (`moved`: a total that starts above 0, a sign-up bonus say, is no move).
+        A reward the wallet does not list holds 0: a wallet compares equal to another
+        whose totals differ only by rewards at 0 (`{}` == `{"points": 0.0}`), as a
+        wallet read before an earn and after its reverse do on a correct server.
         The wallet_* reads below return what this returns."""
         call = self.customer(customer_id)
         totals = wallet_totals(self._setup(call, "get_customer"))
@@ -336,16 +364,22 @@ class Storefront:
         return self.wallet(customer_id)
 
     def emit(self, payload: dict[str, Any]) -> Call:
+        """POST /behavior/events with `payload` as it is (`emit_purchase` builds a valid one)."""
         return self.call("POST", "/behavior/events", json_body=payload)
 
     def fulfil(self, event_id: str) -> Call:
+        """PATCH /behavior/events/{id}/fulfill: fulfil a standby event (`settle` its answer)."""
         return self.call("PATCH", f"/behavior/events/{_segment(event_id)}/fulfill")
 
     def reverse(self, event_id: str, reason: str | None = "masivo-conformance test") -> Call:
+        """POST /behavior/events/{id}/reverse with `reason` (None: a body without one); the
+        reversed Event is the answer's `data`. Effects may land late: read the wallet back
+        with `wallet_back_to`."""
         body = {} if reason is None else {"reason": reason}
         return self.call("POST", f"/behavior/events/{_segment(event_id)}/reverse", json_body=body)
 
     def preview(self, payload: dict[str, Any]) -> Call:
+        """PUT /events/redeem/preview with `payload` as it is: what a redemption would cost."""
         return self.call("PUT", "/events/redeem/preview", json_body=payload)
 
     def transactions(self, event_id: str, type_: str | None = None) -> list[dict[str, Any]]:
@@ -377,6 +411,7 @@ class Storefront:
         return found
 
     def rewards(self) -> list[dict[str, Any]]:
+        """The brand's rewards (the first 100), as list_rewards answered them."""
         call = self.call(
             "GET", "/rewards", params={"from": 0, "to": 100, "brand_id": self.brand_id}
         )
@@ -384,8 +419,12 @@ class Storefront:
         return [r for r in data if isinstance(r, dict)] if isinstance(data, list) else []
 
     def emit_purchase(self, customer_id: str, **options: Any) -> Call:
-        """Emit a valid PURCHASE (`payloads.purchase` options); EMIT-1 asks for a 2xx with
-        the Event, and the scenario cannot go on without its id."""
+        """Emit a valid PURCHASE and return the answer (its Event is `data`; its id is
+        `event_id(call)`). Options as `payloads.purchase`: `value=120.0`,
+        `fulfilled=False` (a standby event: `fulfil` it later), `redeem=[...]` or
+        any other field of the event.
+        EMIT-1 asks for a 2xx with the Event, and the scenario cannot go on without its
+        id (CannotContinue)."""
         call = self.emit(payloads.purchase(customer_id, self.brand_id, **options))
         self.evidence.insist(is_2xx(call, "EMIT-1", "a valid PURCHASE emit"))
         self.event_id(call)
@@ -411,7 +450,8 @@ class Storefront:
         return None
 
     def earn(self, customer_id: str, value: float = 500.0) -> Settlement:
-        """Give a customer rewards: a fulfilled PURCHASE, waited on until settled."""
+        """Give a customer rewards: a fulfilled PURCHASE of `value`, waited on until
+        settled (`settle`); the Settlement carries the event's id for a later reverse."""
         return self.settle(self.emit_purchase(customer_id, value=value))
 
     def wait_transactions(self, event_id: str, kind: str) -> list[dict[str, Any]]:
@@ -428,11 +468,12 @@ class Storefront:
     def settle(self, answered: Call) -> Settlement:
         """Wait until a fulfilled event counts as settled (CONTRACT section 2): its answer
         shows RESOLVED or FAILED, or its transactions are listed, or, for an event that
-        makes none, the settle time has passed."""
+        makes none, the settle time has passed. `answered` is the answer of an emit or a
+        fulfil (a Call whose `data` is the Event)."""
         event_id = self.event_id(answered)
         status = str(answered.data.get("status", ""))
         if same_enum(status, "RESOLVED") or same_enum(status, "FAILED"):
-            return Settlement(True, self.transactions(event_id), status.upper())
+            return Settlement(True, self.transactions(event_id), status.upper(), event_id)
         deadline = time.monotonic() + self.settle_time
         found = self.transactions(event_id)
         for pause in _polls(deadline):
@@ -440,7 +481,7 @@ class Storefront:
                 break
             time.sleep(pause)
             found = self.transactions(event_id)
-        return Settlement(bool(found), found, status.upper())
+        return Settlement(bool(found), found, status.upper(), event_id)
 
     def cleanup(self) -> list[str]:
         """Reverse the events this run left live; return the ids that could not be reversed."""
