@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,38 @@ def test_no_reproducer_runs_the_targets_commands(hostile: Tamperer, tmp_path: Pa
         assert len(calls) == (0 if withheld else 1), line
         if calls:
             assert QUOTING_TOKEN not in json.loads(calls[0]), line  # the token is $MASIVO_TOKEN
+    _sequence_scripts_stay_data(hostile, reports, tmp_path)
+
+
+def _sequence_scripts_stay_data(hostile: Tamperer, reports: Path, tmp_path: Path) -> None:
+    """Every sequence reproducer, run against the same hostile target (which hands out
+    ids holding commands again): it replays, answers 0 or 1, prints escaped ASCII only,
+    and creates nothing where it runs."""
+    scripts = sorted((reports / "reproducers").glob("*.py"))
+    assert scripts, "no sequence reproducer written"
+    for n, script in enumerate(scripts):
+        work = tmp_path / f"replay-{n}"
+        work.mkdir()
+        env = {
+            "PATH": "/usr/bin:/bin",
+            "MASIVO_BASE_URL": hostile.base_url,
+            "MASIVO_TOKEN": QUOTING_TOKEN,  # the tamperer's token: it swaps the real one in
+            "MASIVO_API_KEY": hostile.api_key,
+        }
+        done = subprocess.run(
+            [sys.executable, "-I", str(script)],
+            cwd=work,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode in (0, 1), script.name + done.stdout[-2000:] + done.stderr[-2000:]
+        assert done.stdout.isascii(), script.name
+        assert not CONTROL.search(done.stdout), script.name
+        assert done.stderr == "", script.name + done.stderr[-2000:]
+        assert list(work.iterdir()) == [], script.name
 
 
 def _key_pieces(key: str, text: str) -> list[str]:
