@@ -108,3 +108,14 @@ def test_progress_reaches_100_percent_when_the_fuzz_test_runs_subtests() -> None
     progress = [line for line in run.stdout.splitlines() if line.rstrip().endswith("%]")]
     assert progress
     assert progress[-1].rstrip().endswith("[100%]"), progress
+
+
+@pytest.mark.slow
+def test_report_dir_names_every_file_it_writes(tmp_path: Path) -> None:
+    reports = tmp_path / "reports"
+    run = run_cli("run", "--profile", "budget", "--settle-time", "0.2", report_dir=reports)
+    assert run.exit_code == 0, run.tail()
+    written = sorted(p.name for p in reports.iterdir() if p.is_file())
+    assert written == ["junit.xml", "report.html", "result.json", "summary.md"]
+    for name in written:
+        assert f"wrote {reports / name}\n" in run.stdout, run.stdout[-1500:]

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from masivo_conformance.errors import SettingsError
+from masivo_conformance.reporting.report import REPRODUCER_DIR
 from masivo_conformance.suite.settings import TARGET_FLAGS, Settings, add_target_options, resolve
 from masivo_conformance.suite.target import Target
 
@@ -29,6 +30,19 @@ def add_output_arguments(parser: argparse.ArgumentParser, files: str = RUN_REPOR
     noise.add_argument(
         "-v", "--verbose", action="store_true", help="print every test and full failure details"
     )
+
+
+def print_written(paths: list[Path], *, quiet: bool = False) -> None:
+    """`wrote PATH` for every file a command wrote, but reproducer scripts, counted in one
+    line (a failing fuzz run may write dozens)."""
+    if quiet:
+        return
+    scripts = [p for p in paths if p.parent.name == REPRODUCER_DIR]
+    for path in paths:
+        if path not in scripts:
+            print(f"wrote {path}")
+    if scripts:
+        print(f"wrote {len(scripts)} reproducer(s) in {scripts[0].parent}")
 
 
 def prepare_report_dir(path: Path | None, flag: str = "--report-dir") -> None:

@@ -21,6 +21,7 @@ from masivo_conformance.commands._options import (
     add_output_arguments,
     add_target_arguments,
     describe,
+    print_written,
     settings_from_args,
 )
 from masivo_conformance.recording.drift import compare_folders
@@ -76,9 +77,12 @@ def execute(args: argparse.Namespace) -> int:
     print(report.render_drift_text(drift), end="")
     for note in drift.notes:
         print(f"note: {note}")
+    written: list[Path] = []
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(report.drift_json(drift), encoding="utf-8")
+        written.append(args.json)
     if args.report_dir:
-        report.write_drift_reports(drift, args.report_dir)
+        written += report.write_drift_reports(drift, args.report_dir)
+    print_written(written, quiet=args.quiet)
     return drift.exit_code()

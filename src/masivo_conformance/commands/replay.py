@@ -24,7 +24,11 @@ from dataclasses import replace
 from pathlib import Path
 
 from masivo_conformance import __version__
-from masivo_conformance.commands._options import add_output_arguments, prepare_report_dir
+from masivo_conformance.commands._options import (
+    add_output_arguments,
+    prepare_report_dir,
+    print_written,
+)
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.reporting import report
 from masivo_conformance.reporting.results import (
@@ -107,6 +111,8 @@ def execute(args: argparse.Namespace) -> int:
     print(report.render_matrix(result, args.report_dir))
     if args.report_dir:
         result.write(args.report_dir / "result.json")
-        report.write_reports(result, args.report_dir)
+        written = [args.report_dir / "result.json", *report.write_reports(result, args.report_dir)]
+        junit = args.report_dir / "junit.xml"
+        print_written([*written, junit] if junit.is_file() else written, quiet=args.quiet)
     failed = [o for o in run.outcomes if o.outcome == "failed"]
     return result.exit_code() or (1 if failed or run.exit_code not in (0, 5) else 0)

@@ -27,6 +27,7 @@ from masivo_conformance.commands._options import (
     add_target_arguments,
     describe,
     prepare_report_dir,
+    print_written,
     settings_from_args,
     worker_count,
 )
@@ -113,18 +114,16 @@ def _authorizes(settings: Settings) -> bool | None:
     return None if settings.api_key else False
 
 
-def _write_reports(result: RunResult, report_dir: Path, *, quiet: bool) -> None:
-    """result.json and the reports; the reproducer scripts are counted, not listed."""
+def _write_reports(
+    result: RunResult, report_dir: Path, *, quiet: bool, junit: Path | None = None
+) -> None:
+    """result.json, the reports and (pytest wrote it) junit.xml, each named as written;
+    the reproducer scripts are counted, not listed."""
     result.write(report_dir / "result.json")
-    written = report.write_reports(result, report_dir)
-    scripts = [p for p in written if p.parent.name == report.REPRODUCER_DIR]
-    if quiet:
-        return
-    for path in written:
-        if path not in scripts:
-            print(f"wrote {path}")
-    if scripts:
-        print(f"wrote {len(scripts)} reproducer(s) in {scripts[0].parent}")
+    written = [report_dir / "result.json", *report.write_reports(result, report_dir)]
+    if junit is not None and junit.is_file():
+        written.append(junit)
+    print_written(written, quiet=quiet)
 
 
 def _ending_notes(result: RunResult, run: SuiteRun) -> list[str]:
@@ -227,7 +226,7 @@ def execute(args: argparse.Namespace) -> int:
         # what little was judged before the step was refused.
         result.notes.append(f"the run stopped: {run.refused}")
         if args.report_dir:
-            _write_reports(result, args.report_dir, quiet=True)
+            _write_reports(result, args.report_dir, quiet=True, junit=junit)
         raise TargetError(
             run.refused,
             "every scenario needs this step: check why the target refuses it (run with -v "
@@ -235,7 +234,9 @@ def execute(args: argparse.Namespace) -> int:
         )
     print(report.render_matrix(result, args.report_dir))
     if args.report_dir:
-        _write_reports(result, args.report_dir, quiet=args.quiet)
+        _write_reports(result, args.report_dir, quiet=args.quiet, junit=junit)
+    elif args.junit and args.junit.is_file():
+        print_written([args.junit], quiet=args.quiet)
     interrupted = (
         run.exit_code == pytest.ExitCode.INTERRUPTED and not run.budget_spent and not run.stopped
     )
