@@ -19,12 +19,15 @@ from .conftest import Api
 SERVE = [sys.executable, "-m", "masivo_conformance", "serve"]
 
 
-def test_list_faults_prints_name_and_requirement_per_line():
+def test_list_faults_prints_name_requirements_and_what_it_does_per_line():
     done = subprocess.run([*SERVE, "--list-faults"], capture_output=True, text=True, check=True)
-    pairs = [line.partition(" ") for line in done.stdout.splitlines()]
-    assert {name: requirement for name, _, requirement in pairs} == {
-        f.name: f.requirement for f in FAULTS.values()
-    }
+    rows = [line.split(None, 1) for line in done.stdout.splitlines()]
+    shown = {name: rest for name, rest in rows}
+    assert set(shown) == set(FAULTS)
+    for fault in FAULTS.values():
+        assert fault.description.strip(), f"{fault.name} has no description"
+        breaks = ", ".join((fault.requirement, *fault.also))
+        assert shown[fault.name].split() == [*breaks.split(), *fault.description.split()]
 
 
 def test_unknown_fault_is_a_usage_error():

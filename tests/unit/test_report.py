@@ -12,7 +12,7 @@ import pytest
 from html5lib.html5parser import ParseError
 
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence, Finding
-from masivo_conformance.contract.catalogue import catalogue
+from masivo_conformance.contract.catalogue import catalogue, sources
 from masivo_conformance.recording.changes import Classification
 from masivo_conformance.recording.drift import Difference, DriftReport
 from masivo_conformance.reporting.report import (
@@ -357,9 +357,13 @@ def test_html_report_is_valid_html5_and_self_contained() -> None:
     assert tree.find("head/style") is not None
     tags = {element.tag for element in tree.iter()}
     assert not tags & {"script", "link", "img", "iframe", "object", "embed"}
+    # Links, never fetched: anchors, reproducer files, and the cited documentation pages.
+    pages = {source.url for source in sources().values() if source.url}
     for element in tree.iter():
         for name in ("src", "href"):
             value = element.get(name)
+            if element.tag.endswith("a") and name == "href" and value in pages:
+                continue
             assert value is None or value.startswith(("#", "reproducers/")), value
     assert "url(" not in document
     assert "@import" not in document
@@ -494,7 +498,8 @@ def test_html_failure_sections_link_from_the_matrix_and_keep_findings_without_re
     document = render_html(mixed_result())
     tree = parse(document)
     assert tree.find(".//tr[@id='REV-2']//a[@href='#failure-REV-2']") is not None
-    assert tree.find(".//tr[@id='GEN-1']//a") is None  # a pass has no failure to link to
+    # A pass has no failure to link to (its sources link to the list of sources only).
+    assert tree.find(".//tr[@id='GEN-1']//td[@class='id']//a") is None
     messages = [text(pre) for pre in tree.iter("pre") if pre.get("class") == "message"]
     assert messages == [
         "points total 90, expected 100",
@@ -1009,3 +1014,23 @@ def test_html_charts_the_requests_per_operation_busiest_first() -> None:
 def test_html_has_no_operation_chart_when_no_request_was_counted() -> None:
     tree = parse(render_html(run_result([passed()])))
     assert tree.find(".//figure[@aria-label='requests per operation']") is None
+
+
+def test_every_cited_source_is_named_with_its_title_and_address() -> None:
+    """A row's `Sources: S3, S5` links to a list below that says what S3 is; a failure in
+    summary.md names its sources with title and address."""
+    result = mixed_result()
+    tree = parse(render_html(result))
+    known = sources()
+    listed = {str(e.get("id")) for e in tree.iter() if str(e.get("id")).startswith("source-")}
+    cited = {t for r in result.requirements for t in catalogue()[r.id].sources}
+    assert listed == {f"source-{tag}" for tag in cited}
+    text = "".join(tree.itertext())
+    for tag in cited:
+        assert known[tag].title in text
+    links = {a.get("href") for a in tree.iter() if a.get("href")}
+    assert known["S3"].url in links
+    markdown = render_markdown(result)
+    failing = next(r for r in result.requirements if r.status == "fail")
+    for tag in catalogue()[failing.id].sources:
+        assert f"{tag} {known[tag].title}" in markdown

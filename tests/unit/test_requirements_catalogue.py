@@ -78,6 +78,43 @@ def test_sources_page_lists_every_tag() -> None:
         assert f"| {tag} |" in text, tag
 
 
+def test_every_cited_source_ships_with_a_title_and_an_address() -> None:
+    """The wheel carries schemas/sources.yaml: what S1..S30 are, without docs/ (which does
+    not ship); its addresses are those of docs/sources.md."""
+    shipped = requirements.sources()
+    page = (Path(__file__).parents[2] / "docs" / "sources.md").read_text(encoding="utf-8")
+    for requirement in requirements.catalogue():
+        for tag in requirement.sources:
+            source = shipped[tag]
+            assert source.title.strip()
+            assert source.about.strip()
+            assert source.url or tag == "DECIDED", tag
+    for tag, source in shipped.items():
+        if source.url:
+            assert f"| {tag} | {source.url} |" in page, tag
+
+
+def test_a_cited_source_missing_from_sources_yaml_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    schemas = contract.schemas_dir()
+    for path in schemas.iterdir():
+        if path.is_file():
+            (tmp_path / path.name).write_bytes(path.read_bytes())
+    listed = yaml.safe_load((schemas / "sources.yaml").read_text(encoding="utf-8"))
+    listed["sources"] = [s for s in listed["sources"] if s["id"] != "S3"]
+    (tmp_path / "sources.yaml").write_text(yaml.safe_dump(listed), encoding="utf-8")
+    monkeypatch.setattr(contract, "schemas_dir", lambda: tmp_path)
+    requirements.catalogue.cache_clear()
+    requirements.sources.cache_clear()
+    try:
+        with pytest.raises(ContractDataError, match="S3"):
+            requirements.catalogue()
+    finally:
+        requirements.catalogue.cache_clear()
+        requirements.sources.cache_clear()
+
+
 def test_duplicate_id_is_refused() -> None:
     document = raw_catalogue()
     document["requirements"].append(copy.deepcopy(document["requirements"][0]))

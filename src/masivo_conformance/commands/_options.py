@@ -63,6 +63,12 @@ def prepare_report_dir(path: Path | None, flag: str = "--report-dir") -> None:
         ) from None
 
 
+def requirement_id(value: str) -> str:
+    """argparse type of a requirement id the user types: case-insensitive (rev-2 is REV-2);
+    the catalogue says which ids exist."""
+    return value.strip().upper()
+
+
 def worker_count(value: str) -> str:
     """argparse type of -n: 'auto' or a whole number >= 0 (0: no workers, as in pytest-xdist)."""
     if value == "auto" or (value.isdigit() and value.isascii()):

@@ -1,4 +1,6 @@
-"""Print the requirement catalogue with the number of suite tests that judge each id.
+"""Print the requirement catalogue with the number of suite tests that judge each id and
+the sources each cites, then what each source is (title and address); with ids, print
+those requirements in full: statement, operations and sources.
 
 Counts are of collected deterministic tests (`requirement` markers) in tests/contract
 and tests/stateful, one per parametrised case, so an id with 0 has no deterministic test
@@ -11,18 +13,28 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import textwrap
 from collections import Counter
 
 import pytest
 
-from masivo_conformance.contract.catalogue import catalogue
+from masivo_conformance.commands._options import requirement_id
+from masivo_conformance.contract.catalogue import Requirement, catalogue, sources
 from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK, MasivoError
 from masivo_conformance.suite.runner import pytest_config_args, suite_path
 
-HELP = "list requirement ids with their level and how many tests cover each"
+HELP = "list requirement ids with their level, tests and sources; with ids, their full text"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "ids",
+        nargs="*",
+        metavar="ID",
+        type=requirement_id,
+        help="print these requirements in full (statement, operations, sources); "
+        "case-insensitive, e.g. rev-2",
+    )
     parser.add_argument(
         "--check", action="store_true", help="exit 1 when a MUST requirement has no test"
     )
@@ -71,18 +83,41 @@ def _tests(n: int) -> str:
     return f"{n:>3} test{'s' if n != 1 else ' '}"
 
 
+def _in_full(requirement: Requirement) -> list[str]:
+    known = sources()
+    return [
+        f"{requirement.id} ({requirement.level}) {requirement.title}",
+        *textwrap.wrap(requirement.statement, 88, initial_indent="  ", subsequent_indent="  "),
+        f"  operations: {', '.join(requirement.operations)}",
+        "  sources:",
+        *(f"    {known[tag].label}" for tag in requirement.sources),
+    ]
+
+
 def execute(args: argparse.Namespace) -> int:
+    known = catalogue()
+    if args.ids:
+        for n, requirement_id in enumerate(dict.fromkeys(args.ids)):
+            print(*([""] if n else []), *_in_full(known[requirement_id]), sep="\n")
+        return EXIT_OK
     counts, explored = coverage()
     uncovered = []
-    for req in catalogue():
+    for req in known:
         n = counts.get(req.id, 0)
         more = f" (+{explored[req.id]} exploring)" if explored.get(req.id) else ""
-        print(f"{req.id:<7} {req.level:<6} {_tests(n)}{more:<16} {req.title}")
+        tags = ", ".join(req.sources)
+        print(f"{req.id:<7} {req.level:<6} {_tests(n)}{more:<16} {req.title} [{tags}]")
         if n == 0 and req.is_must:
             uncovered.append(req.id)
     print(
-        f"{len(catalogue())} requirements, "
-        f"{sum(1 for r in catalogue() if counts.get(r.id))} covered; "
+        f"{len(known)} requirements, "
+        f"{sum(1 for r in known if counts.get(r.id))} covered; "
         f"MUST without a deterministic test: {', '.join(uncovered) or 'none'}"
     )
+    cited = {tag for r in known for tag in r.sources}
+    print("\nsources [in brackets above]:")
+    for tag, source in sources().items():
+        if tag in cited:
+            print(f"  {source.label}")
+    print("`masivo-conformance requirements ID` prints a requirement's full statement")
     return EXIT_NONCONFORMANT if args.check and uncovered else EXIT_OK

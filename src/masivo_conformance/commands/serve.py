@@ -60,14 +60,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--list-faults",
         action="store_true",
-        help="print each fault with the requirement it breaks, and exit",
+        help="print each fault with the requirements it breaks and what it does, and exit",
     )
 
 
 def execute(args: argparse.Namespace) -> int:
     if args.list_faults:
+        width = max(len(f.name) for f in FAULTS.values())
         for fault in FAULTS.values():
-            print(f"{fault.name} {fault.requirement}")
+            breaks = ", ".join((fault.requirement, *fault.also))
+            print(f"{fault.name:<{width}}  {breaks:<14}  {fault.description}")
         return 0
     config = _config(args)
     stop = threading.Event()

@@ -1,4 +1,5 @@
-"""The requirement catalogue (`schemas/requirements.yaml`): stable ids, levels, statements."""
+"""The requirement catalogue (`schemas/requirements.yaml`): stable ids, levels, statements,
+and the sources they cite (`schemas/sources.yaml`: each tag's title and address)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import yaml
 from masivo_conformance import contract
 from masivo_conformance.errors import ContractDataError, SettingsError
 
-__all__ = ["REQUIREMENT_ID", "Catalogue", "Requirement", "catalogue"]
+__all__ = ["REQUIREMENT_ID", "Catalogue", "Requirement", "Source", "catalogue", "sources"]
 
 #: How a requirement id looks; reports find ids in failure messages with it.
 REQUIREMENT_ID = re.compile(r"\b(?:GEN|AUTH|EMIT|FUL|REV|PRV)-\d+\b")
@@ -31,6 +32,21 @@ class Requirement:
     @property
     def is_must(self) -> bool:
         return self.level == "MUST"
+
+
+@dataclass(frozen=True)
+class Source:
+    """A tag the catalogue cites: a documentation page (S1, S2, ...) or DECIDED."""
+
+    id: str
+    title: str
+    url: str  # "" for DECIDED: the project's own decision, no page
+    about: str  # what the project takes from it
+
+    @property
+    def label(self) -> str:
+        """`S3 Masivo API reference: Reverse event <https://...>`, for plain text."""
+        return f"{self.id} {self.title}" + (f" <{self.url}>" if self.url else "")
 
 
 class Catalogue:
@@ -90,16 +106,46 @@ def _parse(document: Any) -> Catalogue:
     )
 
 
-@cache
-def catalogue() -> Catalogue:
-    """Load and validate the catalogue once per process."""
-    path = contract.schemas_dir() / "requirements.yaml"
+def _load(name: str) -> Any:
+    path = contract.schemas_dir() / name
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ContractDataError(
             f"cannot read {path} ({exc.strerror})", "restore it from the repository"
         ) from exc
     except yaml.YAMLError as exc:
         raise ContractDataError(f"{path} is not valid YAML ({exc})", "fix it") from None
-    return _parse(document)
+
+
+@cache
+def catalogue() -> Catalogue:
+    """Load and validate the catalogue once per process (every source it cites included)."""
+    loaded = _parse(_load("requirements.yaml"))
+    known = sources()
+    unknown = sorted({t for r in loaded for t in r.sources if t not in known})
+    if unknown:
+        raise ContractDataError(
+            f"requirements.yaml cites sources that sources.yaml lacks: {', '.join(unknown)}",
+            "add them to schemas/sources.yaml",
+        )
+    return loaded
+
+
+@cache
+def sources() -> dict[str, Source]:
+    """The cited sources by tag (`schemas/sources.yaml`), in the file's order."""
+    document = _load("sources.yaml")
+    entries = document.get("sources") if isinstance(document, dict) else None
+    fields = ("id", "title", "url", "about")
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and all(isinstance(e.get(f), str) for f in fields) for e in entries
+    ):
+        raise ContractDataError(
+            "sources.yaml is malformed (a list `sources` of id, title, url and about strings)",
+            "fix schemas/sources.yaml",
+        )
+    found = {e["id"]: Source(*(" ".join(e[f].split()) for f in fields)) for e in entries}
+    if len(found) != len(entries):
+        raise ContractDataError("sources.yaml repeats a tag", "give each source its own id")
+    return found

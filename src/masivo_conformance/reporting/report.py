@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from masivo_conformance.checks import sequences
-from masivo_conformance.contract.catalogue import catalogue
+from masivo_conformance.contract.catalogue import Source, catalogue, sources
 from masivo_conformance.errors import (
     EXIT_CANNOT_RUN,
     EXIT_INCONCLUSIVE,
@@ -354,7 +354,7 @@ class _Row:
     duration: str
     evidence: str
     statement: str
-    sources: str
+    sources: list[Source]  # the catalogue's tags, each with its title and address
     findings: list[ShownFinding]
 
 
@@ -375,6 +375,7 @@ class _Bar:
 
 def _rows(result: RunResult) -> list[_Row]:
     known = {requirement.id: requirement for requirement in catalogue()}
+    cited = sources()
     rows = []
     for r in result.requirements:
         kind = _row_class(result, r)
@@ -394,7 +395,7 @@ def _rows(result: RunResult) -> list[_Row]:
                 duration=_duration(r.duration_s) if r.tests else "",
                 evidence=_evidence(r),
                 statement=entry.statement if entry else "",
-                sources=", ".join(entry.sources) if entry else "",
+                sources=[cited[tag] for tag in entry.sources if tag in cited] if entry else [],
                 findings=_shown(r) if r.status in ("fail", "accepted") else [],
             )
         )
@@ -446,6 +447,8 @@ def _context(result: RunResult) -> dict[str, object]:
         "level_statuses": _LEVEL_STATUSES,
         "levels": [(level, [count[level, s] for s in _LEVEL_STATUSES]) for level in levels],
         "rows": rows,
+        # Every source a row cites, once, in the order of schemas/sources.yaml.
+        "sources": [s for s in sources().values() if any(s in row.sources for row in rows)],
         "failures": [row for row in rows if row.findings],
         "errors": result.errors,
         "exit_codes": list(EXIT_CODES.items()),

@@ -153,7 +153,8 @@ def add_target_options(add: Callable[..., Any], prefix: str = "--") -> None:
         f"{prefix}settle-time",
         type=float,
         help="seconds to wait for late effects, after which an event that listed no "
-        "transaction counts as settled (default 1, 0.2 on the embedded server; CONTRACT section 2)",
+        "transaction counts as settled (default 1, 0.2 on the embedded server; the rule: "
+        "`masivo-conformance requirements EMIT-4`)",
     )
     add(
         f"{prefix}settle-timeout",
