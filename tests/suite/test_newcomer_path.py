@@ -4,6 +4,8 @@ everything cited is shipped, ids are typed in any case, and the server says how 
 from __future__ import annotations
 
 import re
+import tomllib
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +13,7 @@ from masivo_conformance import cli
 from masivo_conformance.contract.catalogue import catalogue, sources
 from tests.suite.cli_runs import run_cli
 
+REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ("run", "plan", "record", "replay", "drift", "cleanup", "serve", "requirements")
 
 
@@ -43,3 +46,29 @@ def test_requirements_prints_one_in_full_with_its_sources_typed_in_any_case() ->
     assert " ".join(run.stdout.split()).count(rev2.statement) == 1
     for tag in rev2.sources:
         assert sources()[tag].url in run.stdout
+
+
+def test_the_licence_pyproject_names_is_the_licence_file() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    assert project["license"] == "MIT"
+    assert project["license-files"] == ["LICENSE"]
+    text = (REPO / "LICENSE").read_text(encoding="utf-8")
+    assert text.startswith("MIT License\n")
+    assert "Permission is hereby granted, free of charge" in text
+
+
+def test_readme_examples_are_for_pip_users() -> None:
+    """The make commands open the README as they were; every example after them uses the
+    command a pip install provides, not a checkout's .venv (named once, as the checkout's)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert readme.startswith(
+        "# masivo-conformance\n\n```sh\n"
+        "make conformance   # set up .venv, start the embedded reference server, run the "
+        "suite, print the per-requirement matrix\n"
+        "make test          # set up .venv, then ruff, mypy and the project's own tests "
+        "(what CI runs)\n```\n"
+    )
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", readme, flags=re.DOTALL)
+    for block in blocks[1:]:
+        assert ".venv/bin" not in block, block
+    assert "\nmasivo-conformance run --allow-writes --report-dir reports\n" in readme

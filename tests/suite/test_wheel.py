@@ -146,6 +146,13 @@ def test_the_installed_wheel_runs_every_command_from_an_empty_folder(
         for path in (REPO / "tests" / folder).glob("*.py")
     }
     assert shipped == {*in_checkout, "tests/__init__.py"}
+    # The licence pyproject.toml names ships as its text (PEP 639 License-File).
+    with zipfile.ZipFile(wheel) as archive:
+        licences = [n for n in archive.namelist() if n.endswith(".dist-info/licenses/LICENSE")]
+        assert len(licences) == 1, archive.namelist()
+        assert archive.read(licences[0]) == (REPO / "LICENSE").read_bytes()
+        metadata = next(n for n in archive.namelist() if n.endswith(".dist-info/METADATA"))
+        assert "License-File: LICENSE" in archive.read(metadata).decode()
     covered = re.search(
         r"(\d+) requirements, (\d+) covered", _run([command, "requirements"], work, env)
     )
