@@ -46,6 +46,32 @@ class Wallet(dict[str, float]):
         super().__init__(totals or {})
         self.moved = moved
 
+    # Equal as `same_wallet` judges: a reward a wallet does not list holds 0, and totals
+    # within WALLET_TOLERANCE are the same. A correct target may read `{}` before an earn
+    # and `{"points": 0.0}` after its reverse, and a team's `==` must not fail on that.
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Mapping):
+            return NotImplemented
+        return not _changes(self, other)
+
+    def __ne__(self, other: object) -> bool:
+        # dict's own __ne__ would compare the entries as they are: not the opposite of ==.
+        equal = self.__eq__(other)
+        return equal if equal is NotImplemented else not equal
+
+    __hash__ = None  # a dict: unhashable, as before
+
+
+def _changes(
+    before: Mapping[str, float], after: Mapping[str, float]
+) -> dict[str, tuple[float, float]]:
+    """The totals that differ, by reward: (before, after), a missing reward as 0."""
+    return {
+        reward: (before.get(reward, 0.0), after.get(reward, 0.0))
+        for reward in set(before) | set(after)
+        if abs(before.get(reward, 0.0) - after.get(reward, 0.0)) > WALLET_TOLERANCE
+    }
+
 
 def at_stake(*wallets: Mapping[str, float]) -> bool:
     """Whether comparing these wallets could show a break: one of them was read once an
@@ -101,11 +127,7 @@ def same_wallet(
     amount was seen to move on the target (`at_stake`) are no evidence: the verdict is
     moot, "not checked" with NOTHING_AT_STAKE. A change is a violation whatever was at
     stake: it is the break itself."""
-    changed = {
-        reward: (before.get(reward, 0.0), after.get(reward, 0.0))
-        for reward in set(before) | set(after)
-        if abs(before.get(reward, 0.0) - after.get(reward, 0.0)) > WALLET_TOLERANCE
-    }
+    changed = _changes(before, after)
     if not changed and not at_stake(before, after):
         return Verdict.moot(requirement, NOTHING_AT_STAKE)
     shown = ", ".join(f"{r}: {a} -> {b}" for r, (a, b) in sorted(changed.items()))

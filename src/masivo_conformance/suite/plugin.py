@@ -2,11 +2,14 @@
 pytest wherever masivo-conformance is installed; `-p no:masivo` turns it off).
 
 It is inert until a test asks for one of its fixtures: it adds only `--masivo-*`
-options, no autouse fixture, no collection hook and no global Hypothesis setting.
+options, no autouse fixture, no collection hook and no global Hypothesis setting. It
+turns off the pytest plugins of the packages it depends on (Hypothesis, schemathesis,
+pytest-recording), unless the session asks for them (suite/carried.py).
 
-* `storefront`: a judged client of the storefront API for a test's own scenarios.
-  Every answer is checked by the suite's single-call MUST checks; a violation fails
-  the test with the requirement id and a curl line that shows it again.
+* `storefront`: a judged client of the storefront API for a test's own scenarios
+  (`Storefront`, suite/storefront.py). Every answer is checked by the suite's
+  single-call MUST checks; a violation fails the test with the requirement id and a
+  curl line that shows it again, whether the test's own assertions held or not.
 * `masivo_server`: starts the reference server (optionally with faults and delays) on
   a free loopback port for integration tests of the team's own code; stopped after
   the test.
@@ -30,6 +33,7 @@ import pytest
 
 from masivo_conformance.checks.evidence import Evidence
 from masivo_conformance.errors import MasivoError
+from masivo_conformance.suite import carried
 from masivo_conformance.suite.client import ApiClient
 from masivo_conformance.suite.outcomes import judge_report
 from masivo_conformance.suite.settings import (
@@ -48,6 +52,9 @@ OPTION_PREFIX = "--masivo-"
 # The evidence of a test that used this plugin's `storefront`: only such a test's report
 # is judged by `pytest_runtest_makereport` below.
 _EVIDENCE = pytest.StashKey[Evidence]()
+# The plugins of our dependencies this session turned off (carried.py), by name.
+_TURNED_OFF = pytest.StashKey[dict[str, Any]]()
+VIOLATIONS_SECTION = "contract violations the storefront recorded"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -71,16 +78,43 @@ def fail_on(error: MasivoError) -> NoReturn:
 
 
 @pytest.hookimpl(wrapper=True)
+def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None, None, None]:
+    """Once the installed plugins and the initial conftest files are loaded (the suite's
+    session may be named by one), turn off the plugins of our dependencies."""
+    result = yield
+    early_config.stash[_TURNED_OFF] = carried.turn_off(early_config)
+    return result
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session: pytest.Session) -> None:
+    carried.session_started(session, session.config.stash.get(_TURNED_OFF, {}))
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """A test that used `storefront` fails on what its answers violated (the checks
-    record violations without raising); any other test's report is left as it is."""
+    record violations without raising), and a test that failed on its own shows them
+    too, after its own failure; any other test's report is left as it is."""
     report = yield
     evidence = item.stash.get(_EVIDENCE, None)
     if evidence is not None:
-        judge_report(report, call.when, evidence)
+        if call.when == "call" and report.failed and evidence.violations:
+            _add_violations(report, evidence)
+        judge_report(report, call.when, evidence)  # and redacts what was added here
     return report
+
+
+def _add_violations(report: pytest.TestReport, evidence: Evidence) -> None:
+    """The violations under the test's own failure: an assertion of the team's that
+    failed on a broken answer must not hide the requirement the answer broke."""
+    add_section = getattr(report.longrepr, "addsection", None)  # a traceback's
+    if callable(add_section):
+        add_section(VIOLATIONS_SECTION, evidence.summary())
+    else:
+        report.longrepr = f"{report.longrepr}\n\n{VIOLATIONS_SECTION}:\n{evidence.summary()}"
 
 
 # -- fixtures -------------------------------------------------------------------------------
@@ -88,9 +122,10 @@ def pytest_runtest_makereport(
 
 @pytest.fixture(scope="session")
 def masivo_settings(pytestconfig: pytest.Config) -> Settings:
-    """The target settings of this session, resolved once: `--masivo-*` options win over
-    `MASIVO_*` environment variables, which win over the `--masivo-target` entry of the
-    targets file."""
+    """The target `Settings` of this session, resolved once (`base_url`, `brand_id`,
+    `timeout`, `settle_time`, `settle_timeout`, `allow_writes`, ...): `--masivo-*`
+    options win over `MASIVO_*` environment variables, which win over the
+    `--masivo-target` entry of the targets file."""
     try:
         return settings_from_options(pytestconfig)
     except MasivoError as error:
@@ -99,8 +134,9 @@ def masivo_settings(pytestconfig: pytest.Config) -> Settings:
 
 @pytest.fixture(scope="session")
 def masivo_target(masivo_settings: Settings) -> Iterator[Target]:
-    """Where `storefront` points: the configured target, or, with no base URL, the
-    reference server started for the session. Override it to point elsewhere::
+    """Where `storefront` points, a `Target` (`base_url`, `brand_id`, `api_key`, `token`,
+    `embedded`): the configured target, or, with no base URL, the reference server
+    started for the session. Override it to point elsewhere::
 
         @pytest.fixture
         def masivo_target(masivo_server):
@@ -126,17 +162,29 @@ def storefront(
     masivo_settings: Settings,
     _masivo_salt: str,
 ) -> Iterator[Storefront]:
-    """A judged client of the storefront API for this test, with its own customer ids.
+    """A judged client of the storefront API for this test (a `Storefront`), with its
+    own customer ids. Every answer is judged by the single-call MUST checks; what they
+    found is in `storefront.evidence`, and a violation fails the test with its
+    requirement id and reproducer, whether the test's own assertions held or not.
 
-    Operations: `create_customer()`, `wallet(id)`, `emit_purchase(id, value=...)`,
-    `fulfil(event_id)`, `reverse(event_id)`, `preview(payload)`, `transactions(event_id)`,
-    `rewards()`, `settle(call)`, or any request with `call(method, path, json_body=...)`.
-    Each returns what was answered (`Call`: `status`, `data`, `reproducer`) after the
-    single-call MUST checks judged it; what they found is in `storefront.evidence`, and
-    a violation fails the test with its requirement id and reproducer.
+    * customers: `create_customer()` -> id; `customer(id)` -> `Call`;
+    * wallets (`Wallet`: totals by reward id, a reward not listed equal to 0):
+      `wallet(id)`, `wallet_back_to(id, expected)`, `wallet_after(id, before)`,
+      `wallet_when(id, done)`, `wallet_at_rest(id)`;
+    * events: `emit_purchase(id, value=120.0, fulfilled=None, redeem=None, **fields)`,
+      `emit(payload)`, `standby(id)`, `fulfil(event_id)`, `reverse(event_id, reason=...)`
+      -> `Call`; `event_id(call)` -> the Event's id; `settle(call)` and
+      `earn(id, value=500.0)` -> `Settlement` (`known`, `status`, `transactions`,
+      `event_id`);
+    * reads: `transactions(event_id)`, `wait_transactions(event_id, kind)`,
+      `customer_transactions(id)`, `rewards()` -> lists of dicts; `preview(payload)`;
+    * any request: `call(method, path, json_body=..., params=..., headers=...)`;
+      `cleanup()` reverses the events this test left live.
 
-    Writes are refused against a host that is not loopback unless `--masivo-allow-writes`
-    (or `allow_writes` in the targets file) is given.
+    A `Call` has `status`, `data` (the payload under `data`), `body`, `text`, `headers`
+    and `reproducer` (a curl line). Writes are refused against a host that is not
+    loopback unless `--masivo-allow-writes` (or `allow_writes` in the targets file) is
+    given. README.md ("Use it in your own tests") has a worked example.
     """
     client = ApiClient(
         masivo_target.base_url,
