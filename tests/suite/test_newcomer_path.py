@@ -11,6 +11,7 @@ import pytest
 
 from masivo_conformance import cli
 from masivo_conformance.contract.catalogue import catalogue, sources
+from masivo_conformance.reporting.baseline import load_baseline
 from tests.suite.cli_runs import run_cli
 
 REPO = Path(__file__).resolve().parents[2]
@@ -72,3 +73,34 @@ def test_readme_examples_are_for_pip_users() -> None:
     for block in blocks[1:]:
         assert ".venv/bin" not in block, block
     assert "\nmasivo-conformance run --allow-writes --report-dir reports\n" in readme
+
+
+def test_requirement_ids_are_typed_in_any_case(tmp_path: Path) -> None:
+    """--requirement, --masivo-requirement and a baseline's ids: rev-2 is REV-2."""
+    run = run_cli(
+        "run",
+        "--profile",
+        "budget",
+        "--settle-time",
+        "0.2",
+        "--requirement",
+        "rev-2",
+        report_dir=tmp_path,
+    )
+    assert run.exit_code == 0, run.tail()
+    assert run.result is not None
+    assert [r["id"] for r in run.result["requirements"]] == ["REV-2"]
+    baseline = tmp_path / "baseline.yaml"
+    baseline.write_text("accepted:\n  - requirement: gen-5\n    reason: known upstream\n")
+    assert list(load_baseline(baseline).entries) == ["GEN-5"]
+    parser = cli.build_parser()
+    assert parser.parse_args(["run", "--requirement", " Emit-4 "]).requirement == ["EMIT-4"]
+    assert parser.parse_args(["requirements", "prv-7"]).ids == ["PRV-7"]
+
+
+def test_masivo_requirement_is_case_insensitive(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    config = pytester.parseconfig(
+        "-p", "masivo_conformance.suite.session", "--masivo-requirement", "fUl-2"
+    )
+    assert config.getoption("masivo_requirement") == ["FUL-2"]

@@ -28,6 +28,7 @@ from masivo_conformance.commands._options import (
     describe,
     prepare_report_dir,
     print_written,
+    requirement_id,
     settings_from_args,
     worker_count,
 )
@@ -59,7 +60,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--requirement",
         action="append",
         metavar="ID",
-        help="run only the tests of this requirement id (repeatable)",
+        type=requirement_id,
+        help="run only the tests of this requirement id (repeatable; any case: rev-2 is REV-2)",
     )
     parser.add_argument("--strict", action="store_true", help="a failing SHOULD fails the run")
     parser.add_argument("--junit", type=Path, help="write JUnit XML here")

@@ -116,7 +116,7 @@ def _entry(path: Path, number: int, raw: Any) -> Entry:
     requirement = raw.get("requirement")
     if not isinstance(requirement, str) or not requirement.strip():
         raise _problem(path, f"{label} has no requirement id", "add requirement: ID, e.g. GEN-5")
-    requirement = requirement.strip()
+    requirement = requirement.strip().upper()  # ids are case-insensitive: rev-2 is REV-2
     label = f"{label} ({requirement})"
     if requirement not in catalogue():
         todo = "use an id that `masivo-conformance requirements` lists"

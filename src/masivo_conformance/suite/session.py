@@ -98,6 +98,7 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         action="append",
         default=[],
         metavar="ID",
+        type=lambda value: value.strip().upper(),  # case-insensitive: rev-2 is REV-2
         help="suite: run only tests covering this requirement id (repeatable)",
     )
     group.addoption("--masivo-results", type=Path, help="suite: write per-test outcomes here")
