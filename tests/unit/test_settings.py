@@ -472,3 +472,21 @@ def test_a_key_given_with_the_other_base_url_may_go_there(tmp_path: Path) -> Non
     env = {"MASIVO_DEV_KEY": FILE_KEY, "MASIVO_API_KEY": ENV_KEY}
     settings = resolve(no_flags(base_url=elsewhere), env, dev_targets(tmp_path), target="dev")
     assert (settings.base_url, settings.api_key) == (elsewhere, ENV_KEY)
+
+
+def test_only_the_chosen_target_entry_is_checked(tmp_path: Path) -> None:
+    """A typo in another entry neither refuses the run nor takes the blame."""
+    path = tmp_path / "targets.yaml"
+    path.write_text(
+        "targets:\n"
+        "  dev:\n    base_url: http://127.0.0.1:9/api/storefront/v1\n    brand_id: b\n"
+        "  staging:\n    base_ur1: https://staging.example/api/storefront/v1\n"
+    )
+    chosen = resolve({}, env={"MASIVO_API_KEY": "k"}, targets_file=path, target="dev")
+    assert chosen.base_url == "http://127.0.0.1:9/api/storefront/v1"
+    missing = settings_error(lambda: resolve({}, env={}, targets_file=path, target="prod"))
+    assert "target 'prod' is not in" in str(missing)
+    assert "staging" not in str(missing).split("use one of")[0]
+    typo = settings_error(lambda: resolve({}, env={}, targets_file=path, target="staging"))
+    assert "target 'staging'" in str(typo)
+    assert "unknown keys ['base_ur1']" in str(typo)

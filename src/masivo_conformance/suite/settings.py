@@ -40,6 +40,7 @@ __all__ = [
     "Settings",
     "add_target_options",
     "is_loopback",
+    "load_target",
     "load_targets",
     "resolve",
 ]
@@ -218,7 +219,28 @@ def _check_url(url: str) -> str:
 
 
 def load_targets(path: Path) -> dict[str, dict[str, Any]]:
-    """Read a targets file; any problem is one SettingsError naming the file and the fix."""
+    """Read a targets file and check every entry; any problem is one SettingsError naming
+    the file and the fix."""
+    targets = _read_targets(path)
+    for name, entry in targets.items():
+        _check_entry(name, entry, path)
+    return targets
+
+
+def load_target(path: Path, name: str) -> dict[str, Any]:
+    """The entry `name` of a targets file, checked; the other entries are not (a typo in
+    one a run does not use is no reason to refuse it, nor to blame it)."""
+    targets = _read_targets(path)
+    if name not in targets:
+        raise SettingsError(
+            f"target {name!r} is not in {path}", f"use one of {', '.join(map(str, targets))}"
+        )
+    _check_entry(name, targets[name], path)
+    return dict(targets[name])
+
+
+def _read_targets(path: Path) -> dict[Any, Any]:
+    """The `targets` mapping of a targets file, its entries unchecked."""
     try:
         document = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -241,39 +263,42 @@ def load_targets(path: Path) -> dict[str, dict[str, Any]]:
             f"targets file {path} has no 'targets' mapping",
             "write 'targets:' followed by one entry per named target",
         )
-    for name, entry in targets.items():
-        if not isinstance(entry, dict):
-            raise SettingsError(
-                f"target {name!r} in {path} is not a mapping",
-                "give it keys such as base_url and api_key_env",
-            )
-        unknown = sorted(set(entry) - _TARGET_KEYS)
-        if unknown:
-            raise SettingsError(
-                f"target {name!r} in {path} has unknown keys {unknown}",
-                f"use only {sorted(_TARGET_KEYS)}",
-            )
-        for key in _SECONDS_KEYS:
-            value = entry.get(key, 0)
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise SettingsError(
-                    f"target {name!r} in {path}: {key} must be a number of seconds",
-                    f"write e.g. {key}: 2",
-                )
-        if "allow_writes" in entry and not isinstance(entry["allow_writes"], bool):
-            raise SettingsError(
-                f"target {name!r} in {path}: allow_writes must be true or false",
-                "write allow_writes: true or allow_writes: false",
-            )
-        for key, example in _STRING_KEYS.items():
-            if key in entry and not isinstance(entry[key], str):
-                raise SettingsError(
-                    f"target {name!r} in {path}: {key} must be a string, "
-                    f"not {type(entry[key]).__name__}",
-                    f"quote it, e.g. {key}: {example}",
-                )
-        _check_credential_keys(name, entry, path)
     return targets
+
+
+def _check_entry(name: object, entry: object, path: Path) -> None:
+    """One target entry: a mapping of known keys with values of the right types."""
+    if not isinstance(entry, dict):
+        raise SettingsError(
+            f"target {name!r} in {path} is not a mapping",
+            "give it keys such as base_url and api_key_env",
+        )
+    unknown = sorted(set(entry) - _TARGET_KEYS)
+    if unknown:
+        raise SettingsError(
+            f"target {name!r} in {path} has unknown keys {unknown}",
+            f"use only {sorted(_TARGET_KEYS)}",
+        )
+    for key in _SECONDS_KEYS:
+        value = entry.get(key, 0)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise SettingsError(
+                f"target {name!r} in {path}: {key} must be a number of seconds",
+                f"write e.g. {key}: 2",
+            )
+    if "allow_writes" in entry and not isinstance(entry["allow_writes"], bool):
+        raise SettingsError(
+            f"target {name!r} in {path}: allow_writes must be true or false",
+            "write allow_writes: true or allow_writes: false",
+        )
+    for key, example in _STRING_KEYS.items():
+        if key in entry and not isinstance(entry[key], str):
+            raise SettingsError(
+                f"target {name!r} in {path}: {key} must be a string, "
+                f"not {type(entry[key]).__name__}",
+                f"quote it, e.g. {key}: {example}",
+            )
+    _check_credential_keys(name, entry, path)
 
 
 def _check_credential_keys(name: object, entry: Mapping[str, Any], path: Path) -> None:
@@ -338,19 +363,14 @@ def resolve(
     entry_values: dict[str, Any] = {}
     unset_credential: tuple[str, str] | None = None
     if targets_file and not target:
-        names = ", ".join(map(str, load_targets(targets_file)))
+        names = ", ".join(map(str, _read_targets(targets_file)))
         raise SettingsError(
             f"--targets-file needs --target NAME (the targets in {targets_file}: {names})",
             "pass --target with one of them",
         )
     if target:
         path = targets_file or DEFAULT_TARGETS_FILE
-        targets = load_targets(path)
-        if target not in targets:
-            raise SettingsError(
-                f"target {target!r} is not in {path}", f"use one of {', '.join(map(str, targets))}"
-            )
-        entry_values, unset = _from_target(targets[target], env)
+        entry_values, unset = _from_target(load_target(path, target), env)
         values.update(entry_values)
         if unset:
             unset_credential = (
