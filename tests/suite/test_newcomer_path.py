@@ -104,3 +104,16 @@ def test_masivo_requirement_is_case_insensitive(pytester: pytest.Pytester) -> No
         "-p", "masivo_conformance.suite.session", "--masivo-requirement", "fUl-2"
     )
     assert config.getoption("masivo_requirement") == ["FUL-2"]
+
+
+@pytest.mark.slow
+def test_workers_and_progress_letters_are_explained_once(tmp_path: Path) -> None:
+    """-n: one line of ours says what is going on, none of pytest-xdist's status lines;
+    the `u` of fuzzed operations in the progress line is explained."""
+    run = run_cli("run", "--profile", "quick", "--settle-time", "0.2", "-n", "2")
+    assert run.exit_code == 0, run.tail()
+    assert "bringing up nodes" not in run.stdout
+    assert run.stdout.count("masivo: starting 2 pytest-xdist workers (-n)") == 1
+    progress = next(line for line in run.stdout.splitlines() if line.endswith("[100%]"))
+    assert "u" in progress  # the fuzz test's operations, as subtests
+    assert "u one fuzzed operation passed" in run.stdout

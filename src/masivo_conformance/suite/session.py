@@ -205,6 +205,30 @@ class SuiteSession:
             if self.thaw:
                 gc.unfreeze()
 
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        """pytest-xdist, on the controller: its status lines ("bringing up nodes...", once
+        per phase where no terminal rewrites them) are replaced by one line of ours, written
+        when the workers start (`pytest_xdist_setupnodes`); failures of a worker still show."""
+        config = session.config
+        status = config.pluginmanager.get_plugin("terminaldistreporter")
+        if status is None or config.get_verbosity() > 0:
+            return
+        status.ensure_show_status = lambda: None
+        status.setstatus = lambda *args, **kwargs: None
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_setupnodes(self, config: pytest.Config, specs: list[Any]) -> None:
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or config.get_verbosity() < -1 or config.get_verbosity() > 0:
+            return
+        own = " and its own reference server" if self.options.settings.embedded else ""
+        reporter.write_line(
+            f"masivo: starting {len(specs)} pytest-xdist workers (-n), each with its own "
+            f"copy of the suite{own}; they collect the tests, then share them out"
+            + (f"; {_PROGRESS}" if self.options.profile != "budget" else "")
+        )
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         """pytest-xdist: hand the worker the same options (it cannot see this object)."""
@@ -256,10 +280,12 @@ class SuiteSession:
             return
         phases = Counter(Path(str(item.path)).parent.name for item in suite)
         covered = self.covered(suite)
+        explores = any(item.get_closest_marker("explores") for item in suite)
         reporter.write_line(
             "masivo: "
             + ", ".join(f"{phase} {count} tests" for phase, count in sorted(phases.items()))
             + f", judging {len(covered)} requirements"
+            + (f" ({_PROGRESS})" if explores else "")
         )
 
     def covered(self, items: list[pytest.Item]) -> set[str]:
@@ -281,6 +307,11 @@ class SuiteSession:
         settings = self.settings
         if not settings.writes_allowed:
             pytest.skip(f"writes to {settings.base_url} are not allowed (pass --allow-writes)")
+
+
+# What the progress line's letters mean, said once where the fuzz test runs: pytest counts
+# each operation schemathesis fuzzes as a subtest, and shows a passed one as `u`.
+_PROGRESS = "progress: . test passed, u one fuzzed operation passed, s skipped, F failed"
 
 
 SESSION = pytest.StashKey[SuiteSession]()
