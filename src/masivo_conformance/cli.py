@@ -13,7 +13,8 @@ import importlib.metadata
 import os
 import pkgutil
 import sys
-from collections.abc import Sequence
+from collections.abc import MutableMapping, Sequence
+from pathlib import Path
 from typing import Any, NoReturn
 
 import yaml
@@ -86,6 +87,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def keep_hypothesis_out_of_cwd(env: MutableMapping[str, str] = os.environ) -> None:
+    """Hypothesis keeps a cache (`.hypothesis/`, constants of the modules it reads) in the
+    working folder unless HYPOTHESIS_STORAGE_DIRECTORY names another: the command names
+    `$XDG_CACHE_HOME/masivo-conformance/hypothesis` (`~/.cache/...`), so a run leaves
+    nothing in the folder it ran in. Set in the environment, pytest-xdist workers inherit
+    it; a value the user set is kept. The run's examples are never stored (profiles.py:
+    database None)."""
+    if env.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+        return
+    cache = env.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    env["HYPOTHESIS_STORAGE_DIRECTORY"] = str(Path(cache) / PROG / "hypothesis")
+
+
 #: The longest error line the command prints; a target's text inside is cut to fit.
 ERROR_LINE_LIMIT = 1000
 
@@ -98,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    keep_hypothesis_out_of_cwd()
     try:
         contract.check_complete()  # a missing schema file is one clear line, up front
         code: int = args.execute(args)

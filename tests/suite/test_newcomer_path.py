@@ -4,6 +4,8 @@ everything cited is shipped, ids are typed in any case, and the server says how 
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from masivo_conformance import cli
 from masivo_conformance.contract.catalogue import catalogue, sources
 from masivo_conformance.reporting.baseline import load_baseline
-from tests.suite.cli_runs import run_cli
+from tests.suite.cli_runs import clean_env, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ("run", "plan", "record", "replay", "drift", "cleanup", "serve", "requirements")
@@ -117,3 +119,22 @@ def test_workers_and_progress_letters_are_explained_once(tmp_path: Path) -> None
     progress = next(line for line in run.stdout.splitlines() if line.endswith("[100%]"))
     assert "u" in progress  # the fuzz test's operations, as subtests
     assert "u one fuzzed operation passed" in run.stdout
+
+
+def test_a_run_leaves_no_hypothesis_folder_where_it_ran(tmp_path: Path) -> None:
+    work, cache = tmp_path / "work", tmp_path / "cache"
+    work.mkdir()
+    env = {**clean_env(), "XDG_CACHE_HOME": str(cache)}
+    env.pop("HYPOTHESIS_STORAGE_DIRECTORY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "masivo_conformance", "run", "--profile", "quick", "-q"],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    assert list(work.iterdir()) == []
+    assert (cache / "masivo-conformance" / "hypothesis").is_dir()

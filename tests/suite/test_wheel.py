@@ -168,3 +168,5 @@ def test_the_installed_wheel_runs_every_command_from_an_empty_folder(
 
     assert "MUST" in _finish(run)
     assert (work / "reports" / "report.html").is_file()  # the report templates shipped
+    # Hypothesis's cache went to the user's cache folder, not the folder of the run.
+    assert not (work / ".hypothesis").exists()
