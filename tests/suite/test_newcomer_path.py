@@ -4,6 +4,7 @@ everything cited is shipped, ids are typed in any case, and the server says how 
 from __future__ import annotations
 
 import re
+import shlex
 import subprocess
 import sys
 import tomllib
@@ -138,3 +139,31 @@ def test_a_run_leaves_no_hypothesis_folder_where_it_ran(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert list(work.iterdir()) == []
     assert (cache / "masivo-conformance" / "hypothesis").is_dir()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("delay", "settle"), [(None, "0.2"), ("0.5", "0.7")])
+def test_serve_prints_the_run_command_that_tests_it_fast(
+    delay: str | None, settle: str, tmp_path: Path
+) -> None:
+    """The banner's command carries the settle time the server's processing delay needs
+    (not the default 1 s), and runs as printed."""
+    extra = [] if delay is None else ["--processing-delay", delay]
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "masivo_conformance", "serve", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=clean_env(),
+    )
+    try:
+        assert serve.stdout is not None
+        banner = [serve.stdout.readline() for _ in range(5)]
+        command = next(line for line in banner if line.startswith("test it:  "))
+        argv = shlex.split(command.removeprefix("test it:  "))
+        assert argv[:2] == ["masivo-conformance", "run"]
+        assert argv[argv.index("--settle-time") + 1] == settle
+        run = run_cli(*argv[1:], "--profile", "budget", "-q", report_dir=tmp_path)
+        assert run.exit_code == 0, run.tail()
+    finally:
+        serve.terminate()
+        serve.wait(timeout=10)
