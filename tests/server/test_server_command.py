@@ -21,8 +21,7 @@ SERVE = [sys.executable, "-m", "masivo_conformance", "serve"]
 
 def test_list_faults_prints_name_requirements_and_what_it_does_per_line():
     done = subprocess.run([*SERVE, "--list-faults"], capture_output=True, text=True, check=True)
-    rows = [line.split(None, 1) for line in done.stdout.splitlines()]
-    shown = {name: rest for name, rest in rows}
+    shown = dict(line.split(None, 1) for line in done.stdout.splitlines())
     assert set(shown) == set(FAULTS)
     for fault in FAULTS.values():
         assert fault.description.strip(), f"{fault.name} has no description"
