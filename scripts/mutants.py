@@ -338,6 +338,7 @@ class Score:
     total: int
     counts: Counter[str]
     not_observable: int
+    blind: int = 0  # survivors classified blind spot: a MUST broken, CONFORMANT said
 
     @property
     def killed(self) -> int:
@@ -360,7 +361,12 @@ def score(mutants: Sequence[Mutant], classes: Mapping[str, Mapping[str, str]]) -
         for m in mutants
         if m.verdict == "survived" and classes.get(m.id, {}).get("class") == "not observable"
     )
-    return Score(len(mutants), counts, hidden)
+    blind = sum(
+        1
+        for m in mutants
+        if m.verdict == "survived" and classes.get(m.id, {}).get("class") == "blind spot"
+    )
+    return Score(len(mutants), counts, hidden, blind)
 
 
 def percent(part: int, whole: int) -> str:
@@ -375,6 +381,10 @@ def score_lines(s: Score) -> list[str]:
         "not observable)",
         f"not CONFORMANT (killed + stopped + timeout) / total: {s.detected} / {s.total} = "
         f"{percent(s.detected, s.total)}",
+        # Issue 18's goal: of the mutants that break a rule the suite can judge (not a
+        # set-up step: those stop the run, exit 2), the share failed with that rule.
+        f"rule-breaking mutants killed: killed / (killed + blind spots) = {s.killed} / "
+        f"{s.killed + s.blind} = {percent(s.killed, s.killed + s.blind)}",
     ]
 
 

@@ -8,6 +8,7 @@ The project is written to a temporary folder and run by pytest in a process of i
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -143,7 +144,7 @@ def test_a_contract_violation_fails_the_users_test_with_id_and_reproducer(
     assert "1 failed, 6 passed" in out, out[-2000:]
     failure = out[out.index("test_a_scenario_on_a_broken_masivo ___") :]
     assert "[GEN-4]" in failure
-    assert "reproduce: curl" in failure
+    assert re.search(r"reproduce: (MASIVO_TOKEN=.*?; )?curl ", failure), failure
     assert "Traceback" not in out + user_run.stderr
 
 

@@ -184,7 +184,11 @@ class Evidence:
             requirement: {
                 "held": t.held,
                 "violated": t.violated,
-                "findings": [[f.message, f.reproducer, f.sequence] for f in t.findings],
+                # [message, reproducer], and the sequence reproducer's data when kept
+                "findings": [
+                    [f.message, f.reproducer, *([f.sequence] if f.sequence else [])]
+                    for f in t.findings
+                ],
                 "unjudged": t.unjudged,
             }
             for requirement, t in self.tallies.items()
