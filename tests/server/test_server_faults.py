@@ -7,6 +7,7 @@ a correct server (must be False).
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -533,6 +534,112 @@ def test_fault_keeps_every_answer_well_formed(make_api, name):
     _shape(api.fulfil(UNKNOWN_EVENT), "fulfill-event.response.schema.json")
     _shape(api.reverse(UNKNOWN_EVENT), "reverse-event.response.schema.json")
     _shape(api.http.post("/behavior/events", json={"type": 1}), "emit-event.response.schema.json")
+
+
+# -- the faults of issue 18's probes ------------------------------------------------------
+
+
+def _raw_emit(api: Api, content: bytes) -> httpx.Response:
+    return api.http.post(
+        "/behavior/events", content=content, headers={"Content-Type": "application/json"}
+    )
+
+
+@probe("crash_on_empty_body")
+def _(api: Api) -> bool:
+    return _raw_emit(api, b"").status_code >= 500
+
+
+@probe("crash_on_non_object_body")
+def _(api: Api) -> bool:
+    return _raw_emit(api, b"1e13").status_code >= 500
+
+
+@probe("crash_on_infinite_number")
+def _(api: Api) -> bool:
+    customer_id = api.customer()
+    head = json.dumps(api.emit_body(customer_id))[:-1]
+    return _raw_emit(api, f'{head}, "order": {{"value": 1e400}}}}'.encode()).status_code >= 500
+
+
+@probe("crash_on_lone_surrogate")
+def _(api: Api) -> bool:
+    body = b'{"customer_id": "\\ud800", "brand_id": "b", "type": "PURCHASE"}'
+    return _raw_emit(api, body).status_code >= 500
+
+
+@probe("crash_on_bad_event_id_filter")
+def _(api: Api) -> bool:
+    return api.http.get("/transactions", params={"event_id": "not-a-uuid"}).status_code >= 500
+
+
+@probe("crash_on_year_one_issued_at")
+def _(api: Api) -> bool:
+    answer = api.emit(api.customer(), 5, issued_at="0001-01-01T00:30:00+01:00")
+    return answer.status_code >= 500
+
+
+@probe("crash_on_far_reservation")
+def _(api: Api) -> bool:
+    return api.emit(api.customer(), 5, fulfilled=False, reserve=1e7).status_code >= 500
+
+
+@probe("crash_on_free_level_redeem")
+def _(api: Api) -> bool:
+    products = [{"sku": "free", "value": 0, "redeem": [{"id": POINTS, "amount": 1}]}]
+    answer = api.preview(funded(api), {"value": 10, "products": products})
+    return answer.status_code >= 500
+
+
+@probe("negative_percent_on_free_level")
+def _(api: Api) -> bool:
+    products = [{"sku": "free", "value": 0, "redeem": [{"id": POINTS, "amount": 1}]}]
+    answer = api.preview(funded(api), {"value": 10, "products": products}).json()
+    result = answer["data"]["order"]["products"][0]["redemptions_result"]
+    return bool(result["discount_percent"] < 0)
+
+
+@probe("preview_value_rounded_to_dime")
+def _(api: Api) -> bool:
+    order = {"value": 30.25, "redeem": [{"id": POINTS, "amount": 1}]}
+    result = api.preview(funded(api), order).json()["data"]["order"]["redemptions_result"]
+    return bool(result["value"] != round(30.25 - result["discount_value"], 2))
+
+
+@probe("preview_balance_one_point_short")
+def _(api: Api) -> bool:
+    customer_id = funded(api, 100)
+    balance = api.total(customer_id)
+    order = {"value": 10**6, "redeem": [{"id": POINTS, "amount": balance + 1}]}
+    result = api.preview(customer_id, order).json()["data"]["order"]["redemptions_result"]
+    return not any(entry.get("error") for entry in result["redeemed"])
+
+
+@probe("preview_missing_balance_is_one")
+def _(api: Api) -> bool:
+    order = {"value": 100, "redeem": [{"id": POINTS, "amount": 1}]}
+    result = api.preview(api.customer(), order).json()["data"]["order"]["redemptions_result"]
+    return not any(entry.get("error") for entry in result["redeemed"])
+
+
+def _issued(api: Api, age: timedelta) -> httpx.Response:
+    moment = (datetime.now(UTC) - age).isoformat()
+    return api.emit(api.customer(), 5, issued_at=moment)
+
+
+@probe("issued_at_window_71_hours")
+def _(api: Api) -> bool:
+    return _issued(api, timedelta(hours=71, minutes=40)).status_code >= 400
+
+
+@probe("issued_at_window_73_hours")
+def _(api: Api) -> bool:
+    return _issued(api, timedelta(hours=72, minutes=20)).status_code < 300
+
+
+@probe("issued_at_last_seconds_future")
+def _(api: Api) -> bool:
+    return _issued(api, timedelta(seconds=1)).status_code >= 400
 
 
 # -- the details of the newer faults -----------------------------------------------------

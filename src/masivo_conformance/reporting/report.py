@@ -210,14 +210,21 @@ class ShownFinding:
     @property
     def request(self) -> str:
         """`METHOD URL` of the curl line (the URL cut short), to say what the file repeats."""
+        line = _curl_part(self.reproducer)
         try:
-            words = shlex.split(self.reproducer)
+            words = shlex.split(line)
         except ValueError:
-            words = self.reproducer.split()
+            words = line.split()
         method = words[words.index("-X") + 1] if "-X" in words[:-1] else ""
         url = next((w for w in words if w.startswith(("http://", "https://"))), "")
         url = url if len(url) <= 100 else f"{url[:100]}..."
         return f"{method} {url}".strip() or "the request"
+
+
+def _curl_part(line: str) -> str:
+    """The curl command of a reproducer, after the fixed prefix that gets a token from
+    MASIVO_API_KEY (checks/reproducers.py): what a reader needs to see of it."""
+    return line.split(")}; ", 1)[-1]
 
 
 def _file_name(requirement: str, n: int, suffix: str = ".sh") -> str:
@@ -231,7 +238,7 @@ def _shown(row: RequirementResult) -> list[ShownFinding]:
             f.test,
             f.message,
             f.reproducer,
-            _file_name(row.id, n) if len(f.reproducer) > REPRODUCER_LIMIT else "",
+            _file_name(row.id, n) if len(_curl_part(f.reproducer)) > REPRODUCER_LIMIT else "",
             _file_name(row.id, n, ".py") if f.sequence and f.sequence.get("steps") else "",
         )
         for n, f in enumerate(row.findings, start=1)

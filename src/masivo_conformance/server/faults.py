@@ -217,6 +217,60 @@ _ALL = (
         "EMIT-5",
         "a fulfilled emit settles without applying `order.shipping.redeem`",
     ),
+    # Issue 18: each guards a probe mutation testing showed was missing.
+    Fault("crash_on_empty_body", "GEN-3", "an emit, create or preview with an empty body: 500"),
+    Fault("crash_on_non_object_body", "GEN-3", "a body that is a bare JSON number (1e13): 500"),
+    Fault("crash_on_infinite_number", "GEN-3", "a number no float holds (1e400) in a body: 500"),
+    Fault("crash_on_lone_surrogate", "GEN-3", 'a string holding a lone surrogate ("\\ud800"): 500'),
+    Fault("crash_on_bad_event_id_filter", "GEN-3", "list_transactions?event_id=not-a-uuid: 500"),
+    Fault(
+        "crash_on_year_one_issued_at",
+        "GEN-3",
+        "an issued_at in year 1 with an offset (0001-01-01T00:30:00+01:00): 500",
+    ),
+    Fault("crash_on_far_reservation", "GEN-3", "a standby emit with reserve 1e7 days: 500"),
+    Fault(
+        "crash_on_free_level_redeem",
+        "GEN-3",
+        "a preview redeeming on a product worth 0: 500",
+        also=("PRV-1",),  # the preview that shows it must answer 200
+    ),
+    Fault(
+        "negative_percent_on_free_level",
+        "PRV-3",
+        "a preview level worth 0 answers discount_percent -1",
+        also=("GEN-4",),  # the schema bounds discount_percent to [0, 1]
+    ),
+    Fault(
+        "preview_value_rounded_to_dime",
+        "PRV-4",
+        "a preview level's value after discounts is rounded to 0.1",
+    ),
+    Fault(
+        "preview_balance_one_point_short",
+        "PRV-5",
+        "a preview redeeming one point more than the balance gets no error",
+    ),
+    Fault(
+        "preview_missing_balance_is_one",
+        "PRV-5",
+        "a preview redeeming 1 point of a reward the wallet holds none of gets no error",
+    ),
+    Fault(
+        "issued_at_window_71_hours",
+        "EMIT-1",
+        "an emit issued 71 to 72 hours ago is refused (the window is 72 hours)",
+    ),
+    Fault(
+        "issued_at_window_73_hours",
+        "EMIT-3",
+        "an emit issued 72 to 73 hours ago is accepted",
+    ),
+    Fault(
+        "issued_at_last_seconds_future",
+        "EMIT-1",
+        "an emit issued in the last 5 seconds is refused as in the future",
+    ),
 )
 
 FAULTS: dict[str, Fault] = {fault.name: fault for fault in _ALL}

@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
+import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
 from starlette.requests import Request
@@ -57,6 +59,45 @@ _LATE_CREDIT = 0.2  # refused_emit_credits_later: seconds until the queue credit
 _BIG_BODY = 16 * 1024
 
 Handler = Callable[[Request], Awaitable[Response]]
+# The faults `_crash_on_raw` switches (issue 18: each guards a GEN-3 probe).
+_RAW_CRASHES = frozenset(
+    {
+        "crash_on_empty_body",
+        "crash_on_non_object_body",
+        "crash_on_infinite_number",
+        "crash_on_lone_surrogate",
+    }
+)
+_FAR_RESERVE_DAYS = 1e6  # crash_on_far_reservation: a reserve beyond any calendar
+_HOUR = timedelta(hours=1)
+
+
+def _holds(value: Any, test: Callable[[Any], bool]) -> bool:
+    """Whether `test` holds for `value` or anything inside it."""
+    if isinstance(value, dict):
+        return any(_holds(v, test) or _holds(k, test) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_holds(v, test) for v in value)
+    return test(value)
+
+
+def _is_infinite(value: Any) -> bool:
+    return isinstance(value, float) and math.isinf(value)
+
+
+def _has_surrogate(value: Any) -> bool:
+    return isinstance(value, str) and any("\ud800" <= c <= "\udfff" for c in value)
+
+
+def _moment(text: str) -> datetime | None:
+    """issued_at in UTC, or None (ledger.issued_at_problem says what is wrong with it)."""
+    try:
+        moment = datetime.fromisoformat(text.upper())
+        return moment.astimezone(UTC) if moment.tzinfo else None
+    except (ValueError, OverflowError):  # year 1 with a positive offset overflows in UTC
+        return None
+
+
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -159,6 +200,7 @@ class Handlers:
         beside one such thread, over 1 s beside four). One at a time keeps that bound
         whatever the number of clients sending them; only those clients wait longer.
         """
+        self._crash_on_raw(raw, empty_is)
         if len(raw) <= _BIG_BODY:
             return await self.off_loop(bodies.decode, raw, schema_file, empty_is, ignore)
         async with self._big_bodies:
@@ -174,6 +216,26 @@ class Handlers:
     ) -> dict[str, Any]:
         raw = await self.raw_body(request)
         return await self.decode(raw, schema_file, empty_is, ignore)
+
+    def _crash_on_raw(self, raw: bytes, empty_is: Any) -> None:
+        """The GEN-3 regressions on bodies a parser chokes on (issue 18's mutants): each a
+        500 where a correct server answers 4xx."""
+        if not self.faults & _RAW_CRASHES:
+            return
+        if not raw.strip():
+            if "crash_on_empty_body" in self.faults and empty_is is None:
+                raise RuntimeError("an empty body reached the model")
+            return
+        try:
+            value = json.loads(raw)
+        except (ValueError, RecursionError):
+            return
+        if "crash_on_non_object_body" in self.faults and isinstance(value, int | float):
+            raise RuntimeError("a bare number has no members")
+        if "crash_on_infinite_number" in self.faults and _holds(value, _is_infinite):
+            raise OverflowError("a number no float holds")
+        if "crash_on_lone_surrogate" in self.faults and _holds(value, _has_surrogate):
+            raise UnicodeEncodeError("utf-8", "\ud800", 0, 1, "surrogates not allowed")
 
     def check_brand(self, body: dict[str, Any]) -> None:
         if "brand_id" in body and body["brand_id"] != self.seed.brand_id:
@@ -228,6 +290,8 @@ class Handlers:
         bodies.choice_param(filters.get("type"), "type", _TRANSACTION_TYPES)
         bodies.uuid_param(filters.get("reward_id"), "reward_id")
         event_id = filters.get("event_id")
+        if "crash_on_bad_event_id_filter" in self.faults and event_id is not None:
+            uuid.UUID(event_id)  # the regression: a ValueError, answered 500
         if not ("non_uuid_event_id" in self.faults and (event_id or "").startswith("evt_")):
             bodies.uuid_param(event_id, "event_id")
         found = await self.off_loop(self.service.list_transactions, filters, _now())
@@ -248,6 +312,10 @@ class Handlers:
             raise
         if "crash_on_long_customer_id" in self.faults and len(body["customer_id"]) > _LONG_ID:
             raise RuntimeError("customer_id does not fit the legacy column")
+        reserve = body.get("reserve")
+        far = isinstance(reserve, int | float) and reserve > _FAR_RESERVE_DAYS
+        if "crash_on_far_reservation" in self.faults and far:
+            raise OverflowError("date value out of range")
         self._check_issued_at(body.get("issued_at"))
         self.check_brand(body)
         self.check_redeems(body)
@@ -263,10 +331,26 @@ class Handlers:
             issued_at.upper().endswith("Z") or "." in issued_at
         ):
             raise bodies.Invalid("$.issued_at: use the form 2026-01-31T12:00:00+00:00")
+        now = _now()
+        if "crash_on_year_one_issued_at" in self.faults and issued_at.startswith("0001-"):
+            raise OverflowError("date value out of range")
+        moment = _moment(issued_at)
+        if moment is not None and self._window_regressions(moment, now):
+            return
         if "emit_accepts_stale_issued_at" not in self.faults:
-            problem = ledger.issued_at_problem(issued_at, _now())
+            problem = ledger.issued_at_problem(issued_at, now)
             if problem:
                 raise bodies.Invalid(f"$.issued_at: {problem}")
+
+    def _window_regressions(self, moment: datetime, now: datetime) -> bool:
+        """issued_at_window_71_hours and issued_at_last_seconds_future refuse a valid
+        issued_at; True when issued_at_window_73_hours accepts one 72 to 73 hours old."""
+        oldest = now - ledger.MAX_ISSUED_AGE
+        if "issued_at_window_71_hours" in self.faults and moment < oldest + _HOUR:
+            raise bodies.Invalid("$.issued_at: issued_at is more than 71 hours old")
+        if "issued_at_last_seconds_future" in self.faults and moment > now - timedelta(seconds=5):
+            raise bodies.Invalid("$.issued_at: issued_at is in the future")
+        return "issued_at_window_73_hours" in self.faults and oldest - _HOUR <= moment < oldest
 
     def _credit_later(self, raw: bytes) -> None:
         """refused_emit_credits_later: an emit refused only for its missing brand_id is
@@ -323,7 +407,10 @@ class Handlers:
         unknown = unknown_reward_ids(self.seed, body.get("order") or {})
         if unknown and "preview_rejects_unknown_reward" in self.faults:
             raise bodies.Invalid(f"unknown reward id {unknown[0]}")
+        if "crash_on_free_level_redeem" in self.faults and _redeems_on_free_product(body):
+            raise ZeroDivisionError("float division by zero")
         order = await self.off_loop(self.service.preview, body, _now())
+        _preview_shape_faults(order, self.faults)
         brand_id = "" if "preview_drops_brand_id" in self.faults else body["brand_id"]
         data = {"customer_id": body["customer_id"], "brand_id": brand_id, "order": order}
         return self.render.json(
@@ -334,3 +421,25 @@ class Handlers:
 def _offered(reward_brand: str | None, asked_brand: str | None) -> bool:
     """A global reward (no brand) is offered by every brand."""
     return asked_brand is None or reward_brand in (None, asked_brand)
+
+
+def _redeems_on_free_product(body: dict[str, Any]) -> bool:
+    order = body.get("order")
+    products = order.get("products") if isinstance(order, dict) else None
+    return any(
+        isinstance(p, dict) and p.get("redeem") and p.get("value") == 0 for p in products or []
+    )
+
+
+def _preview_shape_faults(order: dict[str, Any], faults: frozenset[str]) -> None:
+    """negative_percent_on_free_level (PRV-3) and preview_value_rounded_to_dime (PRV-4):
+    wrong numbers in the levels' redemptions_result."""
+    levels = [order, order.get("shipping"), *(order.get("products") or [])]
+    for level in levels:
+        result = level.get("redemptions_result") if isinstance(level, dict) else None
+        if not isinstance(result, dict):
+            continue
+        if "negative_percent_on_free_level" in faults and not level.get("value"):
+            result["discount_percent"] = -1.0
+        if "preview_value_rounded_to_dime" in faults and isinstance(result.get("value"), float):
+            result["value"] = round(result["value"], 1)
