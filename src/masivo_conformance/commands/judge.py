@@ -27,7 +27,7 @@ from masivo_conformance.commands._options import (
     requirement_id,
 )
 from masivo_conformance.contract.catalogue import catalogue
-from masivo_conformance.errors import SettingsError
+from masivo_conformance.errors import CassetteError, SettingsError
 from masivo_conformance.recording.shareable import copy_paths, write_shareable
 from masivo_conformance.recording.traffic import read_traffic
 from masivo_conformance.reporting.judge_report import (
@@ -109,6 +109,13 @@ def execute(args: argparse.Namespace) -> int:
         required=required,
         others=[str(p) for p in others],
     )
+    if not judgement.coverage.exchanges:
+        entries = sum(f["exchanges"] for f in judgement.coverage.files)
+        raise CassetteError(
+            f"nothing to judge: none of the {entries} recorded exchange(s) is a storefront "
+            "operation" + (f" under {args.base_url}" if args.base_url else ""),
+            "record traffic with the storefront API (any host and base path), or check --base-url",
+        )
     print(render_text(judgement, args.report_dir, quiet=args.quiet), end="")
     written = []
     if args.report_dir:

@@ -171,9 +171,24 @@ def call_of(exchange: Exchange) -> Call | None:
     )
 
 
+def _token_not_kept(call: Call) -> bool:
+    """An authorize 2xx whose token is text of no JWT shape: a recorder's placeholder."""
+    return (
+        call.operation == "authorize"
+        and 200 <= call.status < 300
+        and isinstance(call.data, str)
+        and call.data.count(".") != 2
+    )
+
+
 def _judge_exchange(exchange: Exchange, call: Call, evidence: Evidence) -> ClientFinding | None:
     recorded = exchange.response_text is not None
-    checks.judge_call(call, evidence, _WITH_BODY if recorded else _WITHOUT_BODY)
+    names = _WITH_BODY if recorded else _WITHOUT_BODY
+    if _token_not_kept(call):
+        # The recorder replaced the token (`<redacted>`, as `record` and --scrub-to do):
+        # authorize's schema would fail on the placeholder, not on the server.
+        names = tuple(name for name in names if name != "response_schema")
+    checks.judge_call(call, evidence, names)
     token = token_when_issued(call) if recorded else None
     if token is not None:
         evidence.expect(token)
