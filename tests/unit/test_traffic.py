@@ -176,3 +176,34 @@ def test_a_request_missing_brand_id_obliges_a_refusal_and_is_the_clients() -> No
     assert (verdict.requirement, verdict.held) == ("EMIT-2", False)
     crashed = _call("POST", "/behavior/events", 500, {}, sent)
     assert refusals(crashed, request_problem(crashed)) == []  # GEN-3's, not again EMIT-2's
+
+
+def test_a_refused_reverse_is_no_rev1_failure_when_it_lacked_a_reason_or_lost_a_race() -> None:
+    reverse = f"/behavior/events/{EVENT}/reverse"
+    conflict = {"error": "Conflict", "details": "already reversed"}
+    lost = _call("POST", reverse, 409, conflict, {"reason": "x"})
+    won = _call("POST", reverse, 200, _event("REVERSED"), {"reason": "x"})
+    verdicts = judge_sequence([_emit("RESOLVED"), lost, won])
+    assert [(v.requirement, v.held, bool(v.unjudged)) for _, v in verdicts] == [
+        ("REV-1", True, True),  # recorded in the order the answers came: not judged
+        ("REV-1", True, False),
+    ]
+    no_reason = _call("POST", reverse, 422, {"error": "x", "details": "y"}, {})
+    assert judge_sequence([_emit("RESOLVED"), no_reason]) == []  # REV-7's, not REV-1's
+
+
+def test_the_suites_own_cassettes_judge_conformant() -> None:
+    """`record`'s cassettes of the reference server (cassettes/): real traffic of a
+    correct server, concurrent reverses and refused requests included."""
+    recordings, _ = read_traffic([Path(__file__).parents[2] / "cassettes"])
+    result = judge_traffic(recordings).result
+    assert result.exit_code() == 0
+    assert not [r.id for r in result.requirements if r.status == "fail"]
+    assert {r.id for r in result.requirements if r.status == "pass"} >= {
+        "REV-1",
+        "REV-2",
+        "REV-4",
+        "FUL-1",
+        "FUL-4",
+        "PRV-2",
+    }

@@ -38,7 +38,14 @@ from masivo_conformance.checks.calls import NOT_JSON, Call, is_event
 from masivo_conformance.checks.evidence import Verdict
 from masivo_conformance.checks.invariants import NOTHING_AT_STAKE, Wallet, is_4xx, status_in
 
-__all__ = ["NOTHING_HELD", "NOT_AT_REST", "NO_PREMISE", "judge_sequence", "wallet_totals"]
+__all__ = [
+    "NOTHING_HELD",
+    "NOT_AT_REST",
+    "NO_PREMISE",
+    "OUT_OF_ORDER",
+    "judge_sequence",
+    "wallet_totals",
+]
 
 #: Why each rule was not checked when the traffic never showed its premise.
 NO_PREMISE: dict[str, str] = {
@@ -58,6 +65,10 @@ NO_PREMISE: dict[str, str] = {
 NOT_AT_REST = (
     "the wallet changed between the reads, but an earlier write for the customer was not "
     "seen settled and may have landed late (no read showed the wallet at rest)"
+)
+OUT_OF_ORDER = (
+    "a later recorded reverse of the event answered 2xx: concurrent reverses are recorded "
+    "in the order their answers came"
 )
 NOTHING_HELD = "the customer held nothing a preview could consume: no amount could show a break"
 _FINAL = frozenset({"RESOLVED", "FAILED", "REVERSED", "CANCELLED"})
@@ -111,6 +122,10 @@ class _Step:
     totals: Mapping[str, float] | None = None  # of a read
     moved: bool = False  # of a read: an amount had been seen to move by then
     reversed_fulfilled: bool = False  # a reverse that answered REVERSED for a fulfilled event
+
+
+def _has_reason(call: Call) -> bool:
+    return isinstance(call.request_json, dict) and "reason" in call.request_json
 
 
 def _event_data(call: Call) -> dict[str, Any] | None:
@@ -232,7 +247,8 @@ class _Judge:
                         f"{self.labels[event.ended_at]}",
                     ),
                 )
-            elif event.fulfilled and event.status == "RESOLVED":
+            elif event.fulfilled and event.status == "RESOLVED" and _has_reason(call):
+                # Without a reason a refusal is REV-7's to judge (a SHOULD), not REV-1's.
                 self._reversal(index, call, data)
         if event is None and data is not None:
             event = self.events[event_id] = _Event(_text(data.get("customer_id")))
@@ -254,6 +270,17 @@ class _Judge:
 
     def _reversal(self, index: int, call: Call, data: dict[str, Any] | None) -> None:
         what = "reverse of an event seen fulfilled and RESOLVED"
+        event_id = call.path_params.get("eventId", "")
+        if 400 <= call.status < 500 and any(
+            later.operation == "reverse_event"
+            and later.path_params.get("eventId") == event_id
+            and 200 <= later.status < 300
+            for later in self.calls[index + 1 :]
+        ):
+            # Concurrent requests are recorded as their answers came: the reverse that
+            # won may come after the one it beat.
+            self.judge(index, Verdict.moot("REV-1", OUT_OF_ORDER))
+            return
         verdict = status_in(call, 200, 299, "REV-1", what)
         if verdict.held and call.body is not NOT_JSON:  # no body recorded: status alone
             status = data.get("status") if data else None
