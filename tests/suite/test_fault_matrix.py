@@ -70,7 +70,8 @@ def test_suite_charges_the_fault_to_its_requirement_alone(
     """And the reproducer of what the run found reproduces it, there only."""
     broken = FAULTS[fault]
     requirement = catalogue()[broken.requirement]
-    run = _run(warm_cli, start_server, tmp_path, {fault})
+    server = start_server(ServerConfig(faults=frozenset({fault})))
+    run = warm_cli("run", *target_args(server), *MATRIX_RUN, report_dir=tmp_path)
     others = _failing_musts(run) - {requirement.id, *broken.also}
     caught = run.status(requirement.id) == "fail"
     matrix_row(
@@ -82,7 +83,7 @@ def test_suite_charges_the_fault_to_its_requirement_alone(
     assert not others, f"{fault} was also charged to {sorted(others)}: {run.tail()}"
     assert run.exit_code == (1 if requirement.is_must else 0), run.tail()
     if fault not in NOT_REPLAYABLE:
-        _reproduces(tmp_path, requirement.id, fault, run, start_server, clean_server)
+        _reproduces(tmp_path, requirement.id, fault, run, server, clean_server)
 
 
 # Faults a replay of one test's calls cannot meet again, and why.
@@ -111,13 +112,13 @@ def _replay(script: Path, server: Any) -> subprocess.CompletedProcess[str]:
 
 
 def _reproduces(
-    report_dir: Path, requirement: str, fault: str, run: CliRun, start_server: Any, clean: Any
+    report_dir: Path, requirement: str, fault: str, run: CliRun, faulty: Any, clean: Any
 ) -> None:
-    """Issue 22: the sequence reproducer of the fault's first finding fails (exit 1) on a
-    fresh server with the fault, and passes (exit 0) on a correct one."""
+    """Issue 22: the sequence reproducer of the fault's first finding fails (exit 1) on the
+    server with the fault (a fresh customer of its own), and passes (exit 0) on a
+    correct one."""
     scripts = sorted((report_dir / "reproducers").glob(f"{requirement}-*.py"))
     assert scripts, f"{fault}: no sequence reproducer for {requirement}: {run.tail()}"
-    faulty = start_server(ServerConfig(faults=frozenset({fault})))
     failed = _replay(scripts[0], faulty)
     assert failed.returncode == 1, f"{fault} on its server: {failed.stdout[-3000:]}{failed.stderr}"
     passed = _replay(scripts[0], clean)
