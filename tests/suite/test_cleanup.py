@@ -15,6 +15,7 @@ from masivo_conformance.server.embedded import EmbeddedServer
 from masivo_conformance.suite.client import ApiClient
 from masivo_conformance.suite.journal import Journal
 from masivo_conformance.suite.storefront import EventLog, IdFactory, Storefront
+from tests.hostile.tamperer import replace
 from tests.suite.cli_runs import run_cli, target_args
 
 
@@ -91,3 +92,23 @@ def test_cleanup_of_the_embedded_server_is_refused_in_one_line() -> None:
     assert run.exit_code == 2
     assert run.stderr.strip().count("\n") == 0
     assert "cleanup needs a target" in run.stderr
+
+
+def test_what_cleanup_cannot_reverse_is_named_with_why_and_what_to_do(
+    hostile: Any, tmp_path: Path
+) -> None:
+    """A target that refuses the cleanup's reverse: the event stays in the journal, and
+    the line says why (the target's status and words) and what to do next."""
+    journal = Journal.for_target(hostile.base_url, tmp_path)
+    client = ApiClient(hostile.base_url, api_key=hostile.api_key, timeout=5)
+    sf = _storefront(hostile, client, EventLog(journal=journal))
+    event_id = sf.event_id(sf.emit_purchase(sf.create_customer(), value=10.0))
+    client.close()
+    hostile.rule("reverse_event", replace(status=503, body='{"error": "ledger locked"}'))
+
+    run = run_cli("cleanup", *target_args(hostile), env={"MASIVO_JOURNAL_DIR": str(tmp_path)})
+
+    assert run.exit_code == 1, run.stdout + run.stderr
+    assert f"{event_id} (reverse answered HTTP 503: ledger locked)" in run.stdout, run.stdout
+    assert "Run this command again later" in run.stdout
+    assert journal.live() == [event_id]

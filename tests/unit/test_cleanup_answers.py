@@ -43,6 +43,8 @@ def test_a_reverse_answered_404_or_409_leaves_nothing_live(tmp_path: Path) -> No
         settle_time=0.0,
         events=events,
     )
-    assert storefront.cleanup() == ["e-broken"]
+    left = storefront.cleanup()
+    assert list(left) == ["e-broken"]
+    assert left["e-broken"].startswith("reverse answered HTTP 5"), left
     assert journal.live() == ["e-broken"]
     client.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 
+from masivo_conformance import scrub
 from masivo_conformance.commands._options import add_target_arguments, settings_from_args
 from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK, SettingsError
 from masivo_conformance.suite.client import ApiClient
@@ -76,7 +77,10 @@ def execute(args: argparse.Namespace) -> int:
         f"cleanup: reversed {len(live) - len(left)} of {len(live)} live events on "
         f"{settings.base_url}"
         + (
-            f"; still live (kept in {journal.path}): {', '.join(left)}"
+            f"; still live (kept in {journal.path}): "
+            + "; ".join(scrub.excerpt(f"{e} ({why})") for e, why in left.items())
+            + ". Run this command again later; if the target keeps refusing, reverse them"
+            " from Masivo's dashboard"
             if left
             else f" (journal {journal.path})"
         )

@@ -139,10 +139,17 @@ def _clean_up(
     live = events.live()
     left = storefront.cleanup()
     # The ids are the target's: redacted, then the line cut to a message's length.
+    behind = "; ".join(f"{event_id} ({why})" for event_id, why in left.items())
+    next_step = (
+        f". They stay in the cleanup journal: run `masivo-conformance cleanup --base-url "
+        f"{target.base_url}` later (same credentials) to reverse them"
+        if left
+        else ""
+    )
     line = scrub.excerpt(
         f"cleanup: the run created {len(events.statuses)} events and reversed the "
         f"{len(live) - len(left)} still live at the end; left behind: "
-        f"{', '.join(left) or 'nothing'}",
+        f"{behind or 'nothing'}{next_step}",
         scrub.MESSAGE_LIMIT,
     )
     config.stash[CLEANUP_NOTE] = line

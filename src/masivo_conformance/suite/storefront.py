@@ -483,9 +483,10 @@ class Storefront:
             found = self.transactions(event_id)
         return Settlement(bool(found), found, status.upper(), event_id)
 
-    def cleanup(self) -> list[str]:
-        """Reverse the events this run left live; return the ids that could not be reversed."""
-        left = []
+    def cleanup(self) -> dict[str, str]:
+        """Reverse the events this run left live; return why each one that could not be
+        reversed is left (event id -> "reverse answered HTTP 500: <the target's words>")."""
+        left: dict[str, str] = {}
         for event_id in self.events.live():
             call = self.call(
                 "POST",
@@ -498,5 +499,8 @@ class Storefront:
                 # target's reverse and the journal's note leaves exactly this.
                 self.events.gone(event_id)
             elif not 200 <= call.status < 300:
-                left.append(event_id)
+                said = _own_words(call)
+                left[event_id] = f"reverse answered HTTP {call.status}" + (
+                    f": {said}" if said else ""
+                )
         return left
