@@ -645,6 +645,27 @@ def _(api: Api) -> bool:
 # -- the details of the newer faults -----------------------------------------------------
 
 
+def _redeem_errors(api: Api, customer_id: str, amount: float) -> list[str]:
+    order = {"value": 10**6, "redeem": [{"id": POINTS, "amount": amount}]}
+    result = api.preview(customer_id, order).json()["data"]["order"]["redemptions_result"]
+    return [str(entry.get("error") or "") for entry in result["redeemed"]]
+
+
+def test_the_two_prv5_faults_are_seen_by_different_probes(make_api):
+    """Each PRV-5 fault meets one of the suite's two boundary probes and not the other
+    ("one point, none held" and "one point over the balance"), so each probe has a
+    fault only it catches."""
+    short = make_api(faults=frozenset({"preview_balance_one_point_short"}))
+    assert all(_redeem_errors(short, short.customer(), 1))  # none held: still refused
+    held = funded(short, 100)
+    assert not any(_redeem_errors(short, held, short.total(held) + 1))
+    assert all(_redeem_errors(short, held, short.total(held) + 2))
+    one = make_api(faults=frozenset({"preview_missing_balance_is_one"}))
+    assert not any(_redeem_errors(one, one.customer(), 1))
+    held = funded(one, 100)
+    assert all(_redeem_errors(one, held, one.total(held) + 1))  # a balance held: exact
+
+
 def test_every_other_emit_never_settles_even_after_the_processing_delay(make_api):
     api = make_api(faults=frozenset({"every_other_emit_never_settles"}), processing_delay=0.1)
     customer_id = api.customer()

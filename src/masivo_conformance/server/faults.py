@@ -249,7 +249,7 @@ _ALL = (
     Fault(
         "preview_balance_one_point_short",
         "PRV-5",
-        "a preview redeeming one point more than the balance gets no error",
+        "a preview redeeming one point more than a balance held gets no error",
     ),
     Fault(
         "preview_missing_balance_is_one",
