@@ -62,7 +62,9 @@ SNAPSHOT_IGNORE = shutil.ignore_patterns(
 BEGIN = "<!-- mutants:figures:begin (scripts/mutants.py report writes this block) -->"
 END = "<!-- mutants:figures:end -->"
 VERDICTS = ("killed", "stopped", "survived", "timeout")
-CLASSES = ("not observable", "outside the contract", "blind spot")
+# "warned": a SHOULD broke and the run said so (a warning, exit 0 as documented): seen,
+# so no blind spot, and in the contract, so not outside it.
+CLASSES = ("not observable", "outside the contract", "blind spot", "warned")
 # What the suite's exit codes mean (README, "exit"): 1 a MUST failed, 2 the run could
 # not happen, 3 inconclusive. Anything else is a crash of the run itself.
 _EXIT_MEANING = {0: "conformant", 1: "a MUST failed", 2: "could not run", 3: "inconclusive"}
