@@ -28,6 +28,7 @@ __all__ = [
     "status_among",
     "status_in",
     "transaction_key",
+    "wallet_totals",
 ]
 
 WALLET_TOLERANCE = 1e-6
@@ -194,3 +195,31 @@ def same_transactions(
         f"{what}: transactions changed (added {added[:3]}, removed {removed[:3]})",
         reproducer,
     )
+
+
+def wallet_totals(data: Any) -> dict[str, float] | None:
+    """Wallet totals by reward id from get_customer's `data` (entries of one reward are
+    summed). Read leniently (GEN-4 judges the shape): totals given as an
+    object keyed by reward id are read too. None when there is no wallet to read."""
+    wallet = data.get("wallet") if isinstance(data, dict) else None
+    if not isinstance(wallet, dict):
+        return None
+    entries = wallet.get("totals", [])
+    if isinstance(entries, dict):
+        entries = [
+            {"reward_id": key, **(v if isinstance(v, dict) else {"total": v})}
+            for key, v in entries.items()
+        ]
+    if not isinstance(entries, list):
+        return None
+    totals: dict[str, float] = {}
+    for entry in entries:
+        if not isinstance(entry, dict):
+            continue
+        try:
+            amount = float(entry.get("total", 0))
+        except (TypeError, ValueError):
+            continue
+        key = str(entry.get("reward_id"))
+        totals[key] = round(totals.get(key, 0.0) + amount, 6)
+    return totals

@@ -36,7 +36,13 @@ from typing import Any
 from masivo_conformance.checks._util import same_enum
 from masivo_conformance.checks.calls import NOT_JSON, Call, is_event
 from masivo_conformance.checks.evidence import Verdict
-from masivo_conformance.checks.invariants import NOTHING_AT_STAKE, Wallet, is_4xx, status_in
+from masivo_conformance.checks.invariants import (
+    NOTHING_AT_STAKE,
+    Wallet,
+    is_4xx,
+    status_in,
+    wallet_totals,
+)
 
 __all__ = [
     "NOTHING_HELD",
@@ -44,7 +50,6 @@ __all__ = [
     "NO_PREMISE",
     "OUT_OF_ORDER",
     "judge_sequence",
-    "wallet_totals",
 ]
 
 #: Why each rule was not checked when the traffic never showed its premise.
@@ -72,30 +77,6 @@ OUT_OF_ORDER = (
 )
 NOTHING_HELD = "the customer held nothing a preview could consume: no amount could show a break"
 _FINAL = frozenset({"RESOLVED", "FAILED", "REVERSED", "CANCELLED"})
-
-
-def wallet_totals(data: Any) -> dict[str, float] | None:
-    """Wallet totals by reward id from get_customer's `data`, read leniently (GEN-4
-    judges the shape): entries of one reward summed, totals as an object read too."""
-    wallet = data.get("wallet") if isinstance(data, dict) else None
-    entries = wallet.get("totals", []) if isinstance(wallet, dict) else None
-    if isinstance(entries, dict):
-        entries = [
-            {"reward_id": key, **(v if isinstance(v, dict) else {"total": v})}
-            for key, v in entries.items()
-        ]
-    if not isinstance(entries, list):
-        return None
-    totals: dict[str, float] = {}
-    for entry in entries:
-        try:
-            amount = float(entry.get("total", 0)) if isinstance(entry, dict) else None
-        except (TypeError, ValueError):
-            amount = None
-        if amount is not None:
-            key = str(entry.get("reward_id"))
-            totals[key] = round(totals.get(key, 0.0) + amount, 6)
-    return totals
 
 
 @dataclass

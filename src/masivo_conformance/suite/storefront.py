@@ -19,7 +19,7 @@ from masivo_conformance.checks import replayer, sequences
 from masivo_conformance.checks._util import same_enum
 from masivo_conformance.checks.calls import EVENT_OPERATIONS, NOT_JSON, Call
 from masivo_conformance.checks.evidence import Evidence
-from masivo_conformance.checks.invariants import Wallet, is_2xx
+from masivo_conformance.checks.invariants import Wallet, is_2xx, wallet_totals
 from masivo_conformance.errors import SettingsError
 from masivo_conformance.suite import payloads
 from masivo_conformance.suite.client import ApiClient
@@ -96,34 +96,6 @@ class Settlement:
     transactions: list[dict[str, Any]]
     status: str = ""
     event_id: str = ""
-
-
-def wallet_totals(data: Any) -> dict[str, float] | None:
-    """Wallet totals by reward id from get_customer's `data` (CONTRACT section 2: entries
-    of one reward are summed). Read leniently (GEN-4 judges the shape): totals given as an
-    object keyed by reward id are read too. None when there is no wallet to read."""
-    wallet = data.get("wallet") if isinstance(data, dict) else None
-    if not isinstance(wallet, dict):
-        return None
-    entries = wallet.get("totals", [])
-    if isinstance(entries, dict):
-        entries = [
-            {"reward_id": key, **(v if isinstance(v, dict) else {"total": v})}
-            for key, v in entries.items()
-        ]
-    if not isinstance(entries, list):
-        return None
-    totals: dict[str, float] = {}
-    for entry in entries:
-        if not isinstance(entry, dict):
-            continue
-        try:
-            amount = float(entry.get("total", 0))
-        except (TypeError, ValueError):
-            continue
-        key = str(entry.get("reward_id"))
-        totals[key] = round(totals.get(key, 0.0) + amount, 6)
-    return totals
 
 
 def _same_totals(a: dict[str, float], b: dict[str, float]) -> bool:
