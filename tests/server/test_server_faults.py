@@ -395,20 +395,10 @@ def _redeeming_standby_fulfilled(api: Api, customer_id: str) -> str:
     return event_id
 
 
+# Three ways to get a redeeming standby event wrong; each shows as a wallet that is not
+# the 50 earned, less the 20 redeemed, plus the 10 the purchase earns.
 @probe("fulfil_keeps_reservation")
-def _(api: Api) -> bool:
-    customer_id = funded(api, 50)
-    _redeeming_standby_fulfilled(api, customer_id)
-    return api.total(customer_id) != 50 - 20 + 10
-
-
 @probe("fulfil_releases_reservation")
-def _(api: Api) -> bool:
-    customer_id = funded(api, 50)
-    _redeeming_standby_fulfilled(api, customer_id)
-    return api.total(customer_id) != 50 - 20 + 10
-
-
 @probe("standby_reserves_nothing")
 def _(api: Api) -> bool:
     customer_id = funded(api, 50)
