@@ -203,7 +203,6 @@ class Storefront:
         self._host = host
         self._checks = checks.must_checks()
         self._wallets: dict[str, dict[str, float]] = {}  # the last read of each customer's
-        self.last_headers: dict[str, str] = {}  # of the last answer
         # Every judged call with when it was sent and answered: a violation's sequence
         # reproducer repeats them (calls that overlapped, at once again).
         self.history: list[tuple[Call, float, float]] = []
@@ -240,12 +239,17 @@ class Storefront:
             auth=auth,
         )
         observed = Call.from_httpx(response)
-        self.last_headers = observed.headers  # the target's clock (payloads.issued_at_now)
         self.history.append((_kept(observed), sent, time.monotonic()))
         self.events.saw(observed)
         if check:
             checks.judge_call(observed, self.evidence, self._checks)
         return observed
+
+    @property
+    def last_headers(self) -> dict[str, str]:
+        """The headers of the last answer ({} before any): the target's clock, for
+        `payloads.issued_at_now`."""
+        return self.history[-1][0].headers if self.history else {}
 
     def _trail(self, requirement: str, message: str) -> dict[str, Any] | None:
         return sequences.sequence(self.history, requirement, message)
