@@ -27,6 +27,7 @@ from masivo_conformance.contract.routes import route_for
 
 __all__ = [
     "REPRODUCER_LIMIT",
+    "curl_command",
     "curl_for",
     "curl_for_prepared",
     "curl_line",
@@ -49,6 +50,7 @@ _TOKEN_SEGMENT = re.compile(r"[A-Za-z0-9_-]+")
 _BARE = re.compile(r"[A-Za-z0-9_@%+=:,./-]+")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 _HASH_PAIR = re.compile(r"#(?=#)")
+_PREFIX_END = ")}; "  # where `_token_from_key`'s prefix ends and the curl command starts
 # The token out of authorize's answer ({"data": "<jwt>"}), for sed -n.
 _JWT_FROM_ANSWER = """'s/.*"data" *: *"\\([A-Za-z0-9._-]*\\)".*/\\1/p'"""
 
@@ -133,8 +135,14 @@ def _token_from_key(method: str, url: str) -> str:
     )
     return (
         f'MASIVO_TOKEN=${{MASIVO_TOKEN:-$(curl -sS -H "x-api-key: $MASIVO_API_KEY" {authorize}'
-        f" | sed -n {_JWT_FROM_ANSWER})}}; "
+        f" | sed -n {_JWT_FROM_ANSWER}{_PREFIX_END}"
     )
+
+
+def curl_command(line: str) -> str:
+    """The curl command of a reproducer line, after the prefix `_token_from_key` puts
+    before it: what a reader needs to see of it."""
+    return line.split(_PREFIX_END, 1)[-1]
 
 
 def curl_line(method: str, url: str, headers: Iterable[tuple[str, str]], body: bytes | None) -> str:

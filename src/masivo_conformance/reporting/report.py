@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from masivo_conformance.checks import sequences
+from masivo_conformance.checks.reproducers import curl_command
 from masivo_conformance.contract.catalogue import Source, catalogue, sources
 from masivo_conformance.errors import (
     EXIT_CANNOT_RUN,
@@ -210,7 +211,7 @@ class ShownFinding:
     @property
     def request(self) -> str:
         """`METHOD URL` of the curl line (the URL cut short), to say what the file repeats."""
-        line = _curl_part(self.reproducer)
+        line = curl_command(self.reproducer)
         try:
             words = shlex.split(line)
         except ValueError:
@@ -219,12 +220,6 @@ class ShownFinding:
         url = next((w for w in words if w.startswith(("http://", "https://"))), "")
         url = url if len(url) <= 100 else f"{url[:100]}..."
         return f"{method} {url}".strip() or "the request"
-
-
-def _curl_part(line: str) -> str:
-    """The curl command of a reproducer, after the fixed prefix that gets a token from
-    MASIVO_API_KEY (checks/reproducers.py): what a reader needs to see of it."""
-    return line.split(")}; ", 1)[-1]
 
 
 def _file_name(requirement: str, n: int, suffix: str = ".sh") -> str:
@@ -238,7 +233,7 @@ def _shown(row: RequirementResult) -> list[ShownFinding]:
             f.test,
             f.message,
             f.reproducer,
-            _file_name(row.id, n) if len(_curl_part(f.reproducer)) > REPRODUCER_LIMIT else "",
+            _file_name(row.id, n) if len(curl_command(f.reproducer)) > REPRODUCER_LIMIT else "",
             _file_name(row.id, n, ".py") if f.sequence and f.sequence.get("steps") else "",
         )
         for n, f in enumerate(row.findings, start=1)
