@@ -8,13 +8,16 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import vcr
 
+from masivo_conformance import scrub
+from masivo_conformance.recording import traffic
+from masivo_conformance.reporting.judging import judge_traffic
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
 from masivo_conformance.suite.payloads import preview_request, purchase
@@ -108,10 +111,13 @@ def _pairs(headers: httpx.Headers) -> list[dict[str, str]]:
 def har_of(responses: list[httpx.Response]) -> dict[str, Any]:
     """HAR 1.2 as Chromium's devtools write it: cookies listed, binary bodies base64."""
     entries = []
+    began = datetime.now(UTC)
     for n, response in enumerate(responses):
         request = response.request
         entry: dict[str, Any] = {
-            "startedDateTime": datetime.now(UTC).isoformat(),
+            # One after the other, as the story made them (overlapping times are calls
+            # made at once, which the judge tells apart).
+            "startedDateTime": (began + timedelta(milliseconds=10 * n)).isoformat(),
             "time": 1.5,
             "request": {
                 "method": request.method,
@@ -166,3 +172,18 @@ def har_of(responses: list[httpx.Response]) -> dict[str, Any]:
             "entries": entries,
         }
     }
+
+
+def judged_files(folder: Path) -> dict[str, dict[str, str]]:
+    """`masivo-conformance judge`'s verdicts on each file `run --save-traffic` wrote in
+    `folder`, judged alone (a HAR and a cassette of the same traffic), by requirement;
+    the secrets judging registered in this process are forgotten after."""
+    statuses: dict[str, dict[str, str]] = {}
+    try:
+        for path in sorted(folder.glob("traffic-*")):
+            recordings, _ = traffic.read_traffic([path])
+            judgement = judge_traffic(recordings)
+            statuses[path.name] = {r.id: r.status for r in judgement.result.requirements}
+    finally:
+        scrub.clear_secrets()
+    return statuses

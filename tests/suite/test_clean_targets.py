@@ -13,6 +13,7 @@ from masivo_conformance.checks.invariants import NOTHING_AT_STAKE
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.seed import DEFAULT_SEED
 from tests.suite.cli_runs import WarmCli, target_args
+from tests.suite.judge_traffic import judged_files
 
 
 @pytest.mark.slow
@@ -30,11 +31,25 @@ def test_clean_reference_server_conforms_on_any_seed(
         str(seed),
         "--strict",
         "-q",
+        "--save-traffic",
+        str(tmp_path / "traffic"),
         report_dir=tmp_path,
     )
     assert run.exit_code == 0, run.tail()
     assert run.failing() == []
     assert run.status("REV-1") == "pass"
+    _judged_clean(tmp_path / "traffic")
+
+
+def _judged_clean(saved: Path) -> None:
+    """Issue 23: `judge` on the run's own traffic (HAR and cassettes) finds nothing either,
+    and judges the multi-call rules it can (the traffic shows their premises)."""
+    files = judged_files(saved)
+    assert files, f"no traffic saved in {saved}"
+    for name, statuses in files.items():
+        assert [i for i, s in statuses.items() if s == "fail"] == [], name
+    judged = {i for statuses in files.values() for i, s in statuses.items() if s == "pass"}
+    assert {"REV-1", "REV-2", "REV-4", "FUL-4", "PRV-2", "EMIT-3"} <= judged, sorted(judged)
 
 
 @pytest.mark.slow
@@ -59,12 +74,14 @@ def test_a_different_but_conforming_server_passes(
         "run",
         *target_args(server),
         *("--profile", "ci", "--seed", "3", "--strict", "-n", "2", "-q"),
+        *("--save-traffic", str(tmp_path / "traffic")),
         report_dir=tmp_path,
         timeout=400,
     )
     assert run.exit_code == 0, run.tail()
     assert run.result is not None
     assert [r["id"] for r in run.result["requirements"] if r["status"] != "pass"] == []
+    _judged_clean(tmp_path / "traffic")
 
 
 @pytest.mark.slow

@@ -21,9 +21,11 @@ from typing import Any
 import pytest
 
 from masivo_conformance.contract.catalogue import catalogue
+from masivo_conformance.reporting.judging import NOT_JUDGED
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.faults import FAULTS
 from tests.suite.cli_runs import CliRun, WarmCli, run_cli, target_args
+from tests.suite.judge_traffic import judged_files
 
 # The cheapest profile that still judges every requirement: it must catch every fault
 # (the matrix below proves it does). docs/benchmarks.md has the figures.
@@ -67,11 +69,15 @@ def test_suite_charges_the_fault_to_its_requirement_alone(
     tmp_path: Path,
     matrix_row: Any,
 ) -> None:
-    """And the reproducer of what the run found reproduces it, there only."""
+    """And the reproducer of what the run found reproduces it, there only; and the run's
+    own traffic, saved as HAR and as a cassette, is judged the same by `judge`."""
     broken = FAULTS[fault]
     requirement = catalogue()[broken.requirement]
     server = start_server(ServerConfig(faults=frozenset({fault})))
-    run = warm_cli("run", *target_args(server), *MATRIX_RUN, report_dir=tmp_path)
+    saved = tmp_path / "traffic"
+    run = warm_cli(
+        "run", *target_args(server), *MATRIX_RUN, "--save-traffic", str(saved), report_dir=tmp_path
+    )
     others = _failing_musts(run) - {requirement.id, *broken.also}
     caught = run.status(requirement.id) == "fail"
     matrix_row(
@@ -84,6 +90,55 @@ def test_suite_charges_the_fault_to_its_requirement_alone(
     assert run.exit_code == (1 if requirement.is_must else 0), run.tail()
     if fault not in NOT_REPLAYABLE:
         _reproduces(tmp_path, requirement.id, fault, run, server, clean_server)
+    _judged_alike(fault, saved)
+
+
+# Faults whose premise the run's saved traffic cannot show `judge`, and why: their
+# requirement is "not checked" there (with every fault of a requirement in NOT_JUDGED).
+TRAFFIC_CANNOT_SHOW = {
+    "authorize_accepts_any_key": (
+        "the wrong key the run sends is redacted when its traffic is saved, like the right one"
+    ),
+    "long_lived_token": "the run's tokens are redacted when saved: no exp or iat is left to read",
+    "every_other_emit_never_settles": (
+        "a recording ends: an event still PENDING at its end may settle after it"
+    ),
+    "reverse_unknown_event_ok": (
+        "the run reverses a uuid no event has: a recording cannot tell it from an event made "
+        "before the recording began"
+    ),
+    "preview_records_redemption": (
+        "judge compares wallet totals around previews; the transactions a preview files are "
+        "listed only brand-wide, paged, which it does not compare"
+    ),
+}
+# What a cassette cannot show that a HAR can: it keeps no times.
+CASSETTE_CANNOT_SHOW = {
+    "reverse_not_atomic": "concurrent reverses look one after the other without times",
+}
+
+
+def _judged_alike(fault: str, saved: Path) -> None:
+    """Issue 23: `judge` on the run's own traffic fails the fault's requirement wherever
+    the recording shows its premise, and charges no other MUST but the fault's `also`."""
+    broken = FAULTS[fault]
+    musts = {r.id for r in catalogue() if r.is_must}
+    files = judged_files(saved)
+    assert sorted(files) == ["traffic-main.har", "traffic-main.yaml"], sorted(files)
+    for name, statuses in files.items():
+        status = statuses[broken.requirement]
+        hidden = fault in TRAFFIC_CANNOT_SHOW or (
+            name.endswith(".yaml") and fault in CASSETTE_CANNOT_SHOW
+        )
+        if broken.requirement in NOT_JUDGED:
+            assert status == "not checked", f"{fault}: judge on {name} says {status}"
+        elif hidden:  # caught after all: the exception above is stale
+            assert status != "fail", f"{fault}: judge on {name} catches it now"
+        else:
+            assert status == "fail", f"{fault}: judge on {name} says {status}"
+        failing = {i for i, status in statuses.items() if status == "fail"} & musts
+        others = failing - {broken.requirement, *broken.also}
+        assert not others, f"{fault}: judge on {name} also charged {sorted(others)}"
 
 
 # Faults a replay of one test's calls cannot meet again, and why.

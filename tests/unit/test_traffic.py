@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 from collections.abc import Iterator
@@ -14,7 +15,7 @@ import yaml
 
 from masivo_conformance import scrub
 from masivo_conformance.checks.calls import Call
-from masivo_conformance.checks.passive import NOT_AT_REST, judge_sequence
+from masivo_conformance.checks.passive import NOT_AT_REST, UNTIMED, judge_sequence
 from masivo_conformance.checks.recorded import refusals, request_problem
 from masivo_conformance.recording.traffic import read_recording, read_traffic
 from masivo_conformance.reporting.judging import judge_traffic
@@ -158,12 +159,40 @@ def test_a_second_reverse_is_judged_only_after_a_first_one_ended_the_event() -> 
     reverse = f"/behavior/events/{EVENT}/reverse"
     first = _call("POST", reverse, 200, _event("REVERSED"), {"reason": "x"})
     again = _call("POST", reverse, 200, _event("REVERSED"), {"reason": "x"})
-    verdicts = judge_sequence([_emit("RESOLVED"), first, again])
+    calls = [_emit("RESOLVED"), first, again]
+    one_after_the_other = [(0.0, 0.1), (1.0, 1.1), (2.0, 2.1)]
+    verdicts = judge_sequence(calls, spans=one_after_the_other)
     assert [(i, v.requirement, v.held) for i, v in verdicts] == [
         (1, "REV-1", True),
         (2, "REV-4", False),
     ]
     assert judge_sequence([first]) == []  # an event the recording never saw: no premise
+
+
+def test_a_reverse_sent_while_another_was_in_flight_is_rev6s_and_untimed_ones_are_moot() -> None:
+    reverse = f"/behavior/events/{EVENT}/reverse"
+    first = _call("POST", reverse, 200, _event("REVERSED"), {"reason": "x"})
+    again = _call("POST", reverse, 200, _event("REVERSED"), {"reason": "x"})
+    refused = _call("POST", reverse, 409, {"error": "Conflict"}, {"reason": "x"})
+    at_once = [(0.0, 0.1), (1.0, 1.3), (1.1, 1.4)]
+    ((_, concurrent),) = [
+        v
+        for v in judge_sequence([_emit("RESOLVED"), first, again], spans=at_once)
+        if v[1].requirement != "REV-1"
+    ]
+    assert (concurrent.requirement, concurrent.held) == ("REV-6", False)
+    ((_, atomic),) = [
+        v
+        for v in judge_sequence([_emit("RESOLVED"), first, refused], spans=at_once)
+        if v[1].requirement != "REV-1"
+    ]
+    assert (atomic.requirement, atomic.held) == ("REV-6", True)
+    # A cassette keeps no times: two reverses answered back to back may have been sent at
+    # once, so neither REV-4 nor REV-6 is charged.
+    ((_, untimed),) = [
+        v for v in judge_sequence([_emit("RESOLVED"), first, again]) if v[1].requirement != "REV-1"
+    ]
+    assert (untimed.requirement, untimed.judged, untimed.unjudged) == ("REV-4", False, UNTIMED)
 
 
 def test_a_request_missing_brand_id_obliges_a_refusal_and_is_the_clients() -> None:
@@ -207,3 +236,105 @@ def test_the_suites_own_cassettes_judge_conformant() -> None:
         "FUL-4",
         "PRV-2",
     }
+
+
+# -- what a recording shows of EMIT-1, EMIT-3, FUL-3, FUL-5 and REV-2 (issue 23) ------------
+
+DATE = "Fri, 04 Dec 2026 12:00:00 GMT"
+
+
+def _dated(call: Call) -> Call:
+    return dataclasses.replace(call, headers={**call.headers, "date": DATE})
+
+
+def _sent_emit(status: int, answer: Any, customer: str = "c1", **extra: Any) -> Call:
+    sent = {"customer_id": customer, "brand_id": "b", "type": "PURCHASE", **extra}
+    return _dated(_call("POST", "/behavior/events", status, answer, sent))
+
+
+def _judged(calls: list[Call], requirement: str) -> list[tuple[bool, bool]]:
+    """(judged, held) of each verdict of `requirement`."""
+    return [(v.judged, v.held) for _, v in judge_sequence(calls) if v.requirement == requirement]
+
+
+def test_a_refused_emit_is_emit1s_only_where_the_recording_shows_it_valid() -> None:
+    refused = _sent_emit(422, {"error": "Unprocessable"}, issued_at="2026-12-04T11:59:00Z")
+    accepted = _sent_emit(201, _event("RESOLVED"))
+    assert _judged([accepted, refused], "EMIT-1") == [(True, False)]
+    # Its customer never accepted in the recording: it may not exist there.
+    assert (
+        _judged(
+            [
+                accepted,
+                dataclasses.replace(
+                    refused, request_json={**refused.request_json, "customer_id": "c2"}
+                ),
+            ],
+            "EMIT-1",
+        )
+        == []
+    )
+    # It redeems (the wallet may be short), or holds a number a server may bound.
+    redeeming = _sent_emit(422, {"error": "x"}, redeem=[{"id": EVENT, "amount": 5}])
+    huge = _sent_emit(422, {"error": "x"}, order={"value": 1e15})
+    assert _judged([accepted, redeeming, huge], "EMIT-1") == []
+
+
+def test_an_emit_issued_outside_the_window_of_the_answers_date_must_be_refused() -> None:
+    stale = _sent_emit(201, _event("RESOLVED"), issued_at="2026-12-01T00:00:00Z")  # 84 h
+    future = _sent_emit(201, _event("RESOLVED"), issued_at="2026-12-04T13:00:00Z")
+    refused = _sent_emit(422, {"error": "x"}, issued_at="2026-12-04T13:00:00Z")
+    fresh = _sent_emit(201, _event("RESOLVED"), issued_at="2026-12-04T11:00:00Z")
+    assert _judged([stale, future, refused, fresh], "EMIT-3") == [
+        (True, False),
+        (True, False),
+        (True, True),
+    ]
+
+
+def test_an_id_no_event_can_have_must_be_unknown_unless_the_recording_gave_it() -> None:
+    bogus = _call("PATCH", "/behavior/events/%00%FF/fulfill", 200, _event("RESOLVED"))
+    assert _judged([bogus], "FUL-3") == [(True, False)]
+    given = {"data": {**_event("RESOLVED")["data"], "id": "evt_1"}}
+    emitted = _call("POST", "/behavior/events", 201, given, {"customer_id": "c1"})
+    own = _call("PATCH", "/behavior/events/evt_1/fulfill", 200, given)
+    assert _judged([emitted, own], "FUL-3") == []
+
+
+def test_a_second_fulfil_changes_no_wallet() -> None:
+    fulfil = _call("PATCH", f"/behavior/events/{EVENT}/fulfill", 200, _event("RESOLVED"))
+    settled = _emit("RESOLVED")
+    calls = [settled, _wallet("c1", 50), fulfil, _wallet("c1", 100)]
+    assert _judged(calls, "FUL-5") == [(True, False)]
+    # Equal wallets are evidence once an amount was seen to move (the emit's 50 points).
+    unchanged = [_wallet("c1", 0), settled, _wallet("c1", 50), fulfil, _wallet("c1", 50)]
+    assert _judged(unchanged, "FUL-5") == [(True, True)]
+    assert _judged(unchanged[1:], "FUL-5") == [(False, True)]  # nothing seen to move
+
+
+def test_a_reversed_event_lists_a_reversal_wherever_it_listed_a_transaction() -> None:
+    listing = f"/transactions?event_id={EVENT}"
+    earned = _call("GET", listing, 200, {"data": [{"type": "ACCUMULATION", "event_id": EVENT}]})
+    reverse = _call(
+        "POST", f"/behavior/events/{EVENT}/reverse", 200, _event("REVERSED"), {"reason": "x"}
+    )
+    unlisted = _call("GET", listing, 200, {"data": [{"type": "ACCUMULATION", "event_id": EVENT}]})
+    listed = _call(
+        "GET",
+        listing,
+        200,
+        {"data": [{"type": "ACCUMULATION", "event_id": EVENT}, {"type": "REVERSAL"}]},
+    )
+    assert _judged([_emit("RESOLVED"), earned, reverse, unlisted], "REV-2") == [(True, False)]
+    assert _judged([_emit("RESOLVED"), earned, reverse, listed], "REV-2") == [(True, True)]
+
+
+def test_what_follows_an_accepted_fulfil_of_a_reversed_event_is_charged_there_only() -> None:
+    reverse = _call(
+        "POST", f"/behavior/events/{EVENT}/reverse", 200, _event("REVERSED"), {"reason": "x"}
+    )
+    revived = _call("PATCH", f"/behavior/events/{EVENT}/fulfill", 200, _event("RESOLVED"))
+    calls = [_emit("RESOLVED"), reverse, _wallet("c1", 0), revived, reverse]
+    verdicts = [(v.requirement, v.held) for _, v in judge_sequence(calls)]
+    assert ("FUL-4", False) in verdicts
+    assert not [r for r, _ in verdicts if r == "REV-4"]

@@ -7,8 +7,11 @@ schemathesis's (requests-based) without knowing either.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
+from email.utils import parsedate_to_datetime
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,7 +23,16 @@ from masivo_conformance.checks import limits
 from masivo_conformance.checks.reproducers import curl_for, header_argument, replayed_headers
 from masivo_conformance.contract.routes import EVENT_OPERATIONS, route_for
 
-__all__ = ["EVENT_OPERATIONS", "NOT_JSON", "Call", "curl_for", "header_argument", "is_event"]
+__all__ = [
+    "EVENT_OPERATIONS",
+    "NOT_JSON",
+    "Call",
+    "answered_at",
+    "can_be_event_id",
+    "curl_for",
+    "header_argument",
+    "is_event",
+]
 
 
 class _NotJson:
@@ -180,3 +192,22 @@ class Call:
         if call is None:
             raise ValueError(f"{request.method} {request.url} is not a storefront operation")
         return call
+
+
+def answered_at(call: Call) -> datetime | None:
+    """When the answer was given, by its Date header (None without a readable one)."""
+    try:
+        moment = parsedate_to_datetime(call.headers.get("date", ""))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def can_be_event_id(value: str) -> bool:
+    """Event ids are uuids (schemas/event.schema.json): an answer for any other id
+    answers an event that cannot exist, FUL-3's or REV-5's to judge."""
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True

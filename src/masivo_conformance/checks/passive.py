@@ -8,16 +8,30 @@ supports, each with the index of the call it belongs to:
 
 * REV-4: a reverse of an event an earlier reverse ended (2xx) answers 4xx;
 * FUL-4: a fulfil of an event an earlier reverse ended answers 4xx;
-* REV-1: a reverse of an event seen fulfilled and RESOLVED answers 2xx with REVERSED;
+* REV-1: a reverse of an event seen emitted, fulfilled and RESOLVED answers 2xx with
+  REVERSED;
 * FUL-1: the first fulfil of an event emitted standby answers 200;
-* PRV-2: a wallet read, previews of that customer, a wallet read, and no write for the
-  customer between the reads: the same totals;
-* REV-2: a wallet read, the emit of a fulfilled event (nothing else for the customer
-  between), its reverse, a wallet read (the last before the customer's next write):
-  the same totals.
+* FUL-3, REV-5: a fulfil or reverse of an id that cannot be an event's (event ids are
+  uuids, schemas/event.schema.json) answers 4xx;
+* EMIT-1: an emit the recording shows to be valid (its request breaks no schema and
+  redeems nothing, its customer, brand and type were accepted in other emits, its
+  issued_at inside the 72 hours before the answer's Date) answers 2xx;
+* EMIT-3: an emit whose issued_at lies after the answer's Date, or more than 72 hours
+  before it, answers 4xx;
+* steps that must change no wallet, each between a wallet read and the next with no
+  write for the customer between: the same totals. PRV-2 for previews, EMIT-2 for an
+  emit refused for a missing or mistyped member, FUL-5 for a fulfil of an event seen
+  fulfilled already;
+* REV-2, REV-3: a wallet read, the emit of an event (nothing else for the customer
+  between), its reverse (REVERSED for a fulfilled event, REV-2; CANCELLED for a standby
+  one, REV-3), a wallet read (the last before the customer's next write): the same
+  totals. And REV-2: the last listing of a reversed event's transactions
+  (`list_transactions?event_id=`) after its reverse shows a REVERSAL wherever a listing
+  of it showed any transaction.
 
 The judgements are as loose as the statements, since real servers differ: a 5xx is
-GEN-3's and charged to nothing here; what a single answer shows (fulfilled true, the same
+GEN-3's and charged to nothing here; an answer refused at the door (401, 403: AUTH-1's)
+or rate-limited (429) asked no rule anything; what a single answer shows (fulfilled true, the same
 id, reversed_at) is the single-call checks' (checks/events.py), not judged twice.
 Effects may land after the answer (Masivo settles later), so a wallet that changed
 between two reads is a violation only when the first read was at rest: no earlier write
@@ -29,12 +43,15 @@ A premise the traffic never shows leaves its rule "not checked": `NO_PREMISE` sa
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
-from masivo_conformance.checks._util import same_enum
-from masivo_conformance.checks.calls import NOT_JSON, Call, is_event
+from masivo_conformance.checks._util import same_enum, timestamp
+from masivo_conformance.checks.calls import NOT_JSON, Call, answered_at, can_be_event_id, is_event
 from masivo_conformance.checks.evidence import Verdict
 from masivo_conformance.checks.invariants import (
     NOTHING_AT_STAKE,
@@ -43,21 +60,43 @@ from masivo_conformance.checks.invariants import (
     status_in,
     wallet_totals,
 )
+from masivo_conformance.checks.recorded import EMIT_REQUIRED, request_problem
 
 __all__ = [
     "NOTHING_HELD",
     "NOT_AT_REST",
     "NO_PREMISE",
     "OUT_OF_ORDER",
+    "UNTIMED",
     "judge_sequence",
 ]
 
 #: Why each rule was not checked when the traffic never showed its premise.
 NO_PREMISE: dict[str, str] = {
-    "REV-1": "the recording has no reverse of an event seen fulfilled and RESOLVED",
+    "REV-1": "the recording has no reverse of an event seen emitted, fulfilled and RESOLVED",
     "REV-2": (
         "the recording has no wallet read before an emit and after its reverse with "
-        "nothing else for the customer between"
+        "nothing else for the customer between, and no listing of a reversed event's "
+        "transactions after its reverse"
+    ),
+    "REV-3": (
+        "the recording has no reverse answered CANCELLED, or no wallet read before the "
+        "standby emit and after its cancellation"
+    ),
+    "EMIT-1": (
+        "the recording has no emit answered 2xx, and no refused emit it shows was valid "
+        "(its customer, brand and type accepted elsewhere, its issued_at in the window)"
+    ),
+    "EMIT-3": "the recording has no emit with an issued_at in the future or 72 hours old",
+    "FUL-3": "the recording has no fulfil of an id that cannot be an event's (not a uuid)",
+    "REV-5": "the recording has no reverse of an id that cannot be an event's (not a uuid)",
+    "REV-6": (
+        "the recording has no reverse sent while another reverse of the same event was in "
+        "flight (a HAR keeps the times; a cassette does not)"
+    ),
+    "FUL-5": (
+        "the recording has no fulfil of an event seen fulfilled between two wallet reads "
+        "of its customer with no write between them"
     ),
     "REV-4": "the recording has no reverse of an event already reversed or cancelled",
     "FUL-1": "the recording has no fulfil of an event emitted standby (fulfilled false)",
@@ -67,6 +106,12 @@ NO_PREMISE: dict[str, str] = {
         "write for the customer between them"
     ),
 }
+#: What the steps that must change no wallet are, by the rule each is judged under.
+NO_CHANGE = {
+    "PRV-2": "preview(s)",
+    "EMIT-2": "emit(s) refused for a missing or mistyped member",
+    "FUL-5": "fulfil(s) of an event seen fulfilled",
+}
 NOT_AT_REST = (
     "the wallet changed between the reads, but an earlier write for the customer was not "
     "seen settled and may have landed late (no read showed the wallet at rest)"
@@ -75,8 +120,21 @@ OUT_OF_ORDER = (
     "a later recorded reverse of the event answered 2xx: concurrent reverses are recorded "
     "in the order their answers came"
 )
+UNTIMED = (
+    "a reverse of the event answered 2xx just before, and the recording keeps no times: "
+    "the two may have been sent at once (REV-6's case), not one after the other"
+)
 NOTHING_HELD = "the customer held nothing a preview could consume: no amount could show a break"
 _FINAL = frozenset({"RESOLVED", "FAILED", "REVERSED", "CANCELLED"})
+# Refused at the door (AUTH-1's) or asked to come back later: no rule was asked anything.
+_NOT_ASKED = frozenset({401, 403, 429})
+WINDOW = timedelta(hours=72)  # EMIT-3's
+# The time a request may take to reach the target after its issued_at was written: an
+# issued_at this close to a bound of the window is judged by neither EMIT-1 nor EMIT-3.
+_SLACK = timedelta(seconds=60)
+_ORDINARY_NUMBER = 1e9
+_ORDINARY_TEXT = 200
+_ORDINARY_ITEMS = 50
 
 
 @dataclass
@@ -88,6 +146,12 @@ class _Event:
     status: str = ""  # upper case, as last answered
     ended: str = ""  # REVERSED or CANCELLED, once a reverse answered 2xx
     ended_at: int = -1
+    reversed_fulfilled: bool = False  # its reverse answered REVERSED for a fulfilled event
+    # A fulfil or reverse after its end was accepted: the target's state of it is broken
+    # (charged there), and what follows of it is that break's consequence, not judged.
+    broken: bool = False
+    # Its listed transactions: (index of the listing, the types it listed).
+    listings: list[tuple[int, frozenset[str]]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -95,14 +159,23 @@ class _Step:
     """One call as the wallet rules see it, for one customer (None: any customer)."""
 
     index: int
-    kind: str  # "read", "preview" or "write"
+    kind: str  # "read", "still" (must change no wallet) or "write"
     customer: str | None
     event: str = ""
-    op: str = ""  # of a write: emit_event, fulfill_event, reverse_event
     settled: bool = False  # a write answered in a final state (its effects applied)
     totals: Mapping[str, float] | None = None  # of a read
     moved: bool = False  # of a read: an amount had been seen to move by then
-    reversed_fulfilled: bool = False  # a reverse that answered REVERSED for a fulfilled event
+    rule: str = ""  # of a still step: NO_CHANGE's key; of a reverse: REV-2 or REV-3
+
+
+@dataclass(frozen=True)
+class _Refused:
+    """A refused emit whose request breaks no schema: EMIT-1's, if the rest shows it valid."""
+
+    index: int
+    customer: str
+    brand: str
+    type: str
 
 
 def _has_reason(call: Call) -> bool:
@@ -118,14 +191,67 @@ def _text(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def _redeems(value: Any) -> bool:
+    """Whether a request asks to redeem anywhere (a refusal may then be the wallet's)."""
+    if isinstance(value, dict):
+        return "redeem" in value or any(_redeems(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_redeems(v) for v in value)
+    return False
+
+
+def _ordinary(value: Any) -> bool:
+    """Whether a request holds only values any server takes: finite, modest numbers and
+    short texts (a server may bound them, as the reference server does, and still be
+    right: EMIT-1 is judged only on requests no bound could refuse)."""
+    if isinstance(value, dict):
+        return all(_ordinary(v) for v in value.values())
+    if isinstance(value, list):
+        return len(value) <= _ORDINARY_ITEMS and all(_ordinary(v) for v in value)
+    if isinstance(value, float | int) and not isinstance(value, bool):
+        return math.isfinite(value) and abs(value) <= _ORDINARY_NUMBER
+    return not isinstance(value, str) or len(value) <= _ORDINARY_TEXT
+
+
+def _issued(call: Call) -> tuple[datetime, datetime] | None:
+    """(issued_at sent, the answer's Date) of an emit, when both can be read."""
+    request = call.request_json if isinstance(call.request_json, dict) else {}
+    issued, answered = timestamp(request.get("issued_at")), answered_at(call)
+    if issued is None or answered is None or isinstance(request.get("issued_at"), int | float):
+        return None
+    return issued, answered
+
+
+def _given_ids(calls: Sequence[Call]) -> set[str]:
+    """Every event id an answer of the recording gave (a target's ids may be no uuids:
+    GEN-4's to judge, and no reason to call them unknown)."""
+    given: set[str] = set()
+    for call in calls:
+        data = call.data if 200 <= call.status < 300 else None
+        for item in data if isinstance(data, list) else [data]:
+            if isinstance(item, dict):
+                for member in ("id", "event_id") if is_event(item) else ("event_id",):
+                    if isinstance(item.get(member), str):
+                        given.add(item[member])
+    return given
+
+
 class _Judge:
-    def __init__(self, calls: Sequence[Call], labels: Sequence[str]) -> None:
-        self.calls, self.labels = calls, labels
+    def __init__(
+        self,
+        calls: Sequence[Call],
+        labels: Sequence[str],
+        spans: Sequence[tuple[float, float] | None],
+    ) -> None:
+        self.calls, self.labels, self.spans = calls, labels, spans
+        self.given_ids = _given_ids(calls)
         self.events: dict[str, _Event] = {}
         self.steps: list[_Step] = []
         self.verdicts: list[tuple[int, Verdict]] = []
         self.last_read: dict[str, Mapping[str, float]] = {}
         self.moved = False
+        self.refused: list[_Refused] = []
+        self.accepted: set[tuple[str, str]] = set()  # ("customer", id), ("type", brand|type)
 
     def judge(self, index: int, verdict: Verdict) -> None:
         self.verdicts.append((index, verdict))
@@ -134,6 +260,8 @@ class _Judge:
 
     def follow(self) -> None:
         for index, call in enumerate(self.calls):
+            if call.status in _NOT_ASKED:
+                continue
             handler = getattr(self, f"_{call.operation}", None)
             if handler is not None:
                 handler(index, call)
@@ -145,28 +273,19 @@ class _Judge:
         customer: str | None,
         event: str,
         settled: bool,
-        *,
-        reversed_fulfilled: bool = False,
+        rule: str = "",
     ) -> None:
         if 400 <= call.status < 500:
             return  # refused: nothing written (what EMIT-2, FUL-4, REV-4 ask)
-        self.steps.append(
-            _Step(
-                index,
-                "write",
-                customer,
-                event,
-                call.operation,
-                settled,
-                reversed_fulfilled=reversed_fulfilled,
-            )
-        )
+        self.steps.append(_Step(index, "write", customer, event, settled, rule=rule))
 
     def _emit_event(self, index: int, call: Call) -> None:
         request = call.request_json if isinstance(call.request_json, dict) else {}
         customer = _text(request.get("customer_id"))
         data = _event_data(call)
         event_id, settled = "", False
+        if call.status < 500:
+            self._window(index, call)
         if data is not None:
             event_id = str(data["id"])
             customer = customer or _text(data.get("customer_id"))
@@ -176,11 +295,92 @@ class _Judge:
                 customer, index, data.get("fulfilled") is True, standby, status
             )
             settled = status in _FINAL or standby
+            brand, kind = _text(request.get("brand_id")), _text(request.get("type"))
+            self.accepted |= {("customer", customer or ""), ("type", f"{brand}|{kind}")}
+        elif 400 <= call.status < 500 and customer is not None:
+            self._refused_emit(index, call, request, customer)
         self._write(index, call, customer, event_id, settled)
 
+    def _refused_emit(self, index: int, call: Call, request: dict[str, Any], customer: str) -> None:
+        problem = request_problem(call)
+        if problem is not None and (problem.missing & EMIT_REQUIRED or problem.wrong_type):
+            self.steps.append(_Step(index, "still", customer, rule="EMIT-2"))
+        elif (
+            problem is None
+            and not _redeems(request)
+            and _ordinary(request)
+            and self._inside_window(call)
+        ):
+            brand, kind = str(request.get("brand_id")), str(request.get("type"))
+            self.refused.append(_Refused(index, customer, brand, kind))
+
+    def _inside_window(self, call: Call) -> bool:
+        """Whether the emit's issued_at lies well inside the window (or it sent none)."""
+        request = call.request_json if isinstance(call.request_json, dict) else {}
+        if "issued_at" not in request:
+            return True
+        times = _issued(call)
+        if times is None:
+            return False
+        issued, answered = times
+        return answered - WINDOW + _SLACK <= issued <= answered
+
+    def _window(self, index: int, call: Call) -> None:
+        """EMIT-3 on an emit whose issued_at lies clearly outside the window."""
+        times = _issued(call)
+        if times is None:
+            return
+        issued, answered = times
+        if issued > answered + _SLACK:
+            what = f"emit issued at {issued.isoformat()}, after the answer's Date"
+        elif issued < answered - WINDOW - _SLACK:
+            what = f"emit issued at {issued.isoformat()}, over 72 hours before the answer's Date"
+        else:
+            return
+        self.judge(index, is_4xx(call, "EMIT-3", what))
+
+    def valid_refusals(self) -> None:
+        """EMIT-1 on the refused emits the rest of the recording shows were valid."""
+        for refused in self.refused:
+            if {
+                ("customer", refused.customer),
+                ("type", f"{refused.brand}|{refused.type}"),
+            } <= self.accepted:
+                call = self.calls[refused.index]
+                self.judge(
+                    refused.index,
+                    status_in(
+                        call,
+                        200,
+                        299,
+                        "EMIT-1",
+                        "an emit valid by the recording (no schema broken, nothing redeemed, "
+                        "its customer, brand and type accepted in other emits, issued_at "
+                        "inside the window)",
+                    ),
+                )
+
+    def _unknown_id(self, index: int, call: Call, requirement: str) -> bool:
+        """FUL-3 or REV-5 on an id no event can have (no uuid, and no answer of the
+        recording gave it); whether the call was one."""
+        event_id = call.path_params.get("eventId", "")
+        if can_be_event_id(event_id) or event_id in self.given_ids or call.status >= 500:
+            return False
+        self.judge(
+            index, is_4xx(call, requirement, f"{call.operation} of an id that is not a uuid")
+        )
+        return True
+
     def _fulfill_event(self, index: int, call: Call) -> None:
+        if self._unknown_id(index, call, "FUL-3"):
+            return
         event_id = call.path_params.get("eventId", "")
         event = self.events.get(event_id)
+        if event is not None and event.broken:
+            return
+        if event is not None and event.fulfilled and not event.ended and event.customer:
+            self.steps.append(_Step(index, "still", event.customer, event_id, rule="FUL-5"))
+            return
         if event is not None and call.status < 500:
             if event.ended:
                 self.judge(
@@ -192,6 +392,7 @@ class _Judge:
                         f"{self.labels[event.ended_at]}",
                     ),
                 )
+                event.broken = 200 <= call.status < 300
             elif event.standby and event.emitted is not None:
                 self.judge(
                     index,
@@ -214,40 +415,49 @@ class _Judge:
         self._write(index, call, customer, event_id, status in _FINAL)
 
     def _reverse_event(self, index: int, call: Call) -> None:
+        if self._unknown_id(index, call, "REV-5"):
+            return
         event_id = call.path_params.get("eventId", "")
         event = self.events.get(event_id)
+        if event is not None and event.broken:
+            return
         data = _event_data(call)
         if event is not None and call.status < 500:
             if event.ended:
-                self.judge(
-                    index,
-                    is_4xx(
-                        call,
-                        "REV-4",
-                        f"second reverse of an event {event.ended.lower()} at "
-                        f"{self.labels[event.ended_at]}",
-                    ),
-                )
-            elif event.fulfilled and event.status == "RESOLVED" and _has_reason(call):
+                self._second_reverse(index, call, event)
+            elif (
+                event.emitted is not None
+                and event.fulfilled
+                and event.status == "RESOLVED"
+                and _has_reason(call)
+            ):
                 # Without a reason a refusal is REV-7's to judge (a SHOULD), not REV-1's.
                 self._reversal(index, call, data)
         if event is None and data is not None:
             event = self.events[event_id] = _Event(_text(data.get("customer_id")))
         answered = str(data.get("status")).upper() if data else ""
-        fulfilled_reverse = False
+        restores = ""
         if event is not None and 200 <= call.status < 300 and not event.ended:
             cancelled = answered == "CANCELLED" or (not answered and event.standby)
-            fulfilled_reverse = event.fulfilled and not cancelled
+            event.reversed_fulfilled = event.fulfilled and not cancelled
+            restores = "REV-2" if event.reversed_fulfilled else "REV-3" if event.standby else ""
             event.ended, event.ended_at = ("CANCELLED" if cancelled else "REVERSED"), index
         customer = event.customer if event else None
-        self._write(
-            index,
-            call,
-            customer,
-            event_id,
-            answered in _FINAL,
-            reversed_fulfilled=fulfilled_reverse,
-        )
+        self._write(index, call, customer, event_id, answered in _FINAL, restores)
+
+    def _second_reverse(self, index: int, call: Call, event: _Event) -> None:
+        """REV-4 on a reverse sent after the one that ended the event had answered;
+        REV-6 on one sent while it was in flight (their times overlap)."""
+        first, second = self.spans[event.ended_at], self.spans[index]
+        what = f"reverse of an event {event.ended.lower()} at {self.labels[event.ended_at]}"
+        if first is not None and second is not None and second[0] < first[1]:
+            verdict = is_4xx(call, "REV-6", f"{what}, sent while that reverse was in flight")
+        elif first is None and second is None and event.ended_at == index - 1:
+            verdict = Verdict.moot("REV-4", UNTIMED)
+        else:
+            verdict = is_4xx(call, "REV-4", f"second {what}")
+        self.judge(index, verdict)
+        event.broken = 200 <= call.status < 300
 
     def _reversal(self, index: int, call: Call, data: dict[str, Any] | None) -> None:
         what = "reverse of an event seen fulfilled and RESOLVED"
@@ -286,14 +496,29 @@ class _Judge:
 
     def _list_transactions(self, index: int, call: Call) -> None:
         listed = call.data if 200 <= call.status < 300 else None
-        if isinstance(listed, list) and listed:
+        if not isinstance(listed, list):
+            return
+        if listed:
             self.moved = True
+        query = parse_qs(urlsplit(call.url).query)
+        event_id = (query.get("event_id") or [""])[0]
+        event = self.events.get(event_id)
+        if event is None:
+            return
+        # Entries of another event are not this event's; those without event_id are
+        # (the member is optional and the target filtered on the query).
+        types = frozenset(
+            str(t.get("type")).upper()
+            for t in listed
+            if isinstance(t, dict) and t.get("event_id") in (event_id, None)
+        )
+        event.listings.append((index, types))
 
     def _preview_order(self, index: int, call: Call) -> None:
         request = call.request_json if isinstance(call.request_json, dict) else {}
         customer = _text(request.get("customer_id"))
         if customer is not None:
-            self.steps.append(_Step(index, "preview", customer))
+            self.steps.append(_Step(index, "still", customer, rule="PRV-2"))
 
     # -- the wallet rules -----------------------------------------------------------------------
 
@@ -347,51 +572,82 @@ class _Judge:
             )
         self.judge(last.index, verdict)
 
-    def previews(self) -> None:
-        previewed = {s.customer for s in self.steps if s.kind == "preview" and s.customer}
-        for customer in sorted(c for c in previewed if c is not None):
+    def still_steps(self) -> None:
+        """Each rule of NO_CHANGE, per customer, on each stretch with no write."""
+        customers = {s.customer for s in self.steps if s.kind == "still" and s.customer}
+        for customer in sorted(c for c in customers if c is not None):
             timeline = self.timeline(customer)
             segment: list[_Step] = []
             for step in [*timeline, None]:
                 if step is None or step.kind == "write":
-                    self._preview_segment(timeline, segment)
+                    for rule in NO_CHANGE:
+                        self._still_segment(timeline, segment, rule)
                     segment = []
                 else:
                     segment.append(step)
 
-    def _preview_segment(self, timeline: list[_Step], segment: list[_Step]) -> None:
-        """Within reads and previews with no write between: the first read followed by
-        a preview against the last read after it."""
-        previews = [s for s in segment if s.kind == "preview"]
+    def _still_segment(self, timeline: list[_Step], segment: list[_Step], rule: str) -> None:
+        """Within reads and still steps with no write between: the first read followed
+        by a step of `rule` against the last read after it, when no step of another rule
+        lies between them (a change could not be told apart)."""
+        stills = [s for s in segment if s.kind == "still" and s.rule == rule]
         reads = [s for s in segment if s.kind == "read"]
-        first = next((r for r in reads if any(p.index > r.index for p in previews)), None)
+        first = next((r for r in reads if any(p.index > r.index for p in stills)), None)
         if first is None:
             return
-        seen = [p for p in previews if p.index > first.index]
+        seen = [p for p in stills if p.index > first.index]
         last = next((r for r in reversed(reads) if r.index > seen[0].index), None)
         if last is None:
+            return
+        if any(
+            s.kind == "still" and s.rule != rule and first.index < s.index < last.index
+            for s in segment
+        ):
             return
         between = [p for p in seen if p.index < last.index]
         labels = ", ".join(self.labels[p.index] for p in between[:3])
         what = (
-            f"preview(s) at {labels} between the wallet reads at {self.labels[first.index]} "
-            f"and {self.labels[last.index]}, no write for the customer between"
+            f"{NO_CHANGE[rule]} at {labels} between the wallet reads at "
+            f"{self.labels[first.index]} and {self.labels[last.index]}, no write for the "
+            "customer between"
         )
         held = any(abs(v) > 0 for v in (first.totals or {}).values())
+        stake = held or first.moved if rule == "PRV-2" else last.moved
         self.compare(
-            "PRV-2",
+            rule,
             timeline,
             first,
             last,
             what,
-            held or first.moved,
-            NOTHING_HELD,
+            stake,
+            NOTHING_HELD if rule == "PRV-2" else NOTHING_AT_STAKE,
             self.calls[between[0].index].reproducer,
         )
 
+    def reversal_listings(self) -> None:
+        """REV-2: a reversed event lists a REVERSAL wherever it listed any transaction."""
+        for event_id, event in self.events.items():
+            after = [(i, types) for i, types in event.listings if i > event.ended_at]
+            if not event.reversed_fulfilled or not after:
+                continue
+            index, types = after[-1]
+            if not any(types for _, types in event.listings):
+                continue  # it listed no transaction at all: nothing had to be reversed
+            self.judge(
+                index,
+                Verdict.of(
+                    "REV-2",
+                    "REVERSAL" in types,
+                    f"the transactions of event {event_id}, listed at {self.labels[index]} "
+                    f"after its reverse at {self.labels[event.ended_at]}, hold no REVERSAL "
+                    f"(types listed: {sorted(types) or 'none'})",
+                    self.calls[index].reproducer,
+                ),
+            )
+
     def reversals(self) -> None:
         for reverse in self.steps:
-            if not reverse.reversed_fulfilled or reverse.customer is None:
+            if not reverse.rule or reverse.kind != "write" or reverse.customer is None:
                 continue
             event = self.events.get(reverse.event)
             if event is None or event.emitted is None:
@@ -417,7 +673,7 @@ class _Judge:
                 f"at {self.labels[reverse.index]}"
             )
             self.compare(
-                "REV-2",
+                reverse.rule,
                 timeline,
                 first,
                 last,
@@ -429,13 +685,22 @@ class _Judge:
 
 
 def judge_sequence(
-    calls: Sequence[Call], labels: Sequence[str] | None = None
+    calls: Sequence[Call],
+    labels: Sequence[str] | None = None,
+    spans: Sequence[tuple[float, float] | None] | None = None,
 ) -> list[tuple[int, Verdict]]:
-    """The verdicts of the multi-call rules on `calls` (in the order they were made),
+    """The verdicts of the multi-call rules on `calls` (in the order their answers came),
     each with the index of the call it belongs to. `labels` name the calls in messages
-    (default `call N`)."""
-    judge = _Judge(calls, labels or [f"call {n}" for n in range(1, len(calls) + 1)])
+    (default `call N`); `spans` are when each was sent and answered (epoch seconds, None
+    where the recording kept no time)."""
+    judge = _Judge(
+        calls,
+        labels or [f"call {n}" for n in range(1, len(calls) + 1)],
+        spans or [None] * len(calls),
+    )
     judge.follow()
-    judge.previews()
+    judge.valid_refusals()
+    judge.still_steps()
     judge.reversals()
+    judge.reversal_listings()
     return sorted(judge.verdicts, key=lambda item: item[0])

@@ -69,6 +69,9 @@ def _redeemed_levels(call: Call) -> Iterator[tuple[str, dict[str, Any], Any]]:
 
 @check("PRV-1")
 def preview_echo(call: Call) -> bool:
+    """A 2xx preview is a 200 that echoes customer_id and brand_id, with an order."""
+    if call.operation == "preview_order" and 200 < call.status < 300:
+        fail("PRV-1", call, "a preview answers 200 (it creates nothing)")
     found = _preview(call)
     if found is None:
         return False

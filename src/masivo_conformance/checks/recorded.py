@@ -18,22 +18,20 @@ no evidence either way.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import jwt
 
 from masivo_conformance import contract, scrub
-from masivo_conformance.checks.calls import NOT_JSON, Call
+from masivo_conformance.checks.calls import NOT_JSON, Call, answered_at
 from masivo_conformance.checks.evidence import Verdict
-from masivo_conformance.checks.invariants import is_4xx
+from masivo_conformance.checks.invariants import is_4xx, status_among
 
 __all__ = [
+    "EMIT_REQUIRED",
     "REQUEST_SCHEMAS",
     "UNKEPT_AUTHORIZE",
     "RequestProblem",
-    "answered_at",
     "refusals",
     "request_problem",
     "token_when_issued",
@@ -48,7 +46,7 @@ REQUEST_SCHEMAS = {
 }
 _BODY_REQUIRED = frozenset({"emit_event", "preview_order", "create_customer"})
 # The members whose absence obliges a refusal (the statements of EMIT-2 and PRV-6).
-_EMIT_REQUIRED = frozenset({"customer_id", "brand_id", "type"})
+EMIT_REQUIRED = frozenset({"customer_id", "brand_id", "type"})
 _PREVIEW_REQUIRED = frozenset({"customer_id", "brand_id", "order"})
 _SHOWN = 3  # schema problems quoted per request
 UNKEPT_AUTHORIZE = (
@@ -121,7 +119,7 @@ def refusals(call: Call, problem: RequestProblem | None) -> list[Verdict]:
         return []  # GEN-3's, judged on every answer
     verdicts = []
     if call.operation == "emit_event" and problem is not None:
-        missing = problem.missing & _EMIT_REQUIRED
+        missing = problem.missing & EMIT_REQUIRED
         if missing or problem.wrong_type:
             what = (
                 f"without {', '.join(sorted(missing))}" if missing else "a member of the wrong type"
@@ -131,6 +129,11 @@ def refusals(call: Call, problem: RequestProblem | None) -> list[Verdict]:
         missing = problem.missing & _PREVIEW_REQUIRED
         if missing:
             verdicts.append(is_4xx(call, "PRV-6", f"preview without {', '.join(sorted(missing))}"))
+    if call.operation == "authorize" and 400 <= call.status < 500 and call.status != 429:
+        # Refused: the key was missing or wrong, which AUTH-2 answers with 401 or 403.
+        verdicts.append(
+            status_among(call, (401, 403), "AUTH-2", "authorize refused (a missing or wrong key)")
+        )
     if call.operation == "reverse_event" and not _has_reason(call.request_json):
         verdicts.append(is_4xx(call, "REV-7", "reverse without a reason"))
     return verdicts
@@ -138,14 +141,6 @@ def refusals(call: Call, problem: RequestProblem | None) -> list[Verdict]:
 
 def _has_reason(body: Any) -> bool:
     return isinstance(body, dict) and "reason" in body
-
-
-def answered_at(call: Call) -> datetime | None:
-    """When the answer was given, by its Date header (None without a readable one)."""
-    try:
-        return parsedate_to_datetime(call.headers.get("date", ""))
-    except (TypeError, ValueError, IndexError):
-        return None
 
 
 def token_when_issued(call: Call) -> Verdict | None:

@@ -87,6 +87,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="YAML file of known deviations: a failure listed there (with a reason, optionally "
         "an expiry date) is reported as accepted and does not fail the run",
     )
+    parser.add_argument(
+        "--save-traffic",
+        type=Path,
+        metavar="DIR",
+        help="save every exchange of the run with the target in DIR, redacted, as HAR "
+        "(traffic-main.har; one per worker with -n) and vcrpy cassette (traffic-main.yaml) "
+        "files, which `masivo-conformance judge` and devtools read",
+    )
     add_output_arguments(parser)
 
 
@@ -152,6 +160,7 @@ def execute(args: argparse.Namespace) -> int:
     )
     prepare_report_dir(args.report_dir)
     prepare_report_dir(args.junit.parent if args.junit else None, flag="--junit")
+    prepare_report_dir(args.save_traffic, flag="--save-traffic")
     known = catalogue()
     selected = [known[i].id for i in args.requirement] if args.requirement else None
     baseline = load_baseline(args.baseline) if args.baseline else None
@@ -185,7 +194,12 @@ def execute(args: argparse.Namespace) -> int:
     if workers:
         pytest_args += ["-n", workers]
     started_at = datetime.now(UTC).isoformat(timespec="seconds")
-    options = SuiteOptions(settings, profile=args.profile, requirements=tuple(selected or ()))
+    options = SuiteOptions(
+        settings,
+        profile=args.profile,
+        requirements=tuple(selected or ()),
+        traffic=args.save_traffic,
+    )
     run = run_pytest(
         [suite_path("contract"), suite_path("stateful")], pytest_args, options, quiet=args.quiet
     )

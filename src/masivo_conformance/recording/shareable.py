@@ -33,7 +33,7 @@ from masivo_conformance.recording.traffic import (
     read_text,
 )
 
-__all__ = ["copy_paths", "write_shareable"]
+__all__ = ["copy_paths", "scrubbed", "write_shareable"]
 
 _SECRET_NAME = re.compile(
     r"token|secret|password|passwd|api[_-]?key|apikey|authorization|session|cookie|jwt",
@@ -76,20 +76,26 @@ def write_shareable(recording: Recording, place: Path) -> Path:
         document = load_yaml(recording.path, text)
     else:
         document = load_json(recording.path, text)
+    document = scrubbed(recording.kind, document)
     if recording.kind == "har":
-        _har(document)
-        out = json.dumps(_strings(document), indent=2, ensure_ascii=False) + "\n"
+        out = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    elif suffix in (".yaml", ".yml"):
+        out = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
     else:
-        for item in document["interactions"]:
-            _interaction(item)
-        document = _strings(document)
-        if suffix in (".yaml", ".yml"):
-            out = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
-        else:
-            out = json.dumps(document, indent=4) + "\n"
+        out = json.dumps(document, indent=4) + "\n"
     place.parent.mkdir(parents=True, exist_ok=True)
     place.write_text(out, encoding="utf-8")
     return place
+
+
+def scrubbed(kind: str, document: Any) -> Any:
+    """A HAR document (`kind` "har") or a vcrpy cassette's, every secret redacted."""
+    if kind == "har":
+        _har(document)
+    else:
+        for item in document["interactions"]:
+            _interaction(item)
+    return _strings(document)
 
 
 def _strings(document: Any) -> Any:

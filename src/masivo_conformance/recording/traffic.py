@@ -28,7 +28,8 @@ import json
 import re
 import zlib
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -90,6 +91,9 @@ class Exchange:
     # The answer's text (decompressed); None when the recorder kept no body (a HAR saved
     # without content, a cassette whose body was dropped): judged on status and headers.
     response_text: str | None
+    # When it was sent and when its answer ended (epoch seconds), where the recorder kept
+    # the times (a HAR does, a cassette does not): concurrent calls overlap.
+    span: tuple[float, float] | None = None
 
     @property
     def origin(self) -> str:
@@ -376,8 +380,22 @@ def _har(path: Path, entries: list[Any]) -> Recording:
             reason = "no answer recorded (status 0: blocked, cancelled or failed)"
             skipped[reason] = skipped.get(reason, 0) + 1
             continue
-        exchanges.append(exchange)
+        exchanges.append(replace(exchange, span=_har_span(entry)))
     return Recording(path, "har", tuple(exchanges), skipped)
+
+
+def _har_span(entry: dict[str, Any]) -> tuple[float, float] | None:
+    """(sent, answered) of a HAR entry: its startedDateTime and total time (ms)."""
+    started, took = entry.get("startedDateTime"), entry.get("time")
+    if not isinstance(started, str) or not isinstance(took, int | float) or took < 0:
+        return None
+    try:
+        moment = datetime.fromisoformat(started)
+    except ValueError:
+        return None
+    if moment.tzinfo is None:
+        return None
+    return moment.timestamp(), moment.timestamp() + float(took) / 1000
 
 
 # -- one exchange ---------------------------------------------------------------------------

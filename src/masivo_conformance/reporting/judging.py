@@ -21,20 +21,21 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from masivo_conformance import __version__, checks
 from masivo_conformance.checks import limits
 from masivo_conformance.checks.calls import Call
-from masivo_conformance.checks.evidence import Evidence
+from masivo_conformance.checks.evidence import Evidence, Finding, Verdict
 from masivo_conformance.checks.passive import NO_PREMISE, judge_sequence
 from masivo_conformance.checks.recorded import refusals, request_problem, token_when_issued
 from masivo_conformance.checks.reproducers import curl_line
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import EXIT_INCONCLUSIVE, EXIT_NONCONFORMANT, EXIT_OK
 from masivo_conformance.recording.traffic import Exchange, Recording
-from masivo_conformance.reporting.results import RequirementResult, RunResult, TestOutcome, fold
+from masivo_conformance.reporting.results import RequirementResult, RunResult, Status
 from masivo_conformance.scrub import excerpt
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "Coverage",
     "JudgedResult",
     "Judgement",
+    "SequenceJudge",
+    "TrafficJudge",
     "judge_traffic",
     "within",
 ]
@@ -60,20 +63,11 @@ NOT_JUDGED: dict[str, str] = {
         "a recording cannot tell a missing or forged token from one its recorder filtered "
         "out; `masivo-conformance run` judges it"
     ),
-    "EMIT-3": "judge does not compare issued_at with the server's clock yet; `run` judges it",
     "EMIT-5": "judge does not follow redemptions through wallets yet; `run` judges it",
     "FUL-2": (
         "needs two identical customers, one emitted standby then fulfilled and one "
         "fulfilled at once; `run` judges it"
     ),
-    "FUL-3": (
-        "a recording cannot tell an unknown event id from one made before it began; `run` judges it"
-    ),
-    "FUL-5": "judge does not follow a second fulfil through wallets yet; `run` judges it",
-    "REV-5": (
-        "a recording cannot tell an unknown event id from one made before it began; `run` judges it"
-    ),
-    "REV-6": "needs concurrent reverses of one event; `run` judges it",
     "PRV-5": "judge does not know which rewards a customer could redeem; `run` judges it",
 }
 # Why a single-call rule found nothing to judge in traffic that has its operations.
@@ -150,11 +144,11 @@ def within(url: str, base_url: str) -> bool:
     return head.lower() == base.lower() or head.lower().startswith(base.lower() + "/")
 
 
-def call_of(exchange: Exchange) -> Call | None:
+def call_of(exchange: Exchange, breach: str = "") -> Call | None:
     """The exchange as a `Call`, or None outside the contract. An answer larger than the
-    suite reads is cut and carries the breach GEN-3 judges, as in a live run."""
+    suite reads is cut and carries the breach GEN-3 judges, as in a live run (`breach`:
+    one its reader found already, as the proxy does while it streams)."""
     text = exchange.response_text or ""
-    breach = ""
     if len(text) > limits.MAX_BODY_BYTES:
         text, breach = text[: limits.MAX_BODY_BYTES], limits.TOO_LARGE
     return Call.build(
@@ -206,6 +200,234 @@ def _judge_exchange(exchange: Exchange, call: Call, evidence: Evidence) -> Clien
     )
 
 
+#: Where the multi-call rules of a live judge read a call's history: given the call just
+#: judged and its label, the verdicts the rules now give, each with the label of the call
+#: it belongs to (usually the new one; a rule may also speak of an earlier call).
+SequenceJudge = Callable[[Call, str, tuple[float, float] | None], list[tuple[str, Verdict]]]
+
+
+@dataclass
+class _Row:
+    """One requirement's running totals, as `results.fold` counts them."""
+
+    held: int = 0
+    violated: int = 0
+    tests: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    unjudged: str = ""  # the first reason an exchange gave for not judging it
+
+
+class _Tallies:
+    """`results.fold` of one outcome per exchange, kept as running totals, so a judge that
+    sees exchanges without end holds counts, not outcomes. `kept` bounds the findings
+    kept per requirement (None: every failing exchange's first, as fold keeps)."""
+
+    def __init__(self, kept: int | None) -> None:
+        self.kept = kept
+        self.rows: dict[str, _Row] = {}
+        self.exchanges = 0
+
+    def add(self, origin: str, evidence: Evidence, *, new_exchange: bool = True) -> None:
+        self.exchanges += new_exchange
+        for requirement, tally in evidence.tallies.items():
+            row = self.rows.setdefault(requirement, _Row())
+            row.unjudged = row.unjudged or tally.unjudged
+            if not (tally.held or tally.violated):
+                continue
+            row.tests += 1
+            row.held, row.violated = row.held + tally.held, row.violated + tally.violated
+            if tally.findings and (self.kept is None or len(row.findings) < self.kept):
+                row.findings.append(replace(tally.findings[0], test=origin))
+
+    def results(self) -> list[RequirementResult]:
+        rows = []
+        for req in catalogue():
+            row = self.rows.get(req.id, _Row())
+            status: Status = "fail" if row.violated else ("pass" if row.held else "not checked")
+            rows.append(
+                RequirementResult(
+                    req.id,
+                    req.level,
+                    req.title,
+                    status,
+                    held=row.held,
+                    violated=row.violated,
+                    tests=row.tests,
+                    findings=tuple(row.findings),
+                    requests=row.tests,  # one request per exchange
+                )
+            )
+        return rows
+
+
+@dataclass
+class _Judged:
+    origin: str
+    call: Call
+    evidence: Evidence
+    span: tuple[float, float] | None
+
+
+def _findings(origin: str, evidence: Evidence) -> list[Finding]:
+    return [
+        replace(finding, test=origin)
+        for tally in evidence.tallies.values()
+        for finding in tally.findings
+    ]
+
+
+class TrafficJudge:
+    """Judges exchanges one at a time: `add(exchange)` returns the violations it showed
+    at once, `judgement()` the verdicts so far. `judge_traffic` feeds it recordings, file
+    by file (`add_recording`: the multi-call rules run over each whole file); the proxy
+    feeds it live traffic with `sequences`, which judges each call against the history
+    it keeps (proxy/windows.py), and `kept`, which bounds the findings and client findings
+    kept, so that memory does not grow with the traffic."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str = "",
+        required: list[str] | None = None,
+        others: list[str] | None = None,
+        target: str = "",
+        profile: str = "judge (recorded traffic)",
+        sequences: SequenceJudge | None = None,
+        kept: int | None = None,
+    ) -> None:
+        self.base_url = base_url
+        self.profile = profile
+        self.required = list(required or [])
+        self.target = target
+        self.coverage = Coverage(others=list(others or []))
+        self.client: list[ClientFinding] = []
+        self.client_count = 0
+        self._sequences = sequences
+        self._kept = kept
+        self._tallies = _Tallies(kept)
+        self._started = time.monotonic()
+        # The file (or live session) being judged: its judged calls (a file's, until its
+        # rules run), how many exchanges it had and why some were skipped.
+        self._open: list[_Judged] = []
+        self._seen = 0
+        self._judged = 0
+        self._skipped: Counter[str] = Counter()
+
+    # -- feeding it -------------------------------------------------------------------------
+
+    def add(self, exchange: Exchange, breach: str = "") -> list[Finding]:
+        """Judge one exchange (`breach`: a bound of checks/limits.py its answer broke, as
+        its reader found); the violations it showed now (with `sequences`, the
+        multi-call rules' too; without, those come at `end_file`)."""
+        self._seen += 1
+        if self.base_url and not within(exchange.url, self.base_url):
+            self._skipped[OUTSIDE_BASE] += 1
+            return []
+        call = call_of(exchange, breach)
+        if call is None:
+            self._skipped[OUTSIDE_CONTRACT] += 1
+            return []
+        evidence = Evidence()
+        finding = _judge_exchange(exchange, call, evidence)
+        if finding is not None:
+            self.client_count += 1
+            if self._kept is None or len(self.client) < self._kept:
+                self.client.append(finding)
+        codes = self.coverage.operations.setdefault(call.operation, {})
+        codes[str(call.status)] = codes.get(str(call.status), 0) + 1
+        self.coverage.without_body += exchange.response_text is None
+        self._judged += 1
+        if self._sequences is None:
+            self._open.append(_Judged(exchange.origin, call, evidence, exchange.span))
+            return _findings(exchange.origin, evidence)
+        return self._judge_live(exchange.origin, call, evidence, exchange.span)
+
+    def _judge_live(
+        self, origin: str, call: Call, evidence: Evidence, span: tuple[float, float] | None
+    ) -> list[Finding]:
+        assert self._sequences is not None
+        earlier: dict[str, Evidence] = {}
+        for label, verdict in self._sequences(call, origin, span):
+            target = evidence if label == origin else earlier.setdefault(label, Evidence())
+            target.expect(verdict)
+        self._tallies.add(origin, evidence)
+        found = _findings(origin, evidence)
+        for label, late in earlier.items():
+            self._tallies.add(label, late, new_exchange=False)
+            found += _findings(label, late)
+        return found
+
+    def add_recording(self, recording: Recording) -> list[Finding]:
+        """Judge every exchange of one file, then the multi-call rules over the file."""
+        self._skipped.update(recording.skipped)
+        self._seen += sum(recording.skipped.values())
+        found = [f for exchange in recording.exchanges for f in self.add(exchange)]
+        return found + self.end_file(str(recording.path), recording.kind)
+
+    def end_file(self, name: str, kind: str) -> list[Finding]:
+        """The file `name` ends: without `sequences`, the multi-call rules run over it
+        (its recorded order); its coverage is noted. The violations those rules showed."""
+        judged, found = self._open, []
+        if self._sequences is None:
+            labels = [j.origin for j in judged]
+            verdicts = judge_sequence([j.call for j in judged], labels, [j.span for j in judged])
+            for index, verdict in verdicts:
+                judged[index].evidence.expect(verdict)
+                if verdict.violation is not None:
+                    violation = verdict.violation
+                    found.append(
+                        Finding(
+                            violation.requirement,
+                            violation.detail,
+                            violation.reproducer,
+                            labels[index],
+                        )
+                    )
+        for item in judged:
+            self._tallies.add(item.origin, item.evidence)
+        self.coverage.files.append(self._file_entry(name, kind))
+        self._open, self._seen, self._judged, self._skipped = [], 0, 0, Counter()
+        return found
+
+    def _file_entry(self, name: str, kind: str) -> dict[str, Any]:
+        return {
+            "file": name,
+            "kind": kind,
+            "exchanges": self._seen,
+            "judged": self._judged,
+            "skipped": dict(self._skipped),
+        }
+
+    # -- reading it -------------------------------------------------------------------------
+
+    def judgement(self, *, live: tuple[str, str] | None = None) -> Judgement:
+        """The verdicts so far. `live` (name, kind) lists the traffic still coming as one
+        more file of the coverage (the proxy's session)."""
+        coverage = replace(
+            self.coverage,
+            files=[*self.coverage.files, *([self._file_entry(*live)] if live else [])],
+            operations={op: dict(codes) for op, codes in self.coverage.operations.items()},
+        )
+        told = {req: row.unjudged for req, row in self._tallies.rows.items() if row.unjudged}
+        rows = [_with_reason(row, told, coverage) for row in self._tallies.results()]
+        result = JudgedResult(
+            target=self.target,
+            profile=self.profile,
+            seed=None,
+            strict=False,
+            duration_s=round(time.monotonic() - self._started, 2),
+            request_count=self._tallies.exchanges,
+            requirements=rows,
+            suite_version=__version__,
+            notes=_notes(rows, self.client_count, len(self.client), coverage, self.required),
+            requests_by_operation={
+                op: sum(codes.values()) for op, codes in coverage.operations.items()
+            },
+            required=list(self.required),
+        )
+        return Judgement(result, list(self.client), coverage)
+
+
 def judge_traffic(
     recordings: list[Recording],
     *,
@@ -214,68 +436,12 @@ def judge_traffic(
     others: list[str] | None = None,
 ) -> Judgement:
     """Judge every storefront exchange of `recordings` (module docstring)."""
-    started = time.monotonic()
-    coverage = Coverage(others=others or [])
-    outcomes: list[TestOutcome] = []
-    client: list[ClientFinding] = []
-    for recording in recordings:
-        skipped = Counter(recording.skipped)
-        judged: list[tuple[Exchange, Call, Evidence]] = []
-        for exchange in recording.exchanges:
-            if base_url and not within(exchange.url, base_url):
-                skipped[OUTSIDE_BASE] += 1
-                continue
-            call = call_of(exchange)
-            if call is None:
-                skipped[OUTSIDE_CONTRACT] += 1
-                continue
-            evidence = Evidence()
-            finding = _judge_exchange(exchange, call, evidence)
-            if finding is not None:
-                client.append(finding)
-            judged.append((exchange, call, evidence))
-            codes = coverage.operations.setdefault(call.operation, {})
-            codes[str(call.status)] = codes.get(str(call.status), 0) + 1
-            coverage.without_body += exchange.response_text is None
-        labels = [exchange.origin for exchange, _, _ in judged]
-        for index, verdict in judge_sequence([call for _, call, _ in judged], labels):
-            judged[index][2].expect(verdict)
-        outcomes += [
-            TestOutcome(
-                exchange.origin,
-                (),
-                "failed" if evidence.violations else "passed",
-                evidence.to_dict(),
-                requests=1,
-            )
-            for exchange, _, evidence in judged
-        ]
-        coverage.files.append(
-            {
-                "file": str(recording.path),
-                "kind": recording.kind,
-                "exchanges": len(recording.exchanges) + sum(recording.skipped.values()),
-                "judged": len(judged),
-                "skipped": dict(skipped),
-            }
-        )
-    rows = [_with_reason(row, outcomes, coverage) for row in fold(catalogue(), outcomes)]
-    result = JudgedResult(
-        target=_target(recordings),
-        profile="judge (recorded traffic)",
-        seed=None,
-        strict=False,
-        duration_s=round(time.monotonic() - started, 2),
-        request_count=len(outcomes),
-        requirements=rows,
-        suite_version=__version__,
-        notes=_notes(rows, client, coverage, required or []),
-        requests_by_operation={
-            op: sum(codes.values()) for op, codes in coverage.operations.items()
-        },
-        required=list(required or []),
+    judge = TrafficJudge(
+        base_url=base_url, required=required, others=others, target=_target(recordings)
     )
-    return Judgement(result, client, coverage)
+    for recording in recordings:
+        judge.add_recording(recording)
+    return judge.judgement()
 
 
 def _target(recordings: list[Recording]) -> str:
@@ -285,18 +451,14 @@ def _target(recordings: list[Recording]) -> str:
 
 
 def _with_reason(
-    row: RequirementResult, outcomes: list[TestOutcome], coverage: Coverage
+    row: RequirementResult, told: dict[str, str], coverage: Coverage
 ) -> RequirementResult:
-    """A row not checked, with the reason that holds for a recording."""
+    """A row not checked, with the reason that holds for a recording (`told`: the first
+    reason an exchange gave for not judging a requirement)."""
     if row.status != "not checked":
         return row
-    told = [
-        str(o.evidence[row.id].get("unjudged", ""))
-        for o in outcomes
-        if row.id in o.evidence and o.evidence[row.id].get("unjudged")
-    ]
-    if told:
-        return replace(row, reason=told[0])
+    if row.id in told:
+        return replace(row, reason=told[row.id])
     if row.id in NOT_JUDGED:
         return replace(row, reason=NOT_JUDGED[row.id])
     operations = catalogue()[row.id].operations
@@ -311,7 +473,8 @@ def _with_reason(
 
 def _notes(
     rows: list[RequirementResult],
-    client: list[ClientFinding],
+    client_count: int,
+    client_kept: int,
     coverage: Coverage,
     required: list[str],
 ) -> list[str]:
@@ -321,10 +484,11 @@ def _notes(
         f"in the traffic ({len(unchecked)} MUST requirement(s) not checked; --require ID or "
         "--require-all makes one that is not judged exit 3)"
     ]
-    if client:
+    if client_count:
         notes.append(
-            f"{len(client)} request(s) of your own broke the request schemas: client "
+            f"{client_count} request(s) of your own broke the request schemas: client "
             "findings, not charged to the server"
+            + (f" (the first {client_kept} are listed)" if client_kept < client_count else "")
         )
     if coverage.without_body:
         notes.append(

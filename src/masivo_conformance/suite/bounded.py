@@ -38,6 +38,7 @@ from masivo_conformance.checks.limits import (
 from masivo_conformance.checks.reproducers import curl_for, curl_for_prepared
 from masivo_conformance.suite.budget import RequestBudget
 from masivo_conformance.suite.recent import recent_requests
+from masivo_conformance.suite.saved_traffic import saved_traffic
 
 __all__ = ["BoundedClient", "BoundedSession", "breach_of", "read_within"]
 
@@ -101,7 +102,7 @@ class BoundedClient(httpx.Client):
     def send(
         self, request: httpx.Request, *, stream: bool = False, **options: Any
     ) -> httpx.Response:
-        started = time.monotonic()
+        started, sent_at = time.monotonic(), time.time()
         read_timeout = self._budget.read_timeout(self._total)
         if read_timeout < self._total:  # the run's deadline comes first
             request.extensions = {
@@ -128,6 +129,16 @@ class BoundedClient(httpx.Client):
         finally:
             response.close()
         response._content = body  # what httpx's own read() sets
+        saved_traffic().note(
+            request.method,
+            str(request.url),
+            request.headers.multi_items(),
+            request.content,
+            response.status_code,
+            response.headers.multi_items(),
+            body,
+            (sent_at, time.time()),
+        )
         # The network stream refers back to the response: a cycle that would keep the
         # body (up to 8 MiB) until the collector runs, which the suite makes rare.
         response.stream = httpx.ByteStream(body)
@@ -216,7 +227,7 @@ class BoundedSession(requests.Session):
     def request(  # type: ignore[override]
         self, method: str, url: str | bytes, **options: Any
     ) -> requests.Response:
-        started = time.monotonic()
+        started, sent_at = time.monotonic(), time.time()
         options.update(
             stream=True, allow_redirects=False, timeout=self._budget.read_timeout(self._total)
         )
@@ -238,6 +249,23 @@ class BoundedSession(requests.Session):
             response.close()
             self.cookies.clear()
         response._content = body  # what requests' own `content` sets, as schemathesis does
+        sent = response.request
+        if sent is not None:
+            raw = sent.body
+            content = raw.encode() if isinstance(raw, str) else raw
+            saved_traffic().note(
+                str(sent.method),
+                str(sent.url),
+                [
+                    (k, v if isinstance(v, str) else v.decode("latin-1"))
+                    for k, v in sent.headers.items()
+                ],
+                content if isinstance(content, bytes) else None,
+                response.status_code,
+                list(response.headers.items()),
+                body,
+                (sent_at, time.time()),
+            )
         if breach and response.request is not None:
             _BREACHES[response.request] = breach
         return response

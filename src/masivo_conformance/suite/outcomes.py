@@ -23,6 +23,7 @@ from masivo_conformance.errors import NoAnswer, TargetError, TargetStopped
 from masivo_conformance.reporting.results import TestOutcome
 from masivo_conformance.scrub import cut, excerpt, redact_reproducer, redact_text, scrub_json
 from masivo_conformance.suite.client import ApiClient, BudgetSpent, RequestBudget
+from masivo_conformance.suite.saved_traffic import saved_traffic, worker_name
 from masivo_conformance.suite.storefront import CannotContinue, StepRefused
 
 __all__ = [
@@ -240,6 +241,10 @@ class Recorder:
         for note in node.workeroutput.get("masivo_notes", []):
             self.worker_notes.append(f"{note} (worker {worker})" if worker else note)
         self.worker_requests.update(node.workeroutput.get("masivo_by_operation", {}))
+        judged = node.workeroutput.get("masivo_traffic")
+        if judged:
+            outcome = TestOutcome(**{**judged, "requirements": tuple(judged["requirements"])})
+            self.outcomes[outcome.nodeid] = outcome
 
     def _by_operation(self) -> Counter[str]:
         own = self.budget.by_operation if self.budget is not None else Counter()
@@ -247,10 +252,17 @@ class Recorder:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         workeroutput = getattr(self.config, "workeroutput", None)
+        traffic = saved_traffic().judged(worker_name())
         if workeroutput is not None:  # an xdist worker: hand the notes to the controller
             workeroutput["masivo_notes"] = self._own_notes()
             workeroutput["masivo_by_operation"] = dict(self._by_operation())
+            if traffic is not None:
+                workeroutput["masivo_traffic"] = scrub_json(
+                    traffic.__dict__, fields=(), reproducers=True
+                )
             return
+        if traffic is not None:
+            self.outcomes[traffic.nodeid] = traffic
         path = self.results
         if path is None:
             return

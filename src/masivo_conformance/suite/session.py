@@ -30,6 +30,7 @@ from masivo_conformance.errors import MasivoError
 from masivo_conformance.suite import plan, profiles
 from masivo_conformance.suite import plugin as user_plugin
 from masivo_conformance.suite.outcomes import Recorder, requirement_ids
+from masivo_conformance.suite.saved_traffic import saved_traffic, worker_name
 from masivo_conformance.suite.settings import Settings
 
 __all__ = ["SESSION", "SuiteOptions", "SuiteSession"]
@@ -55,6 +56,7 @@ class SuiteOptions:
     requirements: tuple[str, ...] = ()  # run only the tests of these ids (empty: all)
     cassettes: Path | None = None  # record or replay the tests with cassettes here
     results: Path | None = None  # write the per-test outcomes here (JSON)
+    traffic: Path | None = None  # save every exchange here as HAR and cassette files
 
     def to_wire(self) -> dict[str, Any]:
         """Plain values for the xdist channel (the results are written by the controller)."""
@@ -63,6 +65,7 @@ class SuiteOptions:
             "profile": self.profile,
             "requirements": list(self.requirements),
             "cassettes": None if self.cassettes is None else str(self.cassettes),
+            "traffic": None if self.traffic is None else str(self.traffic),
         }
 
     @classmethod
@@ -72,6 +75,7 @@ class SuiteOptions:
             raw["profile"],
             tuple(raw["requirements"]),
             None if raw["cassettes"] is None else Path(raw["cassettes"]),
+            traffic=None if raw["traffic"] is None else Path(raw["traffic"]),
         )
 
 
@@ -106,6 +110,12 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
         "--masivo-cassettes",
         type=Path,
         help="suite: record or replay the deterministic tests with cassettes under DIR",
+    )
+    group.addoption(
+        "--masivo-save-traffic",
+        type=Path,
+        metavar="DIR",
+        help="suite: save every exchange with the target in DIR as HAR and cassette files",
     )
 
 
@@ -164,6 +174,7 @@ class SuiteSession:
             requirements=tuple(option("masivo_requirement")),
             cassettes=option("masivo_cassettes"),
             results=option("masivo_results"),
+            traffic=option("masivo_save_traffic"),
         )
         return cls(options, problem)
 
@@ -190,12 +201,14 @@ class SuiteSession:
         gc.set_threshold(*_GC_THRESHOLDS)
         config.pluginmanager.register(Recorder(config, self.options.results), "masivo-recorder")
         config.stash[SESSION] = self
+        saved_traffic().start(self.options.traffic)  # judged at the end (outcomes.py)
         # Registered now, after every installed plugin, so that the suite's fixtures
         # override the user plugin's of the same name (`storefront`, `masivo_target`, ...).
         config.pluginmanager.import_plugin(FIXTURES)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         """Leave Hypothesis as the session found it (the CLI may run several sessions)."""
+        saved_traffic().finish(worker_name())
         if self._hypothesis is not None:
             profile, force_seed = self._hypothesis
             hypothesis_settings.load_profile(profile)
