@@ -25,10 +25,12 @@ def test_a_layer_violation_is_caught(tmp_path: Path, capsys: pytest.CaptureFixtu
     # shows the linter reads this project's imports and can fail.
     config = (ROOT / ".importlinter").read_text()
     upside_down = config.replace(
-        "    masivo_conformance.suite\n    masivo_conformance.reporting\n"
+        "    masivo_conformance.suite\n    masivo_conformance.proxy\n"
+        "    masivo_conformance.reporting\n"
         "    masivo_conformance.checks | masivo_conformance.recording\n",
         "    masivo_conformance.checks | masivo_conformance.recording\n"
-        "    masivo_conformance.suite\n    masivo_conformance.reporting\n",
+        "    masivo_conformance.suite\n    masivo_conformance.proxy\n"
+        "    masivo_conformance.reporting\n",
     )
     assert upside_down != config
     (tmp_path / "upside_down.ini").write_text(upside_down)

@@ -16,6 +16,12 @@ pytest-recording), unless the session asks for them (suite/carried.py).
 * `masivo_settings`, `masivo_target`: where `storefront` points (options, `MASIVO_*`
   variables, a targets file, else the embedded reference server). Override
   `masivo_target` in a conftest.py to point `storefront` at a `masivo_server`.
+* `--masivo-judge-proxy UPSTREAM`: the session's traffic with UPSTREAM judged. A judging
+  proxy (proxy/, `masivo-conformance proxy`) starts for the session on a free loopback
+  port; `masivo_judged_url` is its base URL, to point the team's own code at. At the
+  end the verdict matrix is in the terminal summary (and, with `--masivo-judge-report
+  DIR`, judge's reports in DIR), and a MUST the traffic violated fails the session
+  (exit 1), whatever its tests said. Without the option the proxy is never imported.
 
 The conformance suite's own machinery (verdicts, requirement selection, exploration
 profiles, cassettes) is in suite/session.py; only suite runs register it.
@@ -55,11 +61,39 @@ _EVIDENCE = pytest.StashKey[Evidence]()
 # The plugins of our dependencies this session turned off (carried.py), by name.
 _TURNED_OFF = pytest.StashKey[dict[str, Any]]()
 VIOLATIONS_SECTION = "contract violations the storefront recorded"
+# The judging proxy of `--masivo-judge-proxy` (a `masivo_conformance.proxy.running.Proxy`),
+# and what it found once stopped.
+_PROXY = pytest.StashKey[Any]()
+_JUDGED = pytest.StashKey[Any]()
+JUDGE_OPTION = "--masivo-judge-proxy"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("masivo", "Masivo target (storefront fixture and conformance suite)")
     add_target_options(group.addoption, prefix=OPTION_PREFIX)
+    group.addoption(
+        JUDGE_OPTION,
+        metavar="UPSTREAM",
+        dest="masivo_judge_proxy",
+        help="judge this session's traffic with UPSTREAM (a storefront base URL) through a "
+        "proxy whose URL the masivo_judged_url fixture gives; a MUST it violated fails "
+        "the session",
+    )
+    group.addoption(
+        "--masivo-judge-report",
+        metavar="DIR",
+        dest="masivo_judge_report",
+        type=Path,
+        help=f"with {JUDGE_OPTION}: write judge's reports (report.html, summary.md, "
+        "result.json, junit.xml, traffic.json) here",
+    )
+    group.addoption(
+        "--masivo-judge-cassettes",
+        metavar="DIR",
+        dest="masivo_judge_cassettes",
+        type=Path,
+        help=f"with {JUDGE_OPTION}: record the judged traffic here as redacted cassettes",
+    )
 
 
 def settings_from_options(config: pytest.Config, **extra: Any) -> Settings:
@@ -89,6 +123,78 @@ def pytest_load_initial_conftests(early_config: pytest.Config) -> Generator[None
 @pytest.hookimpl(tryfirst=True)
 def pytest_sessionstart(session: pytest.Session) -> None:
     carried.session_started(session, session.config.stash.get(_TURNED_OFF, {}))
+    upstream = session.config.getoption("masivo_judge_proxy", None)
+    if upstream:
+        session.config.stash[_PROXY] = _start_judging_proxy(session.config, upstream)
+
+
+def _start_judging_proxy(config: pytest.Config, upstream_url: str) -> Any:
+    """The judging proxy for the session, on a free loopback port; a bad upstream or
+    folder is one line and the session does not start (pytest.UsageError, exit 4)."""
+    # Imported here: a session without the option never loads the proxy.
+    from masivo_conformance.proxy.live import LiveJudge  # noqa: PLC0415
+    from masivo_conformance.proxy.running import Proxy  # noqa: PLC0415
+    from masivo_conformance.proxy.upstream import parse_upstream  # noqa: PLC0415
+
+    try:
+        upstream = parse_upstream(upstream_url, JUDGE_OPTION)
+        for folder in (
+            config.getoption("masivo_judge_report"),
+            config.getoption("masivo_judge_cassettes"),
+        ):
+            if folder is not None:
+                folder.mkdir(parents=True, exist_ok=True)
+        judge = LiveJudge(
+            upstream.url,
+            cassettes=config.getoption("masivo_judge_cassettes"),
+            report_dir=config.getoption("masivo_judge_report"),
+            on_violation=lambda line: None,  # kept by the judge, shown in the summary
+            on_error=lambda line: None,  # idem
+        )
+        proxy = Proxy(upstream, port=0, judge=judge).start()
+    except (MasivoError, OSError) as error:
+        raise pytest.UsageError(str(error)) from None
+    return proxy
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Stop the judging proxy (its reports are written); a MUST the traffic violated
+    fails a session that would have passed (docs/decisions.md, "Judging a team's live
+    traffic")."""
+    proxy = session.config.stash.get(_PROXY, None)
+    if proxy is None:
+        return
+    del session.config.stash[_PROXY]
+    judgement = proxy.stop()
+    session.config.stash[_JUDGED] = (proxy, judgement)
+    if judgement.result.failed_musts and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    judged = config.stash.get(_JUDGED, None)
+    if judged is None:
+        return
+    from masivo_conformance.reporting.report import render_matrix  # noqa: PLC0415
+
+    proxy, judgement = judged
+    report_dir = config.getoption("masivo_judge_report")
+    write = terminalreporter.write_line
+    terminalreporter.section(f"masivo: the traffic with {proxy.upstream.url}, judged")
+    live = proxy.judge
+    if live.violation_count:
+        write(f"{live.violation_count} violation(s) as they passed (first ones):")
+        for line in live.violations:
+            write(f"  {line}")
+    for line in live.error_lines:
+        write(line)
+    write(render_matrix(judgement.result, report_dir).rstrip("\n"))
+    for path in live.written:
+        write(f"wrote {path}")
+    if judgement.result.failed_musts:
+        ids = ", ".join(r.id for r in judgement.result.failed_musts)
+        write(f"masivo: the traffic violated MUST requirement(s) {ids}: the session fails")
 
 
 @pytest.hookimpl(wrapper=True)
@@ -147,6 +253,21 @@ def masivo_target(masivo_settings: Settings) -> Iterator[Target]:
             yield target
     except MasivoError as error:
         fail_on(error)
+
+
+@pytest.fixture(scope="session")
+def masivo_judged_url(pytestconfig: pytest.Config) -> str:
+    """The base URL of the judging proxy `--masivo-judge-proxy UPSTREAM` started: point
+    the code under test at it instead of UPSTREAM (same base path), and every exchange
+    is judged. Without the option, the test fails with one line saying so."""
+    proxy = pytestconfig.stash.get(_PROXY, None)
+    if proxy is None:
+        pytest.fail(
+            f"masivo_judged_url needs {JUDGE_OPTION} UPSTREAM (the storefront base URL "
+            "to judge the traffic with)",
+            pytrace=False,
+        )
+    return str(proxy.base_url)
 
 
 @pytest.fixture(scope="session")
