@@ -20,6 +20,7 @@ from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.reporting.results import TestOutcome, fold
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.suite import plan
+from masivo_conformance.suite.saved_traffic import TRAFFIC_TEST as TRAFFIC
 from tests.suite.cli_runs import run_cli, target_args
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -72,9 +73,13 @@ def test_declared_costs_are_the_requests_made(profile: str, tmp_path: Path) -> N
     chosen = plan.plan_for(profile)
     extra = () if profile == "budget" else ("-m", "requirement")
     found = _plain_pytest_run(tmp_path, profile, *extra)
-    spent = {o["nodeid"]: int(o["requests"]) for o in found["outcomes"]}
+    spent = {o["nodeid"]: int(o["requests"]) for o in found["outcomes"] if o["nodeid"] != TRAFFIC}
     declared = {s.test: s.cost for s in chosen.scenarios}
     assert set(spent) == set(declared)
+    # The run's traffic judged as a recording is one more outcome, and costs nothing.
+    (traffic,) = [o for o in found["outcomes"] if o["nodeid"] == TRAFFIC]
+    assert traffic["requests"] == 0
+    assert traffic["evidence"], traffic
     off = {test: spent[test] - cost for test, cost in declared.items() if spent[test] != cost}
     assert list(off.values()) == [plan.SESSION_COST], off
     # The run's total counts the shared fixtures' requests too, which no test owns.

@@ -15,7 +15,7 @@ import yaml
 
 from masivo_conformance import scrub
 from masivo_conformance.checks.calls import Call
-from masivo_conformance.checks.passive import NOT_AT_REST, UNTIMED, judge_sequence
+from masivo_conformance.checks.passive import ANY_REPEAT, NOT_AT_REST, UNTIMED, judge_sequence
 from masivo_conformance.checks.recorded import refusals, request_problem
 from masivo_conformance.recording.traffic import read_recording, read_traffic
 from masivo_conformance.reporting.judging import judge_traffic
@@ -338,3 +338,19 @@ def test_what_follows_an_accepted_fulfil_of_a_reversed_event_is_charged_there_on
     verdicts = [(v.requirement, v.held) for _, v in judge_sequence(calls)]
     assert ("FUL-4", False) in verdicts
     assert not [r for r, _ in verdicts if r == "REV-4"]
+
+
+def test_two_reverses_accepted_at_once_are_rev4s_when_any_repeat_is_accepted() -> None:
+    reverse = f"/behavior/events/{EVENT}/reverse"
+    accepted = _call("POST", reverse, 200, _event("REVERSED"), {"reason": "x"})
+    at_once_then_alone = [(0.0, 0.1), (1.0, 1.3), (1.1, 1.4), (2.0, 2.1)]
+    calls = [_emit("RESOLVED"), accepted, accepted, accepted]
+    verdicts = {v.requirement: v for _, v in judge_sequence(calls, spans=at_once_then_alone)}
+    assert verdicts["REV-4"].held is False
+    assert (verdicts["REV-6"].judged, verdicts["REV-6"].unjudged) == (False, ANY_REPEAT)
+
+
+def test_a_replay_compares_no_issued_at_with_recorded_dates() -> None:
+    stale = _sent_emit(201, _event("RESOLVED"), issued_at="2026-12-01T00:00:00Z")
+    assert _judged([stale], "EMIT-3") == [(True, False)]
+    assert [v for _, v in judge_sequence([stale], clock=False) if v.requirement == "EMIT-3"] == []

@@ -63,6 +63,7 @@ from masivo_conformance.checks.invariants import (
 from masivo_conformance.checks.recorded import EMIT_REQUIRED, request_problem
 
 __all__ = [
+    "ANY_REPEAT",
     "NOTHING_HELD",
     "NOT_AT_REST",
     "NO_PREMISE",
@@ -123,6 +124,10 @@ OUT_OF_ORDER = (
 UNTIMED = (
     "a reverse of the event answered 2xx just before, and the recording keeps no times: "
     "the two may have been sent at once (REV-6's case), not one after the other"
+)
+ANY_REPEAT = (
+    "the target accepts a second reverse sent after the first had answered (REV-4): two "
+    "accepted at once show no race, only that"
 )
 NOTHING_HELD = "the customer held nothing a preview could consume: no amount could show a break"
 _FINAL = frozenset({"RESOLVED", "FAILED", "REVERSED", "CANCELLED"})
@@ -242,6 +247,7 @@ class _Judge:
         calls: Sequence[Call],
         labels: Sequence[str],
         spans: Sequence[tuple[float, float] | None],
+        clock: bool,
     ) -> None:
         self.calls, self.labels, self.spans = calls, labels, spans
         self.given_ids = _given_ids(calls)
@@ -251,6 +257,8 @@ class _Judge:
         self.last_read: dict[str, Mapping[str, float]] = {}
         self.moved = False
         self.refused: list[_Refused] = []
+        self.races: list[tuple[int, Verdict]] = []
+        self.clock = clock
         self.accepted: set[tuple[str, str]] = set()  # ("customer", id), ("type", brand|type)
 
     def judge(self, index: int, verdict: Verdict) -> None:
@@ -319,7 +327,7 @@ class _Judge:
         request = call.request_json if isinstance(call.request_json, dict) else {}
         if "issued_at" not in request:
             return True
-        times = _issued(call)
+        times = _issued(call) if self.clock else None
         if times is None:
             return False
         issued, answered = times
@@ -327,7 +335,7 @@ class _Judge:
 
     def _window(self, index: int, call: Call) -> None:
         """EMIT-3 on an emit whose issued_at lies clearly outside the window."""
-        times = _issued(call)
+        times = _issued(call) if self.clock else None
         if times is None:
             return
         issued, answered = times
@@ -451,13 +459,28 @@ class _Judge:
         first, second = self.spans[event.ended_at], self.spans[index]
         what = f"reverse of an event {event.ended.lower()} at {self.labels[event.ended_at]}"
         if first is not None and second is not None and second[0] < first[1]:
-            verdict = is_4xx(call, "REV-6", f"{what}, sent while that reverse was in flight")
-        elif first is None and second is None and event.ended_at == index - 1:
+            # Judged once the whole recording is seen (`races`); a later reverse of the
+            # event is still judged as REV-4's.
+            what = f"{what}, sent while that reverse was in flight"
+            self.races.append((index, is_4xx(call, "REV-6", what)))
+            return
+        if first is None and second is None and event.ended_at == index - 1:
             verdict = Verdict.moot("REV-4", UNTIMED)
         else:
             verdict = is_4xx(call, "REV-4", f"second {what}")
         self.judge(index, verdict)
         event.broken = 200 <= call.status < 300
+
+    def judge_races(self) -> None:
+        """REV-6 on the reverses sent while another was in flight, unless the target
+        accepts a second reverse sent after the first had answered (REV-4 broken): then
+        two accepted at once show no race, only that break (as `run`'s REV-6 test says)."""
+        repeats = any(
+            v.requirement == "REV-4" and v.violation is not None for _, v in self.verdicts
+        )
+        for index, raced in self.races:
+            moot = repeats and raced.violation is not None
+            self.judge(index, Verdict.moot("REV-6", ANY_REPEAT) if moot else raced)
 
     def _reversal(self, index: int, call: Call, data: dict[str, Any] | None) -> None:
         what = "reverse of an event seen fulfilled and RESOLVED"
@@ -688,19 +711,25 @@ def judge_sequence(
     calls: Sequence[Call],
     labels: Sequence[str] | None = None,
     spans: Sequence[tuple[float, float] | None] | None = None,
+    *,
+    clock: bool = True,
 ) -> list[tuple[int, Verdict]]:
     """The verdicts of the multi-call rules on `calls` (in the order their answers came),
     each with the index of the call it belongs to. `labels` name the calls in messages
     (default `call N`); `spans` are when each was sent and answered (epoch seconds, None
-    where the recording kept no time)."""
+    where the recording kept no time). `clock` False: the answers' Date headers are not
+    of the moment the requests were made (a replay answers new requests with recorded
+    answers), so nothing compares them with a request's issued_at."""
     judge = _Judge(
         calls,
         labels or [f"call {n}" for n in range(1, len(calls) + 1)],
         spans or [None] * len(calls),
+        clock,
     )
     judge.follow()
     judge.valid_refusals()
     judge.still_steps()
     judge.reversals()
     judge.reversal_listings()
+    judge.judge_races()
     return sorted(judge.verdicts, key=lambda item: item[0])

@@ -124,9 +124,12 @@ def _is_transport(exc: BaseException) -> bool:
 class Recorder:
     """Collects one outcome per test (on the xdist controller too, where reports arrive)."""
 
-    def __init__(self, config: pytest.Config, results: Path | None = None) -> None:
+    def __init__(
+        self, config: pytest.Config, results: Path | None = None, *, cassettes: bool = False
+    ) -> None:
         self.config = config
         self.results = results  # where the controller writes the outcomes (None: nowhere)
+        self.cassettes = cassettes  # the session records or replays cassettes
         self.outcomes: dict[str, TestOutcome] = {}
         self.stopped = ""  # the target stopped answering (first such message)
         self.refused = ""  # a step every scenario needs was refused (first such message)
@@ -252,7 +255,8 @@ class Recorder:
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         workeroutput = getattr(self.config, "workeroutput", None)
-        traffic = saved_traffic().judged(worker_name())
+        replayed = self.cassettes and self.config.getoption("--record-mode", None) == "none"
+        traffic = saved_traffic().judged(worker_name(), replayed=replayed)
         if workeroutput is not None:  # an xdist worker: hand the notes to the controller
             workeroutput["masivo_notes"] = self._own_notes()
             workeroutput["masivo_by_operation"] = dict(self._by_operation())

@@ -90,9 +90,10 @@ class SavedTraffic:
                 )
             )
 
-    def judged(self, worker: str) -> TestOutcome | None:
+    def judged(self, worker: str, *, replayed: bool = False) -> TestOutcome | None:
         """The multi-call rules over this process's traffic, as one outcome (None when
-        they judged nothing). Its calls are named as the saved files name them."""
+        they judged nothing). Its calls are named as the saved files name them.
+        `replayed`: the answers came from cassettes, their Date headers from then."""
         with self._lock:
             exchanges = list(self._exchanges)
         calls, labels, spans = [], [], []
@@ -103,7 +104,7 @@ class SavedTraffic:
                 labels.append(f"traffic-{worker}#{exchange.index}")
                 spans.append(exchange.span)
         evidence = Evidence()
-        for _, verdict in judge_sequence(calls, labels, spans):
+        for _, verdict in judge_sequence(calls, labels, spans, clock=not replayed):
             evidence.expect(verdict)
         judged = evidence.to_dict()
         if not judged:

@@ -199,7 +199,10 @@ class SuiteSession:
         self._gc_thresholds = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(*_GC_THRESHOLDS)
-        config.pluginmanager.register(Recorder(config, self.options.results), "masivo-recorder")
+        config.pluginmanager.register(
+            Recorder(config, self.options.results, cassettes=self.options.cassettes is not None),
+            "masivo-recorder",
+        )
         config.stash[SESSION] = self
         saved_traffic().start(self.options.traffic)  # judged at the end (outcomes.py)
         # Registered now, after every installed plugin, so that the suite's fixtures
