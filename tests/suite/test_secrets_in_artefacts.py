@@ -161,12 +161,15 @@ def test_a_run_with_auth_faults_writes_no_key_and_no_issued_token(
         "run",
         *target_args(server),
         *("--profile", "quick", "--settle-time", "0.2", "-v", *options),
+        *("--save-traffic", str(reports / "traffic")),  # the run's HAR and cassette too
         report_dir=reports,
     )
     assert run.exit_code == 1, run.stdout[-3000:] + run.stderr[-3000:]
     assert {"AUTH-1", "AUTH-2"} <= set(run.failing())  # the faults were seen and reported
     artefacts = _artefacts(run, reports)
     assert {"junit.xml", "result.json", "report.html", "summary.md"} <= set(artefacts)
+    saved = {Path(name).suffix for name in artefacts if name.startswith("traffic/")}
+    assert saved == {".har", ".yaml"}, sorted(artefacts)
     secret = _signing_secret(server)
     forged_seen = 0
     for name, text in artefacts.items():
