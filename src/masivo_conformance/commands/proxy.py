@@ -9,7 +9,7 @@ A violation is one line at once, on stdout; judging never holds an answer up, an
 judging error is one line on stderr while the exchange still goes through.
 
 With --cassettes DIR the traffic is recorded as redacted vcrpy cassettes (a new file
-every 200 exchanges or 4 MiB), which `judge`, `replay` and `drift` read. With
+every 200 exchanges or 4 MiB), which `judge` reads again. With
 --report-dir DIR, judge's reports (report.html, summary.md, result.json, junit.xml,
 traffic.json) are written every --report-every seconds and when the proxy stops
 (Ctrl-C, SIGTERM). Secrets (API keys, tokens, cookies) reach no cassette, report or line.

@@ -1,5 +1,6 @@
-"""The proxy's traffic as vcrpy cassettes, redacted, that `judge`, `replay` and `drift`
-read: `proxy-<start>-0001.yaml`, `...-0002.yaml`, ... in the `--cassettes` folder.
+"""The proxy's traffic as vcrpy cassettes, redacted, that `judge` reads (and a team's
+own vcrpy loads; `replay` and `drift` replay the suite's own scenarios, not these):
+`proxy-<start>-0001.yaml`, `...-0002.yaml`, ... in the `--cassettes` folder.
 
 A file is rotated after `per_file` exchanges or `max_bytes` of bodies, so a long session
 is many small files, each readable alone (each holds its own `version` line). The open
