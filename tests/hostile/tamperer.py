@@ -39,6 +39,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from masivo_conformance.contract.routes import route_for, routes
+from masivo_conformance.proxy.app import HOP_BY_HOP
 
 __all__ = [
     "Action",
@@ -63,20 +64,9 @@ _STOP_TIMEOUT = 5.0
 _UPSTREAM_TIMEOUT = 30.0
 _MAX_HEAD = 64 * 1024  # request line and headers
 _MAX_BODY = 16 * 1024 * 1024  # a request body; the suite sends a few KiB at most
-# Headers of one hop only (RFC 9110 section 7.6.1), never forwarded either way.
-_HOP_BY_HOP = frozenset(
-    {
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    }
-)
+# Headers of one hop only (RFC 9110 section 7.6.1), never forwarded either way: the
+# validating proxy's own list.
+_HOP_BY_HOP = HOP_BY_HOP
 # Request headers the proxy sets itself: httpx writes Host and Content-Length for the
 # upstream, and Accept-Encoding is forced to identity so rules see plain bodies.
 _SET_BY_PROXY = frozenset({"host", "content-length", "accept-encoding"})
