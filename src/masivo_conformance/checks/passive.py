@@ -64,6 +64,7 @@ from masivo_conformance.checks.recorded import EMIT_REQUIRED, request_problem
 
 __all__ = [
     "ANY_REPEAT",
+    "JUDGES",
     "NOTHING_HELD",
     "NOT_AT_REST",
     "NO_PREMISE",
@@ -113,6 +114,24 @@ NO_CHANGE = {
     "EMIT-2": "emit(s) refused for a missing or mistyped member",
     "FUL-5": "fulfil(s) of an event seen fulfilled",
 }
+#: Every requirement `judge_sequence` may judge (the requirement map lists it under each;
+#: tests/unit/test_requirement_map.py holds it to the ids this module names).
+JUDGES = (
+    "EMIT-1",
+    "EMIT-2",
+    "EMIT-3",
+    "FUL-1",
+    "FUL-3",
+    "FUL-4",
+    "FUL-5",
+    "REV-1",
+    "REV-2",
+    "REV-3",
+    "REV-4",
+    "REV-5",
+    "REV-6",
+    "PRV-2",
+)
 NOT_AT_REST = (
     "the wallet changed between the reads, but an earlier write for the customer was not "
     "seen settled and may have landed late (no read showed the wallet at rest)"
@@ -438,8 +457,11 @@ class _Judge:
                 and event.fulfilled
                 and event.status == "RESOLVED"
                 and _has_reason(call)
+                and request_problem(call) is None
+                and _ordinary(call.request_json)
             ):
-                # Without a reason a refusal is REV-7's to judge (a SHOULD), not REV-1's.
+                # Without a reason a refusal is REV-7's to judge (a SHOULD), not REV-1's;
+                # a body a server may bound (a fuzzed member of 1e235) may be refused too.
                 self._reversal(index, call, data)
         if event is None and data is not None:
             event = self.events[event_id] = _Event(_text(data.get("customer_id")))

@@ -7,6 +7,7 @@ The schema functions are re-exported here, so callers say `contract.validate(...
 from masivo_conformance.contract.schemas import (
     SchemaViolation,
     check_complete,
+    is_valid,
     openapi_path,
     registry,
     schema,
@@ -18,6 +19,7 @@ from masivo_conformance.contract.schemas import (
 __all__ = [
     "SchemaViolation",
     "check_complete",
+    "is_valid",
     "openapi_path",
     "registry",
     "schema",

@@ -174,6 +174,17 @@ def _fast_validator(name: str) -> jsonschema_rs.Validator:
     )
 
 
+def is_valid(name: str, instance: Any) -> bool:
+    """Whether `instance` keeps schema `name` (the compiled validator's fast yes; what it
+    refuses or cannot read, python-jsonschema decides)."""
+    try:
+        if _fast_validator(name).is_valid(instance):
+            return True
+    except ValueError:
+        pass  # not JSON as jsonschema_rs reads it (NaN, say)
+    return validator(name).is_valid(instance)
+
+
 def validate(name: str, instance: Any) -> list[SchemaViolation]:
     """Every way `instance` breaks schema `name`, deepest paths first; empty when valid.
 

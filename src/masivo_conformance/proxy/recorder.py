@@ -20,11 +20,9 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import yaml
-
 from masivo_conformance.recording.exported import as_cassette
 from masivo_conformance.recording.shareable import scrubbed
-from masivo_conformance.recording.traffic import Exchange
+from masivo_conformance.recording.traffic import Exchange, dump_yaml
 
 __all__ = ["MAX_FILE_BYTES", "PER_FILE", "CassetteRecorder"]
 
@@ -72,9 +70,7 @@ class CassetteRecorder:
         if not self._dirty:
             return None
         path = self.path
-        text = yaml.safe_dump(
-            scrubbed("cassette", as_cassette(self._open)), allow_unicode=True, sort_keys=False
-        )
+        text = dump_yaml(scrubbed("cassette", as_cassette(self._open)))
         self.folder.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".yaml.partial")
         partial.write_text(text, encoding="utf-8")

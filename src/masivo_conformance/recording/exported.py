@@ -20,11 +20,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-import yaml
-
 from masivo_conformance import __version__
 from masivo_conformance.recording.shareable import scrubbed
-from masivo_conformance.recording.traffic import Exchange
+from masivo_conformance.recording.traffic import Exchange, dump_yaml
 
 __all__ = ["as_cassette", "as_har", "write_exchanges"]
 
@@ -145,10 +143,5 @@ def write_exchanges(exchanges: Sequence[Exchange], folder: Path, stem: str) -> l
         encoding="utf-8",
     )
     cassette = folder / f"{stem}.yaml"
-    cassette.write_text(
-        yaml.safe_dump(
-            scrubbed("cassette", as_cassette(exchanges)), allow_unicode=True, sort_keys=False
-        ),
-        encoding="utf-8",
-    )
+    cassette.write_text(dump_yaml(scrubbed("cassette", as_cassette(exchanges))), encoding="utf-8")
     return [har, cassette]

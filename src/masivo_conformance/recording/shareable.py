@@ -20,14 +20,13 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-import yaml
-
 from masivo_conformance import scrub
 from masivo_conformance.errors import CassetteError
 from masivo_conformance.recording.traffic import (
     MAX_BODY_BYTES,
     Recording,
     decompressed,
+    dump_yaml,
     load_json,
     load_yaml,
     read_text,
@@ -80,7 +79,7 @@ def write_shareable(recording: Recording, place: Path) -> Path:
     if recording.kind == "har":
         out = json.dumps(document, indent=2, ensure_ascii=False) + "\n"
     elif suffix in (".yaml", ".yml"):
-        out = yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+        out = dump_yaml(document)
     else:
         out = json.dumps(document, indent=4) + "\n"
     place.parent.mkdir(parents=True, exist_ok=True)
