@@ -86,10 +86,7 @@ def test_declared_costs_are_the_requests_made(profile: str, tmp_path: Path) -> N
     assert found["requests"] == chosen.deterministic
     assert sum(spent.values()) + sum(s.fixtures for s in chosen.scenarios) == found["requests"]
     if profile == "budget":
-        outcomes = [
-            TestOutcome(**{**o, "requirements": tuple(o["requirements"])})
-            for o in found["outcomes"]
-        ]
+        outcomes = [TestOutcome.from_wire(o) for o in found["outcomes"]]
         rows = fold(catalogue(), outcomes)
         assert {r.id: r.status for r in rows} == dict.fromkeys(IDS, "pass")
 

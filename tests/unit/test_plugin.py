@@ -21,7 +21,7 @@ from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.reporting.results import fold
 from masivo_conformance.suite import plugin as user_plugin
 from masivo_conformance.suite.client import ApiClient
-from masivo_conformance.suite.outcomes import load_outcomes
+from masivo_conformance.suite.outcomes import SessionRecord
 from masivo_conformance.suite.session import SuiteOptions, SuiteSession
 from masivo_conformance.suite.settings import Settings, resolve
 from masivo_conformance.suite.storefront import IdFactory, Storefront, WritesRefused
@@ -181,7 +181,7 @@ def test_an_error_is_the_tests_not_a_requirements(
 def test_written_outcomes_fold_into_verdicts(pytester: pytest.Pytester, tmp_path: Path) -> None:
     _outcomes(pytester, tmp_path)
     rows = {
-        r.id: r for r in fold(catalogue(), load_outcomes(tmp_path / "outcomes.json")["outcomes"])
+        r.id: r for r in fold(catalogue(), SessionRecord.read(tmp_path / "outcomes.json").outcomes)
     }
     assert (rows["REV-1"].status, rows["REV-1"].held) == ("pass", 2)
     assert rows["PRV-1"].status == "pass"

@@ -737,12 +737,12 @@ def test_reports_cover_a_folded_catalogue() -> None:
     violated.held("EMIT-1")
     violated.violated(ConformanceViolation("EMIT-4", "standby came back RESOLVED", CURL_2))
     outcomes = [
-        TestOutcome("tests/suite/test_emit.py::test_echo", ("EMIT-1",), "passed", held.to_dict()),
+        TestOutcome("tests/suite/test_emit.py::test_echo", ("EMIT-1",), "passed", held),
         TestOutcome(
             "tests/suite/test_emit.py::test_standby",
             ("EMIT-1", "EMIT-4"),
             "failed",
-            violated.to_dict(),
+            violated,
         ),
     ]
     result = run_result(fold(requirements, outcomes))
@@ -877,7 +877,7 @@ def test_fold_keeps_every_failing_test_and_sums_time_and_requests() -> None:
                 f"t.py::test_{n}",
                 ("GEN-4",),
                 "failed",
-                evidence.to_dict(),
+                evidence,
                 requests=3,
                 duration_s=0.5,
             )

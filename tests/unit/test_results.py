@@ -49,7 +49,8 @@ def _outcome(
     covers: tuple[str, ...] = (MUST,),
     nodeid: str = "t::x",
 ) -> TestOutcome:
-    return TestOutcome(nodeid, covers, outcome, evidence or {}, error, skip)  # type: ignore[arg-type]
+    observed = Evidence.from_dict(evidence or {})  # the tests below write it as data
+    return TestOutcome(nodeid, covers, outcome, observed, error, skip)  # type: ignore[arg-type]
 
 
 def _run(

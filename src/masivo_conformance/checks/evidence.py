@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from masivo_conformance import scrub
@@ -178,6 +178,30 @@ class Evidence:
             if tally.violated > len(tally.findings):
                 lines.append(f"[{requirement}] ... {tally.violated - len(tally.findings)} more")
         return "\n".join(lines)
+
+    def redacted(self) -> Evidence:
+        """A copy with every text redacted, for what leaves the test (messages quote the
+        target's answers, which may hold a token); counts as they are."""
+        copy = Evidence()
+        with self._lock:
+            for requirement, t in self.tallies.items():
+                copy.tallies[requirement] = Tally(
+                    t.held,
+                    t.violated,
+                    [
+                        replace(
+                            f,
+                            message=scrub.redact_text(f.message),
+                            reproducer=scrub.redact_text(f.reproducer),
+                            sequence=scrub.scrub_json(f.sequence, fields=(), reproducers=True)
+                            if f.sequence
+                            else None,
+                        )
+                        for f in t.findings
+                    ],
+                    scrub.redact_text(t.unjudged),
+                )
+        return copy
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -12,7 +12,7 @@ through JSON so that `run` can read what a pytest session wrote.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -48,14 +48,29 @@ class TestOutcome:
     nodeid: str
     requirements: tuple[str, ...]  # from its markers: documentation and selection only
     outcome: Outcome
-    evidence: dict[str, Any] = field(default_factory=dict)  # Evidence.to_dict()
+    # What it observed, as the test recorded it: an Evidence from start to verdict in one
+    # process; plain data only where it crosses one (`to_wire`: xdist, --masivo-results).
+    evidence: Evidence = field(default_factory=Evidence)
     error: str = ""  # one line: an exception that is no check's
     skip_reason: str = ""
     requests: int = 0
     duration_s: float = 0.0  # setup, call and teardown
 
-    def observed(self) -> Evidence:
-        return Evidence.from_dict(self.evidence, self.nodeid)
+    def to_wire(self) -> dict[str, Any]:
+        """Plain values (JSON) for another process."""
+        return {**self.__dict__, "requirements": list(self.requirements)} | {
+            "evidence": self.evidence.to_dict()
+        }
+
+    @classmethod
+    def from_wire(cls, raw: dict[str, Any]) -> TestOutcome:
+        return cls(
+            **{
+                **raw,
+                "requirements": tuple(raw["requirements"]),
+                "evidence": Evidence.from_dict(raw["evidence"]),
+            }
+        )
 
 
 def errors_of(outcomes: list[TestOutcome]) -> list[TestError]:
@@ -171,9 +186,9 @@ def _not_checked_reason(requirement: str, outcomes: list[TestOutcome], budget: s
     """Why nothing judged a requirement, from the tests that were meant to."""
     covering = [o for o in outcomes if requirement in o.requirements]
     told = [
-        str(o.evidence[requirement].get("unjudged", ""))
+        o.evidence.tallies[requirement].unjudged
         for o in outcomes
-        if requirement in o.evidence
+        if requirement in o.evidence.tallies
     ]
     told = [t for t in told if t]
     if told:
@@ -202,7 +217,7 @@ def fold(
     budget_note: str = "",
 ) -> list[RequirementResult]:
     """One row per requirement (only `selected` ids when given), from the evidence."""
-    observed = [(o, o.observed()) for o in outcomes]
+    observed = [(o, o.evidence) for o in outcomes]
     rows = []
     for req in catalogue:
         if selected is not None and req.id not in selected:
@@ -219,7 +234,7 @@ def fold(
             duration += outcome.duration_s
             held, violated = held + tally.held, violated + tally.violated
             if tally.findings:
-                findings.append(tally.findings[0])
+                findings.append(replace(tally.findings[0], test=outcome.nodeid))
         status: Status = "fail" if violated else ("pass" if held else "not checked")
         reason = "" if held or violated else _not_checked_reason(req.id, outcomes, budget_note)
         rows.append(

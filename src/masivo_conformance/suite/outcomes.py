@@ -12,6 +12,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Generator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +33,8 @@ __all__ = [
     "RATE_LIMIT_WARNING",
     "RATE_NOTE",
     "Recorder",
+    "SessionRecord",
     "judge_report",
-    "load_outcomes",
     "one_line",
     "requirement_ids",
 ]
@@ -138,6 +139,11 @@ class Recorder:
         self.worker_notes: list[str] = []  # notes the xdist workers sent back
         self.budget: RequestBudget | None = None  # this process's, once a test used it
         self.worker_requests: Counter[str] = Counter()  # per operation, from xdist workers
+        # This process's tests' evidence, redacted, from each phase's report to its outcome
+        # (one object all the way; only an xdist worker sends it as data).
+        self._evidence: dict[str, Evidence] = {}
+        self.worker = hasattr(config, "workerinput")
+        self.finished = False
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(
@@ -159,10 +165,12 @@ class Recorder:
             item.stash[_BUDGET_AT_START] = 0 if budget is None else budget.spent
         elif call.when == "teardown" and budget is not None:
             info["requests"] = budget.spent - item.stash.get(_BUDGET_AT_START, 0)
-        if evidence is not None:
-            info["evidence"] = evidence.to_dict()
         # Messages quote the target's answers, which may hold a token: what leaves the
         # test (result.json, reports) is redacted here, where the test's secrets are known.
+        if evidence is not None and self.worker:
+            info["evidence"] = evidence.to_dict()  # to the controller, as data
+        elif evidence is not None:
+            self._evidence[report.nodeid] = evidence.redacted()
         report.masivo = scrub_json(info, fields=(), reproducers=True)  # type: ignore[attr-defined]  # carried to the xdist controller
         return report
 
@@ -221,11 +229,16 @@ class Recorder:
         outcome = report.outcome
         if previous is not None and (previous.outcome == "failed" or outcome == "passed"):
             outcome = previous.outcome  # a passed teardown does not undo a failed call
+        evidence = self._evidence.pop(report.nodeid, None)
+        if evidence is None and "evidence" in info:  # an xdist worker's test
+            evidence = Evidence.from_dict(info["evidence"])
+        if evidence is None:
+            evidence = previous.evidence if previous else Evidence()
         self.outcomes[report.nodeid] = TestOutcome(
             report.nodeid,
             tuple(info.get("requirements", ())),
             outcome,
-            info.get("evidence", previous.evidence if previous else {}),
+            evidence,
             (previous.error if previous else "") or error,
             str(info.get("skip_reason", "")) or (previous.skip_reason if previous else ""),
             (previous.requests if previous else 0) + int(info.get("requests", 0)),
@@ -246,7 +259,7 @@ class Recorder:
         self.worker_requests.update(node.workeroutput.get("masivo_by_operation", {}))
         judged = node.workeroutput.get("masivo_traffic")
         if judged:
-            outcome = TestOutcome(**{**judged, "requirements": tuple(judged["requirements"])})
+            outcome = TestOutcome.from_wire(judged)
             self.outcomes[outcome.nodeid] = outcome
 
     def _by_operation(self) -> Counter[str]:
@@ -262,38 +275,58 @@ class Recorder:
             workeroutput["masivo_by_operation"] = dict(self._by_operation())
             if traffic is not None:
                 workeroutput["masivo_traffic"] = scrub_json(
-                    traffic.__dict__, fields=(), reproducers=True
+                    traffic.to_wire(), fields=(), reproducers=True
                 )
             return
         if traffic is not None:
-            self.outcomes[traffic.nodeid] = traffic
-        path = self.results
-        if path is None:
-            return
-        path.parent.mkdir(parents=True, exist_ok=True)
+            self.outcomes[traffic.nodeid] = replace(traffic, evidence=traffic.evidence.redacted())
+        self.finished = True
+        if self.results is not None:
+            self.record().write(self.results)
+
+    def record(self) -> SessionRecord:
+        """What the session found, once it has finished (on the controller)."""
         by_operation = self._by_operation()
-        document = {
-            "notes": self._own_notes() + sorted(self.worker_notes),
+        # The outcomes were redacted test by test; what the session says of itself is
+        # redacted here (an outage's message quotes the target, its suspects are curl lines).
+        return SessionRecord(
+            [o for o in self.outcomes.values() if o.requirements],
             # Every request the run's budgets let through (this process's and the
             # workers'), session set-up and cleanup included; per-test counts miss those.
-            "requests": sum(by_operation.values()),
-            "requests_by_operation": dict(by_operation.most_common()),
-            "stopped": self.stopped,
-            "refused": self.refused,
-            "suspects": self.suspects,
-            "budget_spent": self.budget_spent,
-            "outcomes": [o.__dict__ for o in self.outcomes.values() if o.requirements],
-        }
+            sum(by_operation.values()),
+            dict(by_operation.most_common()),
+            [redact_text(n) for n in self._own_notes() + sorted(self.worker_notes)],
+            redact_text(self.stopped),
+            redact_text(self.refused),
+            [redact_reproducer(s) for s in self.suspects],
+            redact_text(self.budget_spent),
+        )
+
+
+@dataclass(frozen=True)
+class SessionRecord:
+    """What one suite session found: the outcomes, the requests, how it ended."""
+
+    outcomes: list[TestOutcome]
+    requests: int
+    requests_by_operation: dict[str, int]
+    notes: list[str]
+    stopped: str = ""
+    refused: str = ""
+    suspects: list[str] = field(default_factory=list)
+    budget_spent: str = ""
+
+    def write(self, path: Path) -> None:
+        """As JSON, for another process (`--masivo-results`): the one place the outcomes
+        become data."""
+        document = {**self.__dict__, "outcomes": [o.to_wire() for o in self.outcomes]}
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(
             json.dumps(scrub_json(document, fields=(), reproducers=True), indent=1),
             encoding="utf-8",
         )
 
-
-def load_outcomes(path: Path) -> dict[str, Any]:
-    """What a session wrote with --masivo-results: outcomes, requests, notes, stop."""
-    raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    raw["outcomes"] = [
-        TestOutcome(**{**o, "requirements": tuple(o["requirements"])}) for o in raw["outcomes"]
-    ]
-    return raw
+    @classmethod
+    def read(cls, path: Path) -> SessionRecord:
+        raw: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return cls(**{**raw, "outcomes": [TestOutcome.from_wire(o) for o in raw["outcomes"]]})

@@ -11,7 +11,6 @@ import contextlib
 import gc
 import io
 import sys
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -21,7 +20,6 @@ import pytest
 
 from masivo_conformance.errors import MasivoError, SettingsError
 from masivo_conformance.reporting.results import TestOutcome
-from masivo_conformance.suite.outcomes import load_outcomes
 from masivo_conformance.suite.session import SuiteOptions, SuiteSession
 
 __all__ = ["SUITE_PLUGIN", "SuiteRun", "pytest_config_args", "run_pytest", "suite_path"]
@@ -91,57 +89,57 @@ def run_pytest(
 ) -> SuiteRun:
     """Run pytest on `paths` with `args` as the suite session `options` describe; a usage
     or internal error is a MasivoError."""
-    with tempfile.TemporaryDirectory(prefix="masivo-") as tmp:
-        results = Path(tmp) / "outcomes.json"
-        session = SuiteSession(replace(options, results=results), thaw=False)
-        argv = [
-            *map(str, paths),
-            *pytest_config_args(),
-            # No assert rewriting: a verdict comes from evidence, never from an assert's
-            # introspection, and rewriting every module of each installed plugin's
-            # distribution (schemathesis alone has some 250) costs over a second of a
-            # run wherever bytecode is not cached (PYTHONDONTWRITEBYTECODE, read-only
-            # installs).
-            "--assert=plain",
-            # Plugins the suite's tests never use, not loaded (each costs start-up time):
-            # anyio's (a dependency of the reference server), and pytest-recording's
-            # (vcrpy) unless this run records or replays cassettes.
-            *("-p", "no:anyio"),
-            *(("-p", "no:recording") if options.cassettes is None else ()),
-            *args,
-        ]
-        started = time.monotonic()
-        captured = io.StringIO()
-        redirect = contextlib.redirect_stdout(captured) if quiet else contextlib.nullcontext()
-        with redirect:
-            try:
-                code = int(pytest.main(argv, plugins=[session]))
-            finally:
-                gc.unfreeze()  # after pytest's own end-of-run collections (see SuiteSession)
-        duration = time.monotonic() - started
-        if (
-            code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
-            or not results.exists()
-        ):
-            tail = captured.getvalue().strip().splitlines()[-1:] if quiet else []
-            raise MasivoError(
-                f"the test run could not start (pytest exit {code}"
-                f"{': ' + tail[0] if tail else ''})",
-                "run again with -v to see pytest's own message",
-            )
-        found = load_outcomes(results)
+    # The session's findings are read from it, in this process: no file between.
+    session = SuiteSession(replace(options, results=None), thaw=False)
+    argv = [
+        *map(str, paths),
+        *pytest_config_args(),
+        # No assert rewriting: a verdict comes from evidence, never from an assert's
+        # introspection, and rewriting every module of each installed plugin's
+        # distribution (schemathesis alone has some 250) costs over a second of a
+        # run wherever bytecode is not cached (PYTHONDONTWRITEBYTECODE, read-only
+        # installs).
+        "--assert=plain",
+        # Plugins the suite's tests never use, not loaded (each costs start-up time):
+        # anyio's (a dependency of the reference server), and pytest-recording's
+        # (vcrpy) unless this run records or replays cassettes.
+        *("-p", "no:anyio"),
+        *(("-p", "no:recording") if options.cassettes is None else ()),
+        *args,
+    ]
+    started = time.monotonic()
+    captured = io.StringIO()
+    redirect = contextlib.redirect_stdout(captured) if quiet else contextlib.nullcontext()
+    with redirect:
+        try:
+            code = int(pytest.main(argv, plugins=[session]))
+        finally:
+            gc.unfreeze()  # after pytest's own end-of-run collections (see SuiteSession)
+    duration = time.monotonic() - started
+    recorder = session.recorder
+    if (
+        code in (pytest.ExitCode.INTERNAL_ERROR, pytest.ExitCode.USAGE_ERROR)
+        or recorder is None
+        or not recorder.finished
+    ):
+        tail = captured.getvalue().strip().splitlines()[-1:] if quiet else []
+        raise MasivoError(
+            f"the test run could not start (pytest exit {code}{': ' + tail[0] if tail else ''})",
+            "run again with -v to see pytest's own message",
+        )
+    found = recorder.record()
     if quiet:
         sys.stdout.flush()
     return SuiteRun(
         code,
-        found["outcomes"],
-        int(found["requests"]),
+        found.outcomes,
+        found.requests,
         duration,
         captured.getvalue(),
-        [str(n) for n in found.get("notes", [])],
-        str(found.get("stopped", "")),
-        str(found.get("refused", "")),
-        [str(s) for s in found.get("suspects", [])],
-        str(found.get("budget_spent", "")),
-        {str(k): int(v) for k, v in found.get("requests_by_operation", {}).items()},
+        found.notes,
+        found.stopped,
+        found.refused,
+        found.suspects,
+        found.budget_spent,
+        found.requests_by_operation,
     )

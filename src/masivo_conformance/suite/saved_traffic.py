@@ -106,14 +106,13 @@ class SavedTraffic:
         evidence = Evidence()
         for _, verdict in judge_sequence(calls, labels, spans, clock=not replayed):
             evidence.expect(verdict)
-        judged = evidence.to_dict()
-        if not judged:
+        if not evidence.tallies:
             return None
         return TestOutcome(
             f"{TRAFFIC_TEST} ({worker})" if worker != "main" else TRAFFIC_TEST,
-            tuple(sorted(judged)),
+            tuple(sorted(evidence.tallies)),
             "failed" if evidence.violations else "passed",
-            judged,
+            evidence,
         )
 
     def finish(self, worker: str) -> list[Path]:

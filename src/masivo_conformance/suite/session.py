@@ -154,6 +154,8 @@ class SuiteSession:
         # one line, while tests that do not (this project's unit tests) still run.
         self.problem = problem
         self._hypothesis: tuple[str, Any] | None = None
+        # What the tests found; read in this process by whoever ran pytest (suite/runner.py).
+        self.recorder: Recorder | None = None
         self._gc_thresholds: tuple[int, int, int] | None = None
 
     @classmethod
@@ -199,10 +201,10 @@ class SuiteSession:
         self._gc_thresholds = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(*_GC_THRESHOLDS)
-        config.pluginmanager.register(
-            Recorder(config, self.options.results, cassettes=self.options.cassettes is not None),
-            "masivo-recorder",
+        self.recorder = Recorder(
+            config, self.options.results, cassettes=self.options.cassettes is not None
         )
+        config.pluginmanager.register(self.recorder, "masivo-recorder")
         config.stash[SESSION] = self
         saved_traffic().start(self.options.traffic)  # judged at the end (outcomes.py)
         # Registered now, after every installed plugin, so that the suite's fixtures
