@@ -1,8 +1,13 @@
 """Named regressions the reference server can be started with, to prove the suite sees them.
 
 Each fault is a small, realistic bug that breaks exactly one requirement of the
-catalogue (its `requirement`) and nothing else; the code path it breaks asks
-`faults.on("name")`. With no fault switched on the server is conformant.
+catalogue (its `requirement`) and nothing else (but the ones it names in `also`). A
+server is started with a set of fault names (`ServerConfig.faults`, `serve --fault NAME`),
+checked here by `check_fault_names`; each server object that may misbehave keeps that
+set, and the code path a fault breaks tests its name as a string literal, next to the
+correct behaviour: `if "double_reverse_accepted" in self.faults:` (or lists names in a
+set it tests, as handlers.py's `_RAW_CRASHES`). `masivo-conformance requirements --map`
+finds those places by that literal. With no fault switched on the server is conformant.
 """
 
 from __future__ import annotations
