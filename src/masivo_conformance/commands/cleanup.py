@@ -18,10 +18,10 @@ import argparse
 from masivo_conformance import scrub
 from masivo_conformance.commands._options import add_target_arguments, settings_from_args
 from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK, SettingsError
-from masivo_conformance.suite.client import ApiClient
+from masivo_conformance.suite.connection import Connection
 from masivo_conformance.suite.journal import ID_LIMIT, Journal
-from masivo_conformance.suite.storefront import EventLog, IdFactory, Storefront
-from masivo_conformance.suite.target import checked
+from masivo_conformance.suite.storefront import EventLog, IdFactory
+from masivo_conformance.suite.target import Target, checked
 
 HELP = "reverse the events earlier (interrupted) runs left live on a target"
 
@@ -52,26 +52,22 @@ def execute(args: argparse.Namespace) -> int:
         print(f"cleanup: nothing left live on {settings.base_url} (journal {journal.path})")
         return EXIT_OK
     settings = checked(settings)  # reachable, credentials accepted, brand known
-    client = ApiClient(
+    target = Target(
         settings.base_url or "",
+        settings.brand_id or "",
         api_key=settings.api_key,
         token=settings.token,
-        timeout=settings.timeout,
     )
+    events = EventLog(statuses=dict.fromkeys(live, "UNKNOWN"), journal=journal)
+    connection = Connection.open(settings, target, events=events)
     try:
-        events = EventLog(statuses=dict.fromkeys(live, "UNKNOWN"), journal=journal)
-        storefront = Storefront(
-            client,
-            brand_id=settings.brand_id or "",
-            ids=IdFactory("cleanup"),
-            writes_allowed=True,  # reversing what the suite created is what was asked
-            settle_time=0.0,
-            events=events,
-            host=settings.base_url or "",
+        # Reversing what the suite created is what was asked: writes allowed.
+        storefront = connection.storefront(
+            IdFactory("cleanup"), writes_allowed=True, settle_time=0.0
         )
         left = storefront.cleanup()
     finally:
-        client.close()
+        connection.close()
     journal.compact()
     print(
         f"cleanup: reversed {len(live) - len(left)} of {len(live)} live events on "

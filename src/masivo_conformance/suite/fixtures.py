@@ -1,9 +1,11 @@
 """The fixtures of the conformance suite's own tests, over the run's session.
 
-Registered by the suite session (suite/session.py) when it starts, after every installed
-plugin, so that `storefront`, `masivo_settings` and `masivo_target` here override the
-user plugin's: in the suite, a storefront shares the run's client, request budget,
-events (cleaned up at the end) and evidence (read by the recorder).
+Registered by the suite session (suite/session.py) when it starts. Each fixture is
+defined once: `storefront`, `masivo_settings` and `masivo_target` are the user plugin's
+(suite/plugin.py), which in a conformance run take the session's settings and these:
+the run's `masivo_connection` (one client, with the run's request budget, and the
+events it created, cleaned up at the end), `run_salt` and `masivo_evidence` (what the
+recorder reads).
 """
 
 from __future__ import annotations
@@ -13,48 +15,32 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from masivo_conformance import scrub
 from masivo_conformance.checks.evidence import Evidence
-from masivo_conformance.errors import MasivoError
 from masivo_conformance.recording import cassettes
 from masivo_conformance.suite.client import ApiClient, RequestBudget
+from masivo_conformance.suite.connection import Connection
 from masivo_conformance.suite.journal import Journal
 from masivo_conformance.suite.outcomes import CLEANUP_NOTE, EVIDENCE, RATE_LIMIT_WARNING, RATE_NOTE
-from masivo_conformance.suite.plugin import fail_on
-from masivo_conformance.suite.session import SESSION, SuiteSession
+from masivo_conformance.suite.plugin import SUITE
+from masivo_conformance.suite.session import SuiteSession
 from masivo_conformance.suite.settings import Settings
-from masivo_conformance.suite.storefront import EventLog, IdFactory, Storefront
-from masivo_conformance.suite.target import Target, open_target
+from masivo_conformance.suite.storefront import EventLog, IdFactory
+from masivo_conformance.suite.target import Target
 
 
 def _session(config: pytest.Config) -> SuiteSession:
-    return config.stash[SESSION]
-
-
-@pytest.fixture(scope="session")
-def masivo_settings(pytestconfig: pytest.Config) -> Settings:
-    """The run's settings, as the command resolved them (or the session, once)."""
-    return _session(pytestconfig).settings
+    return cast(SuiteSession, config.stash[SUITE])
 
 
 @pytest.fixture(scope="session")
 def masivo_profile(pytestconfig: pytest.Config) -> str:
     """The exploration profile of the run (quick, ci or deep)."""
     return _session(pytestconfig).options.profile
-
-
-@pytest.fixture(scope="session")
-def masivo_target(masivo_settings: Settings) -> Iterator[Target]:
-    """The target of this session: the given base URL, or the embedded server, started here."""
-    try:
-        with open_target(masivo_settings) as target:
-            yield target
-    except MasivoError as error:
-        fail_on(error)
 
 
 @pytest.fixture(scope="session")
@@ -98,44 +84,39 @@ def _progress_line(config: pytest.Config) -> Callable[[int], None] | None:
 
 
 @pytest.fixture(scope="session")
-def masivo_client(
+def masivo_connection(
     masivo_target: Target,
     masivo_settings: Settings,
     masivo_budget: RequestBudget,
     masivo_events: EventLog,
     pytestconfig: pytest.Config,
-) -> Iterator[ApiClient]:
-    client = ApiClient(
-        masivo_target.base_url,
-        api_key=masivo_target.api_key,
-        token=masivo_target.token,
-        timeout=masivo_settings.timeout,
-        budget=masivo_budget,
+) -> Iterator[Connection]:
+    """The run's one connection to its target: every storefront of the run shares its
+    client (its request budget, its token) and its events, cleaned up at the end."""
+    connection = Connection.open(
+        masivo_settings, masivo_target, budget=masivo_budget, events=masivo_events
     )
-    yield client
+    yield connection
     if not masivo_target.embedded and masivo_events.statuses and not _replaying(pytestconfig):
-        _clean_up(client, masivo_target, masivo_settings, masivo_events, pytestconfig)
+        _clean_up(connection, pytestconfig)
     lowest = masivo_budget.lowest_remaining
     if lowest is not None and lowest < RATE_LIMIT_WARNING:
         pytestconfig.stash[RATE_NOTE] = (
             f"rate limit: the target's X-RateLimit-Remaining fell to {lowest} during the run"
         )
-    client.close()
+    connection.close()
 
 
-def _clean_up(
-    client: ApiClient, target: Target, settings: Settings, events: EventLog, config: pytest.Config
-) -> None:
+@pytest.fixture(scope="session")
+def masivo_client(masivo_connection: Connection) -> ApiClient:
+    """The run's client (fuzzing and the link machine send through it)."""
+    return masivo_connection.client
+
+
+def _clean_up(connection: Connection, config: pytest.Config) -> None:
     """On a real target, reverse the events the run left live and say what stays behind."""
-    storefront = Storefront(
-        client,
-        brand_id=target.brand_id,
-        ids=IdFactory("cleanup"),
-        writes_allowed=settings.writes_allowed,
-        settle_time=0.0,
-        events=events,
-        host=target.base_url,
-    )
+    target, events = connection.target, connection.events
+    storefront = connection.storefront(IdFactory("cleanup"), settle_time=0.0)
     live = events.live()
     left = storefront.cleanup()
     # The ids are the target's: redacted, then the line cut to a message's length.
@@ -201,32 +182,8 @@ def run_salt(masivo_settings: Settings, pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture
-def storefront(
-    request: pytest.FixtureRequest,
-    masivo_client: ApiClient,
-    masivo_target: Target,
-    masivo_settings: Settings,
-    masivo_events: EventLog,
-    masivo_evidence: Evidence,
-    run_salt: str,
-) -> Storefront:
-    """A judged view of the target for one test, with its own customer ids."""
-    return Storefront(
-        masivo_client,
-        brand_id=masivo_target.brand_id,
-        ids=IdFactory.for_test(run_salt, request.node.nodeid),
-        writes_allowed=masivo_settings.writes_allowed,
-        settle_time=masivo_settings.settle_time,
-        settle_timeout=masivo_settings.settle_timeout,
-        evidence=masivo_evidence,
-        events=masivo_events,
-        host=masivo_target.base_url,
-    )
-
-
-@pytest.fixture
 def points_reward(
-    masivo_client: ApiClient,
+    masivo_connection: Connection,
     masivo_target: Target,
     masivo_evidence: Evidence,
     run_salt: str,
@@ -235,14 +192,11 @@ def points_reward(
 
     Function-scoped on purpose: a recorded test must hold every request it depends on.
     """
-    storefront = Storefront(
-        masivo_client,
-        brand_id=masivo_target.brand_id,
-        ids=IdFactory.for_test(run_salt, "session"),
+    storefront = masivo_connection.storefront(
+        IdFactory.for_test(run_salt, "session"),
+        evidence=masivo_evidence,
         writes_allowed=False,
         settle_time=0.0,
-        evidence=masivo_evidence,
-        host=masivo_target.base_url,
     )
     for reward in storefront.rewards():
         if reward.get("type") == "POINTS" and isinstance(reward.get("id"), str):

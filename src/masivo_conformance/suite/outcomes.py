@@ -68,10 +68,10 @@ def one_line(exc: BaseException) -> str:
 
 
 def _budget_of(item: pytest.Item) -> RequestBudget | None:
+    """The run's request budget, through whichever of its fixtures the test asked for."""
     funcargs = getattr(item, "funcargs", None) or {}
-    budget = funcargs.get("masivo_budget")
-    if budget is None and "masivo_client" in funcargs:
-        budget = funcargs["masivo_client"].budget
+    client = funcargs.get("masivo_client") or getattr(funcargs.get("storefront"), "client", None)
+    budget = funcargs.get("masivo_budget") or getattr(client, "budget", None)
     return budget if isinstance(budget, RequestBudget) else None
 
 

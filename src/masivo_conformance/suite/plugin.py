@@ -33,26 +33,25 @@ import secrets
 from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import pytest
 
 from masivo_conformance.checks.evidence import Evidence
 from masivo_conformance.errors import MasivoError
 from masivo_conformance.suite import carried
-from masivo_conformance.suite.client import ApiClient
+from masivo_conformance.suite.connection import Connection
 from masivo_conformance.suite.outcomes import judge_report
 from masivo_conformance.suite.settings import (
     TARGET_FLAGS,
     Settings,
     add_target_options,
-    is_loopback,
     resolve,
 )
 from masivo_conformance.suite.storefront import IdFactory, Storefront
 from masivo_conformance.suite.target import Target, open_target
 
-__all__ = ["OPTION_PREFIX", "MasivoServer", "fail_on", "settings_from_options"]
+__all__ = ["OPTION_PREFIX", "SUITE", "MasivoServer", "fail_on", "settings_from_options"]
 
 OPTION_PREFIX = "--masivo-"
 # The evidence of a test that used this plugin's `storefront`: only such a test's report
@@ -64,6 +63,18 @@ VIOLATIONS_SECTION = "contract violations the storefront recorded"
 # The judging proxy of `--masivo-judge-proxy` (a `masivo_conformance.proxy.running.Proxy`),
 # and what it found once stopped.
 _PROXY = pytest.StashKey[Any]()
+
+
+class ConformanceRun(Protocol):
+    """What the fixtures here need of the conformance suite's session (suite/session.py)."""
+
+    @property
+    def settings(self) -> Settings: ...
+
+
+#: The suite's session, when this pytest session is a conformance run: the fixtures here
+#: then take its settings and the run's connection, salt and evidence.
+SUITE = pytest.StashKey[ConformanceRun]()
 _JUDGED = pytest.StashKey[Any]()
 JUDGE_OPTION = "--masivo-judge-proxy"
 
@@ -231,7 +242,11 @@ def masivo_settings(pytestconfig: pytest.Config) -> Settings:
     """The target `Settings` of this session, resolved once (`base_url`, `brand_id`,
     `timeout`, `settle_time`, `settle_timeout`, `allow_writes`, ...): `--masivo-*`
     options win over `MASIVO_*` environment variables, which win over the
-    `--masivo-target` entry of the targets file."""
+    `--masivo-target` entry of the targets file. (In a conformance run, as the command
+    resolved them.)"""
+    suite = pytestconfig.stash.get(SUITE, None)
+    if suite is not None:
+        return suite.settings
     try:
         return settings_from_options(pytestconfig)
     except MasivoError as error:
@@ -281,7 +296,6 @@ def storefront(
     request: pytest.FixtureRequest,
     masivo_target: Target,
     masivo_settings: Settings,
-    _masivo_salt: str,
 ) -> Iterator[Storefront]:
     """A judged client of the storefront API for this test (a `Storefront`), with its
     own customer ids. Every answer is judged by the single-call MUST checks; what they
@@ -307,27 +321,20 @@ def storefront(
     loopback unless `--masivo-allow-writes` (or `allow_writes` in the targets file) is
     given. README.md ("Use it in your own tests") has a worked example.
     """
-    client = ApiClient(
-        masivo_target.base_url,
-        api_key=masivo_target.api_key,
-        token=masivo_target.token,
-        timeout=masivo_settings.timeout,
-    )
-    evidence = Evidence()
-    request.node.stash[_EVIDENCE] = evidence
-    yield Storefront(
-        client,
-        brand_id=masivo_target.brand_id,
-        ids=IdFactory.for_test(_masivo_salt, request.node.nodeid),
-        writes_allowed=masivo_settings.allow_writes
-        or masivo_target.embedded
-        or is_loopback(masivo_target.base_url),
-        settle_time=masivo_settings.settle_time,
-        settle_timeout=masivo_settings.settle_timeout,
-        evidence=evidence,
-        host=masivo_target.base_url,
-    )
-    client.close()
+    suite = request.config.stash.get(SUITE, None) is not None
+    if suite:
+        # A conformance run: the run's connection (its request budget, the events it
+        # cleans up), salt (fixed when replaying) and evidence (what the recorder reads).
+        connection: Connection = request.getfixturevalue("masivo_connection")
+        salt: str = request.getfixturevalue("run_salt")
+        evidence: Evidence = request.getfixturevalue("masivo_evidence")
+    else:
+        connection = Connection.open(masivo_settings, masivo_target)
+        salt = request.getfixturevalue("_masivo_salt")
+        evidence = request.node.stash[_EVIDENCE] = Evidence()
+    yield connection.storefront(IdFactory.for_test(salt, request.node.nodeid), evidence=evidence)
+    if not suite:
+        connection.close()
 
 
 @dataclass(frozen=True)

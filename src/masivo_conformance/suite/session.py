@@ -33,7 +33,7 @@ from masivo_conformance.suite.outcomes import Recorder, requirement_ids
 from masivo_conformance.suite.saved_traffic import saved_traffic, worker_name
 from masivo_conformance.suite.settings import Settings
 
-__all__ = ["SESSION", "SuiteOptions", "SuiteSession"]
+__all__ = ["SuiteOptions", "SuiteSession"]
 
 # What the controller hands each pytest-xdist worker (workers are processes of their own:
 # the object passed to pytest.main does not reach them).
@@ -140,7 +140,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 class SuiteSession:
     """The suite's hooks for one pytest session, with its settings resolved once (its
-    fixtures, in suite/fixtures.py, read it from `config.stash[SESSION]`)."""
+    fixtures, the plugin's and suite/fixtures.py's, read it from `config.stash[SUITE]`)."""
 
     def __init__(
         self, options: SuiteOptions, problem: MasivoError | None = None, *, thaw: bool = True
@@ -205,10 +205,10 @@ class SuiteSession:
             config, self.options.results, cassettes=self.options.cassettes is not None
         )
         config.pluginmanager.register(self.recorder, "masivo-recorder")
-        config.stash[SESSION] = self
+        config.stash[user_plugin.SUITE] = self
         saved_traffic().start(self.options.traffic)  # judged at the end (outcomes.py)
-        # Registered now, after every installed plugin, so that the suite's fixtures
-        # override the user plugin's of the same name (`storefront`, `masivo_target`, ...).
+        # The suite's own fixtures (the run's connection, budget, events, evidence); the
+        # user plugin's `storefront`, `masivo_settings` and `masivo_target` take them.
         config.pluginmanager.import_plugin(FIXTURES)
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
@@ -330,6 +330,3 @@ class SuiteSession:
 # What the progress line's letters mean, said once where the fuzz test runs: pytest counts
 # each operation schemathesis fuzzes as a subtest, and shows a passed one as `u`.
 _PROGRESS = "progress: . test passed, u one fuzzed operation passed, s skipped, F failed"
-
-
-SESSION = pytest.StashKey[SuiteSession]()
