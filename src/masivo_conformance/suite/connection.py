@@ -47,11 +47,9 @@ class Connection:
 
     @property
     def writes_allowed(self) -> bool:
-        """Writes go to the embedded server, to a loopback host (a team's own double: the
-        target may be overridden to one), or where --allow-writes said so."""
-        return (
-            self.settings.allow_writes or self.target.embedded or is_loopback(self.target.base_url)
-        )
+        """What the settings allow (`Settings.writes_allowed`), and writes to a loopback
+        target: a team may point `masivo_target` at a double of its own."""
+        return self.settings.writes_allowed or is_loopback(self.target.base_url)
 
     def storefront(
         self,
