@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from masivo_conformance.server import ServerConfig, ledger
+from masivo_conformance.server import ServerConfig, rules
 from masivo_conformance.server.seed import VARIANT_SEED, load_seed
 from masivo_conformance.server.service import Conflict, NotFound, Service
 from masivo_conformance.server.store import Store
@@ -67,7 +67,7 @@ def test_emit_fulfilled_resolves_at_once_and_accumulates_floor_of_value(service)
     event = emit(service, 42.99)
     assert (event["status"], event["fulfilled"]) == ("RESOLVED", True)
     assert set_times(event) == {"processing_at", "resolved_at"}
-    assert event["issued_at"] == ledger.iso(T0)
+    assert event["issued_at"] == rules.iso(T0)
     assert kinds(service, event["id"]) == [("ACCUMULATION", 42.0)]
     assert total(service) == 42.0
 
@@ -125,7 +125,7 @@ def test_standby_emit_reserves_redeems_and_waits_for_accumulation(service):
     assert kinds(service, event["id"]) == []
     assert total(service) == 35.0
     line = event["result"]["redemptions"][0]
-    assert line["reservation_expires_at"] == ledger.iso(T0 + timedelta(days=1))
+    assert line["reservation_expires_at"] == rules.iso(T0 + timedelta(days=1))
 
 
 def test_fulfil_turns_reservations_into_redemptions_and_credits(service):
@@ -135,7 +135,7 @@ def test_fulfil_turns_reservations_into_redemptions_and_credits(service):
     later = T0 + timedelta(hours=1)
     event = service.fulfil(standby["id"], later)
     assert (event["id"], event["status"], event["fulfilled"]) == (standby["id"], "RESOLVED", True)
-    assert event["resolved_at"] == ledger.iso(later)
+    assert event["resolved_at"] == rules.iso(later)
     assert kinds(service, event["id"]) == [("REDEMPTION", -15.0), ("ACCUMULATION", 20.0)]
     assert total(service) == 55.0
 
@@ -158,7 +158,7 @@ def test_reverse_writes_one_opposite_reversal_per_transaction_and_restores(servi
     later = T0 + timedelta(minutes=5)
     reversed_ = service.reverse(event["id"], "returned", later)
     assert reversed_["status"] == "REVERSED"
-    assert reversed_["reversed_at"] == ledger.iso(later)
+    assert reversed_["reversed_at"] == rules.iso(later)
     assert kinds(service, event["id"]) == [
         ("REDEMPTION", -10.0),
         ("ACCUMULATION", 25.0),
@@ -231,7 +231,7 @@ def test_standby_event_expires_after_reserve_days_and_releases(service):
         row = db.execute(
             "SELECT status, expired_at FROM events WHERE id = ?", (standby["id"],)
         ).fetchone()
-    assert row == {"status": "EXPIRED", "expired_at": ledger.iso(T0 + timedelta(days=2))}
+    assert row == {"status": "EXPIRED", "expired_at": rules.iso(T0 + timedelta(days=2))}
     assert service.balances("c1", after)[POINTS] == 30.0
     with pytest.raises(Conflict, match="EXPIRED"):
         service.reverse(standby["id"], "x", after)
@@ -250,15 +250,15 @@ def test_processing_delay_answers_pending_and_settles_at_the_due_time():
     found = service.list_transactions({"event_id": event["id"]}, T0 + timedelta(seconds=5))
     assert [(t["type"], t["amount"]) for t in found] == [("ACCUMULATION", 9.0)]
     settled = service.reverse(event["id"], "x", T0 + timedelta(seconds=6))
-    assert settled["resolved_at"] == ledger.iso(T0 + timedelta(seconds=0.5))
+    assert settled["resolved_at"] == rules.iso(T0 + timedelta(seconds=0.5))
     store.close()
 
 
 def test_variant_seed_gives_two_points_per_unit_rounded_down():
     variant = load_seed(VARIANT_SEED)
-    earned = ledger.accumulations(variant, "PURCHASE", {"value": 10.7})
+    earned = rules.accumulations(variant, "PURCHASE", {"value": 10.7})
     assert [points for _, points in earned] == [21.0]
-    assert ledger.accumulations(variant, "REGISTRATION", {"value": 10.7}) == []
+    assert rules.accumulations(variant, "REGISTRATION", {"value": 10.7}) == []
 
 
 def test_collect_redeems_adds_the_same_reward_over_levels():
@@ -270,7 +270,7 @@ def test_collect_redeems_adds_the_same_reward_over_levels():
             "shipping": {"redeem": [{"id": "a", "amount": 0.5}]},
         },
     }
-    assert ledger.collect_redeems(body) == {"a": 3.5, "b": 5.0}
+    assert rules.collect_redeems(body) == {"a": 3.5, "b": 5.0}
 
 
 @pytest.mark.parametrize(
@@ -280,7 +280,7 @@ def test_collect_redeems_adds_the_same_reward_over_levels():
         ({"order"}, {"a": 1.0, "b": 12.0}),
         ({"products"}, {"a": 3.0, "b": 8.0}),
         ({"shipping"}, {"a": 3.0, "b": 4.0}),
-        (set(ledger.REDEEM_LEVELS), {}),
+        (set(rules.REDEEM_LEVELS), {}),
     ],
 )
 def test_collect_redeems_skips_the_levels_a_fault_ignores(skip, wanted):
@@ -292,7 +292,7 @@ def test_collect_redeems_skips_the_levels_a_fault_ignores(skip, wanted):
             "shipping": {"redeem": [{"id": "b", "amount": 8}]},
         },
     }
-    assert ledger.collect_redeems(body, skip=skip) == wanted
+    assert rules.collect_redeems(body, skip=skip) == wanted
 
 
 @pytest.mark.parametrize(
@@ -305,25 +305,25 @@ def test_collect_redeems_skips_the_levels_a_fault_ignores(skip, wanted):
     ],
 )
 def test_issued_at_window_is_72_hours_back_and_not_the_future(offset, refused):
-    text = ledger.iso(T0 + offset)
-    assert (ledger.issued_at_problem(text, T0) is not None) is refused
+    text = rules.iso(T0 + offset)
+    assert (rules.issued_at_problem(text, T0) is not None) is refused
 
 
 def test_issued_at_without_offset_is_refused():
-    assert ledger.issued_at_problem("2026-03-25T10:00:00", T0) is not None
+    assert rules.issued_at_problem("2026-03-25T10:00:00", T0) is not None
 
 
 def test_a_huge_reserve_expires_at_the_end_of_time_instead_of_crashing(service):
     customer(service)
     event = emit(service, 5, fulfilled=False, reserve=1e12)
     assert event["status"] == "PENDING"
-    assert ledger.expiry_time(T0, 1e12).year == 9999
+    assert rules.expiry_time(T0, 1e12).year == 9999
 
 
 def test_an_unreadable_issued_at_counts_as_now():
-    assert ledger.parse_issued_at("2026-12-31T23:59:60Z", T0) == T0
-    assert ledger.parse_issued_at("0001-01-01T00:00:00+01:00", T0) == T0
-    assert ledger.parse_issued_at(None, T0) == T0
+    assert rules.parse_issued_at("2026-12-31T23:59:60Z", T0) == T0
+    assert rules.parse_issued_at("0001-01-01T00:00:00+01:00", T0) == T0
+    assert rules.parse_issued_at(None, T0) == T0
 
 
 def test_async_effects_write_the_state_at_once_and_the_ledger_when_due():
@@ -333,12 +333,12 @@ def test_async_effects_write_the_state_at_once_and_the_ledger_when_due():
     event = emit(service, 9)
     at, due = T0 + timedelta(seconds=1), T0 + timedelta(seconds=1.5)
     reversed_ = service.reverse(event["id"], "returned", at)
-    assert (reversed_["status"], reversed_["reversed_at"]) == ("REVERSED", ledger.iso(at))
+    assert (reversed_["status"], reversed_["reversed_at"]) == ("REVERSED", rules.iso(at))
     assert service.balances("c1", at) == {POINTS: 9.0}
     found = service.list_transactions({"event_id": event["id"]}, due)
     assert [(t["type"], t["amount"], t["created_at"]) for t in found] == [
-        ("ACCUMULATION", 9.0, ledger.iso(T0 + timedelta(seconds=0.5))),
-        ("REVERSAL", -9.0, ledger.iso(due)),
+        ("ACCUMULATION", 9.0, rules.iso(T0 + timedelta(seconds=0.5))),
+        ("REVERSAL", -9.0, rules.iso(due)),
     ]
     assert "returned" in found[1]["details"]
     assert service.balances("c1", due) == {POINTS: 0.0}

@@ -6,7 +6,7 @@ import copy
 
 import pytest
 
-from masivo_conformance.server.preview import preview_order
+from masivo_conformance.server.preview_maths import preview_order
 
 from .conftest import DISCOUNT, POINTS, SEED
 

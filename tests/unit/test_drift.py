@@ -19,7 +19,8 @@ from referencing.jsonschema import DRAFT202012
 
 from masivo_conformance.recording.cassettes import Cassette, Interaction
 from masivo_conformance.recording.changes import Classification
-from masivo_conformance.recording.drift import (
+from masivo_conformance.recording.shapes import Hints, contract_hints, hints_from_registry
+from masivo_conformance.recording.structure_diff import (
     Difference,
     DriftReport,
     compare_cassettes,
@@ -27,7 +28,6 @@ from masivo_conformance.recording.drift import (
     compare_interactions,
     group_differences,
 )
-from masivo_conformance.recording.shapes import Hints, contract_hints, hints_from_registry
 
 HINTS = Hints(
     enums={

@@ -98,7 +98,7 @@ def test_result_json_gives_the_failing_and_unchecked_requirements(mutants: Modul
 
 ORIGINAL = "def f(x):\n    if x > 0:\n        return x\n    return -x\n"
 MUTATED = "def f(x):\n    if x >= 0:\n        return x\n    return -x\n"
-MODULE = "src/masivo_conformance/server/ledger.py"
+MODULE = "src/masivo_conformance/server/rules.py"
 # What cosmic-ray 8.7 stores in work_results.diff for that mutation (mutating._make_diff).
 SESSION_DIFF = "\n".join(
     [
@@ -237,7 +237,7 @@ def test_shares_split_the_pending_jobs_and_merge_back(mutants: ModuleType, tmp_p
         ("c", "timeout"),  # cosmic-ray's own limit
     ]
     assert campaign.mutants[0].failing == ["REV-2"]
-    assert campaign.mutants[0].where == "ledger.py:1"
+    assert campaign.mutants[0].where == "rules.py:1"
 
 
 def test_records_of_a_resumed_campaign_keep_the_last_run(
@@ -295,8 +295,8 @@ def test_the_figures_table_counts_per_module(mutants: ModuleType) -> None:
     classes = {"b": {"class": "outside the contract", "why": "a | b"}}
     text = mutants.markdown_figures(campaign, classes, {"date": "2026-12-04", "describe": "x"})
     assert "| books.py | 1 | 1 | 0 | 0 | 0 | 100.0 % |" in text
-    assert "| ledger.py | 2 | 1 | 0 | 1 | 0 | 50.0 % |" in text
-    assert "| b | ledger.py:3 | AddNot | `a  ->  b` | outside the contract | a \\| b |" in text
+    assert "| rules.py | 2 | 1 | 0 | 1 | 0 | 50.0 % |" in text
+    assert "| b | rules.py:3 | AddNot | `a  ->  b` | outside the contract | a \\| b |" in text
     report = mutants.text_report(campaign, classes)
     assert "survived (1):" in report
     assert "[b] outside the contract" in report

@@ -14,7 +14,7 @@ from html5lib.html5parser import ParseError
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence, Finding
 from masivo_conformance.contract.catalogue import catalogue, sources
 from masivo_conformance.recording.changes import Classification
-from masivo_conformance.recording.drift import Difference, DriftReport
+from masivo_conformance.recording.structure_diff import Difference, DriftReport
 from masivo_conformance.reporting.report import (
     EXIT_CODES,
     render_drift_html,

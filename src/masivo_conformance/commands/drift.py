@@ -24,7 +24,7 @@ from masivo_conformance.commands._options import (
     print_written,
     settings_from_args,
 )
-from masivo_conformance.recording.drift import compare_folders
+from masivo_conformance.recording.structure_diff import compare_folders
 from masivo_conformance.reporting import report
 from masivo_conformance.suite.cassette_runs import (
     DEFAULT_CASSETTES,

@@ -37,7 +37,7 @@ from masivo_conformance.reporting.report_templates import (
 from masivo_conformance.reporting.results import RequirementResult, RunResult
 
 if TYPE_CHECKING:  # drift's reports only: a run need not load vcrpy
-    from masivo_conformance.recording.drift import DriftReport
+    from masivo_conformance.recording.structure_diff import DriftReport
 
 __all__ = [
     "EXIT_CODES",
@@ -105,7 +105,9 @@ _TOOLS = ("schemathesis", "hypothesis", "pytest")
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Headline:
+    """The run's verdict in one sentence, as the report's first line shows it."""
+
     kind: str  # ok, warn, bad or none (inconclusive)
     sentence: str
 
@@ -121,7 +123,7 @@ def _row_class(result: RunResult, row: RequirementResult) -> str:
     return row.status.replace(" ", "-")
 
 
-def _verdict(result: RunResult) -> Verdict:
+def _verdict(result: RunResult) -> Headline:
     count = Counter(r.status for r in result.requirements)
     musts, shoulds = len(result.failed_musts), len(result.failed_shoulds)
     code = result.exit_code()
@@ -131,7 +133,7 @@ def _verdict(result: RunResult) -> Verdict:
     warning = " (warnings only)" if shoulds and not result.strict else ""
     accepted = f", {count['accepted']} accepted" if count["accepted"] else ""
     errors = f", {len(result.errors)} test error(s)" if result.errors else ""
-    return Verdict(
+    return Headline(
         kind,
         f"{word} (exit {code}): {musts} MUST failed, {shoulds} SHOULD failed{warning}, "
         f"{count['pass']} passed, {count['not checked']} not checked{accepted}{errors} "
@@ -476,10 +478,10 @@ def render_markdown(result: RunResult) -> str:
 # -- drift ------------------------------------------------------------------------------------
 
 
-def _drift_verdict(report: DriftReport) -> Verdict:
+def _drift_verdict(report: DriftReport) -> Headline:
     if not report.differences:
-        return Verdict("ok", "No drift: every live answer has the recorded structure")
-    return Verdict(
+        return Headline("ok", "No drift: every live answer has the recorded structure")
+    return Headline(
         "bad" if report.breaking else "warn",
         f"{'BREAKING DRIFT' if report.breaking else 'Additive drift only'}: "
         f"{len(report.breaking)} breaking, {len(report.additive)} additive difference(s)",

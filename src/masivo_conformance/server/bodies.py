@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from masivo_conformance import contract
-from masivo_conformance.server.ledger import MAX_NUMBER
+from masivo_conformance.server.rules import MAX_NUMBER
 
 __all__ = [
     "MAX_BODY_BYTES",

@@ -1,6 +1,6 @@
 """Bookkeeping of the reference server: the ledger writes behind each transition.
 
-`Books` turns the rules of ledger.py into rows: wallet lines (accumulated, redeemed,
+`Books` turns the rules of rules.py into rows: wallet lines (accumulated, redeemed,
 reserved) and transactions. Every method takes the open SQLite transaction of the
 caller, so one HTTP request is still one atomic change.
 """
@@ -14,8 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from masivo_conformance.server import ledger
-from masivo_conformance.server.ledger import iso
+from masivo_conformance.server import rules
 from masivo_conformance.server.rows import (
     add_to_balance,
     balances,
@@ -23,6 +22,7 @@ from masivo_conformance.server.rows import (
     release_lines,
     reserved,
 )
+from masivo_conformance.server.rules import iso
 from masivo_conformance.server.seed import Seed
 from masivo_conformance.server.store import Row, dumps, insert, update
 
@@ -74,10 +74,10 @@ class Books:
     def process(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
         """Process a fulfilled event: redemptions, then accumulations, or FAILED."""
         body = json.loads(row["body"])
-        wanted = ledger.collect_redeems(body, skip=self.unread_levels)  # every level asked
-        problem = ledger.redeem_problem(self.seed, wanted, balances(db, row["customer_id"]))
+        wanted = rules.collect_redeems(body, skip=self.unread_levels)  # every level asked
+        problem = rules.redeem_problem(self.seed, wanted, balances(db, row["customer_id"]))
         if problem is None:
-            for reward_id, amount in ledger.points_to_redeem(self.seed, wanted):
+            for reward_id, amount in rules.points_to_redeem(self.seed, wanted):
                 line = self.line(db, row, "REDEMPTION", reward_id, -amount, now)
                 self.transaction(db, row, "REDEMPTION", reward_id, -amount, now, line=line)
             self.credit(db, row, now)
@@ -99,8 +99,8 @@ class Books:
 
     def reserve(self, db: sqlite3.Connection, row: Row, expires: datetime, now: datetime) -> None:
         body = json.loads(row["body"])
-        wanted = ledger.collect_redeems(body)
-        problem = ledger.redeem_problem(self.seed, wanted, balances(db, row["customer_id"]))
+        wanted = rules.collect_redeems(body)
+        problem = rules.redeem_problem(self.seed, wanted, balances(db, row["customer_id"]))
         if problem is not None:
             update(
                 db,
@@ -117,7 +117,7 @@ class Books:
             return
         if "standby_reserves_nothing" in self.faults:
             wanted = {}  # the regression: the balance was checked, nothing is put aside
-        for reward_id, amount in ledger.points_to_redeem(self.seed, wanted):
+        for reward_id, amount in rules.points_to_redeem(self.seed, wanted):
             self.line(
                 db, row, "RESERVATION", reward_id, -amount, now, reservation_expires_at=iso(expires)
             )
@@ -184,7 +184,7 @@ class Books:
 
     def credit(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
         order = json.loads(row["body"]).get("order")
-        for campaign, points in ledger.accumulations(self.seed, row["type"], order):
+        for campaign, points in rules.accumulations(self.seed, row["type"], order):
             line = self.line(
                 db, row, "ACCUMULATION", campaign.reward_id, points, now, campaign_id=campaign.id
             )
@@ -238,8 +238,8 @@ class Books:
             "brand_id": self.seed.brand_id,
             "body": dumps({"order": order}),
         }
-        for reward_id, amount in ledger.points_to_redeem(
-            self.seed, ledger.collect_redeems({"order": order})
+        for reward_id, amount in rules.points_to_redeem(
+            self.seed, rules.collect_redeems({"order": order})
         ):
             line = self.line(db, fake, "REDEMPTION", reward_id, -amount, now)
             self.transaction(db, fake, "REDEMPTION", reward_id, -amount, now, line=line)
@@ -255,8 +255,8 @@ class Books:
         ).fetchone()
         if latest is None:
             return
-        for reward_id, _ in ledger.points_to_redeem(
-            self.seed, ledger.collect_redeems({"order": order})
+        for reward_id, _ in rules.points_to_redeem(
+            self.seed, rules.collect_redeems({"order": order})
         ):
             # A line shown on the transaction (schemas want one) but never stored: the
             # wallet stays as it is.

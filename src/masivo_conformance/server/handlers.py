@@ -22,10 +22,10 @@ from typing import Any, ParamSpec, TypeVar
 from starlette.requests import Request
 from starlette.responses import Response
 
-from masivo_conformance.server import bodies, ledger
+from masivo_conformance.server import bodies, rules
 from masivo_conformance.server.auth import Authenticator
 from masivo_conformance.server.config import ServerConfig
-from masivo_conformance.server.preview import unknown_reward_ids
+from masivo_conformance.server.preview_maths import unknown_reward_ids
 from masivo_conformance.server.render import Renderer
 from masivo_conformance.server.service import Conflict, Exists, NotFound, Service
 
@@ -90,7 +90,7 @@ def _has_surrogate(value: Any) -> bool:
 
 
 def _moment(text: str) -> datetime | None:
-    """issued_at in UTC, or None (ledger.issued_at_problem says what is wrong with it)."""
+    """issued_at in UTC, or None (rules.issued_at_problem says what is wrong with it)."""
     try:
         moment = datetime.fromisoformat(text.upper())
         return moment.astimezone(UTC) if moment.tzinfo else None
@@ -242,7 +242,7 @@ class Handlers:
             raise NotFound(f"brand {body['brand_id']!r} does not exist: use {self.seed.brand_id}")
 
     def check_redeems(self, body: dict[str, Any]) -> None:
-        path = ledger.zero_redeem_path(body) if self.config.refuse_zero_redeem else None
+        path = rules.zero_redeem_path(body) if self.config.refuse_zero_redeem else None
         if path:
             raise bodies.Invalid(f"{path}: a redeem amount must be above 0")
 
@@ -338,14 +338,14 @@ class Handlers:
         if moment is not None and self._window_regressions(moment, now):
             return
         if "emit_accepts_stale_issued_at" not in self.faults:
-            problem = ledger.issued_at_problem(issued_at, now)
+            problem = rules.issued_at_problem(issued_at, now)
             if problem:
                 raise bodies.Invalid(f"$.issued_at: {problem}")
 
     def _window_regressions(self, moment: datetime, now: datetime) -> bool:
         """issued_at_window_71_hours and issued_at_last_seconds_future refuse a valid
         issued_at; True when issued_at_window_73_hours accepts one 72 to 73 hours old."""
-        oldest = now - ledger.MAX_ISSUED_AGE
+        oldest = now - rules.MAX_ISSUED_AGE
         if "issued_at_window_71_hours" in self.faults and moment < oldest + _HOUR:
             raise bodies.Invalid("$.issued_at: issued_at is more than 71 hours old")
         if "issued_at_last_seconds_future" in self.faults and moment > now - timedelta(seconds=5):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from masivo_conformance.server.ledger import EventState
+from masivo_conformance.server.rules import EventState
 from masivo_conformance.server.store import Row
 
 __all__ = [

@@ -1,7 +1,7 @@
 """The reference server's state changes: customers, emit, fulfil, reverse, expiry.
 
 Every public method is one SQLite transaction (see store.py) and takes `now` so tests
-can drive time. Rules live in ledger.py, the ledger writes in books.py (row helpers in
+can drive time. Rules live in rules.py, the ledger writes in books.py (row helpers in
 rows.py) and the JSON shapes in views.py. Faults that change what is stored or computed
 are consulted here and in books.py.
 
@@ -20,12 +20,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from masivo_conformance.server import ledger, rows, views
+from masivo_conformance.server import rows, rules, views
 from masivo_conformance.server.books import Books
 from masivo_conformance.server.config import ServerConfig
-from masivo_conformance.server.ledger import Conflict, iso
-from masivo_conformance.server.preview import preview_order
+from masivo_conformance.server.preview_maths import preview_order
 from masivo_conformance.server.rows import customer_row, event_row
+from masivo_conformance.server.rules import Conflict, iso
 from masivo_conformance.server.seed import Seed
 from masivo_conformance.server.store import Row, Store, dumps, insert, update
 
@@ -87,7 +87,7 @@ class Service:
     def emit(self, body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
         fulfilled = body.get("fulfilled", True) or "emit_ignores_fulfilled_flag" in self.faults
         reserve = float(body.get("reserve", 1))
-        issued = ledger.parse_issued_at(body.get("issued_at"), now)
+        issued = rules.parse_issued_at(body.get("issued_at"), now)
         with self.store.transaction() as db:
             self.books.settle_due(db, now)
             if customer_row(db, body["customer_id"]) is None:
@@ -108,7 +108,7 @@ class Service:
             insert(db, "events", row)
             row = event_row(db, row["id"]) or row
             if not fulfilled:
-                self.books.reserve(db, row, ledger.expiry_time(issued, reserve), now)
+                self.books.reserve(db, row, rules.expiry_time(issued, reserve), now)
             elif self._never_settles(row):
                 pass  # the every_other_emit_never_settles regression: lost in the queue
             elif self.delay > 0:
@@ -128,7 +128,7 @@ class Service:
             if self._credits_again(row):
                 self.books.credit(db, row, now)
                 update(db, "events", "id", row["id"], {"status": "RESOLVED", "fulfilled": 1})
-            elif not ledger.check_fulfil(rows.state(row)):
+            elif not rules.check_fulfil(rows.state(row)):
                 if "refulfil_redeems_again" in self.faults and row["status"] == "RESOLVED":
                     self.books.redeem_again(db, row, now)  # the regression: answered 200
                 elif not self.config.refulfil_answers_event:
@@ -253,4 +253,4 @@ class Service:
             raise NotFound(f"event {ref!r} does not exist")
         if row["status"] == "REVERSED" and "double_reverse_accepted" in self.faults:
             return row["id"], "REVERSE"
-        return row["id"], ledger.check_reverse(rows.state(row))
+        return row["id"], rules.check_reverse(rows.state(row))

@@ -12,8 +12,8 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from masivo_conformance.server.ledger import iso
 from masivo_conformance.server.rows import balances, customer_row, event_row, line_json
+from masivo_conformance.server.rules import iso
 from masivo_conformance.server.seed import Seed
 from masivo_conformance.server.store import Row
 
