@@ -62,7 +62,7 @@ def execute(args: argparse.Namespace) -> int:
         live = Path(tmp) / "live"
         run = record_scenarios(
             live,
-            target.settings,
+            target,
             seed=seed,
             quiet=not args.verbose,
             extra=["-q", "--tb=no"],

@@ -42,20 +42,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def execute(args: argparse.Namespace) -> int:
     check_record_folder(args.cassettes)  # before a target is started or touched
     settings = settings_from_args(args, seed=RECORD_SEED)
-    with live_target(settings) as target:
+    with live_target(settings) as live:
         if not args.quiet:
             print(f"masivo-conformance {__version__}: recording {describe(settings)}")
         run = record_scenarios(
             args.cassettes,
-            target.settings,
+            live,
             seed=RECORD_SEED,
             # pytest's progress as `run` shows it: no session header, no file paths.
             extra=["-q", "--tb=no", "-rN"],
             quiet=args.quiet,
         )
-        recording_for(RECORD_SEED, target.brand_id, target.base_url, describe(settings)).write(
-            args.cassettes
-        )
+        recording_for(
+            RECORD_SEED, live.brand_id or "", live.base_url or "", describe(settings)
+        ).write(args.cassettes)
     failed = [o.nodeid for o in run.outcomes if o.outcome == "failed"]
     count = len(list(args.cassettes.rglob("*.yaml")))
     print(

@@ -18,7 +18,6 @@ from masivo_conformance.suite.settings import Settings
 
 __all__ = [
     "BRAND_SHOWN",
-    "LiveTarget",
     "Target",
     "live_target",
     "open_target",
@@ -61,15 +60,6 @@ def open_target(settings: Settings) -> Iterator[Target]:
     )
 
 
-@dataclass(frozen=True)
-class LiveTarget:
-    """A target that a command (not the pytest plugin) started or resolved itself."""
-
-    settings: Settings  # with base URL, key and brand filled in
-    base_url: str
-    brand_id: str
-
-
 def checked(settings: Settings) -> Settings:
     """The settings once a remote target has passed `preflight` (reachable, credentials
     accepted, its brand known or discovered); the embedded server needs no check."""
@@ -89,17 +79,17 @@ def checked(settings: Settings) -> Settings:
 
 
 @contextmanager
-def live_target(settings: Settings) -> Iterator[LiveTarget]:
-    """Like `open_target`, but for commands that hand the target on to a suite session."""
+def live_target(settings: Settings) -> Iterator[Settings]:
+    """Like `open_target`, for commands that hand the target on to a suite session: the
+    settings of the target, checked or started, with its base URL, key and brand."""
     with open_target(checked(settings)) as target:
-        filled = replace(
+        yield replace(
             settings,
             base_url=target.base_url,
             brand_id=target.brand_id,
             api_key=target.api_key,
             token=target.token,
         )
-        yield LiveTarget(filled, target.base_url, target.brand_id)
 
 
 def preflight(target: Target, timeout: float = 10.0) -> Target:
