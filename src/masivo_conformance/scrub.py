@@ -1,35 +1,30 @@
-"""The one place that knows what a secret looks like, and the vcrpy hooks that remove them.
+"""The one place that knows what a secret looks like, and how to remove it.
 
 Cassettes are committed to repositories, so nothing secret may reach them: bearer
 tokens, API keys, JWTs (the `authorize` response body is one) and personal data such as
 emails or document numbers. Secrets are replaced by `REDACTED`, which is deliberately not
-JWT-shaped, so a grep for tokens over the cassette folder stays empty.
+JWT-shaped, so a grep for tokens over the cassette folder stays empty. The vcrpy hooks
+that apply `scrub_uri`, `scrub_headers` and `scrub_body` to what a cassette records are
+recording/vcr_hooks.py's.
 
 Every other artefact (reports, result.json, junit.xml, the streams, log records) passes
 through `redact_text`, which knows the secrets this process registered (the API key,
 every token a target issued) and redacts any other JWT-shaped text too, except the
-tokens the suite forged itself (`forge_jwt`): those are evidence, shown as sent so that
-a reproducer repeats the request that showed a bug (docs/decisions.md, "Secrets and
-forged tokens in artefacts").
-
-The hooks run on every interaction vcrpy records and again on every request it tries to
-match during replay; they are idempotent, so a scrubbed cassette replays as recorded.
+tokens the suite forged itself (`is_forged`; suite/forged_tokens.py makes them): those
+are evidence, shown as sent so that a reproducer repeats the request that showed a bug
+(docs/decisions.md, "Secrets and forged tokens in artefacts").
 """
 
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import logging
 import re
-import secrets
 import threading
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
-
-import jwt
 
 __all__ = [
     "DEFAULT_FIELDS",
@@ -38,12 +33,9 @@ __all__ = [
     "QUOTE_LIMIT",
     "REDACTED",
     "REPRODUCER_WITHHELD",
-    "before_record_request",
-    "before_record_response",
     "clear_secrets",
     "cut",
     "excerpt",
-    "forge_jwt",
     "is_forged",
     "is_secret",
     "redact_reproducer",
@@ -53,6 +45,7 @@ __all__ = [
     "scrub_body",
     "scrub_headers",
     "scrub_json",
+    "scrub_uri",
 ]
 
 REDACTED = "<redacted>"
@@ -131,27 +124,9 @@ def clear_secrets() -> None:
         _secrets = ()
 
 
-def forge_jwt(
-    model: str | None, *, key: str | None = None, algorithm: str = "HS256", **claims: Any
-) -> str:
-    """A JWT no target may accept, marked as the suite's own (`is_forged`).
-
-    It carries the claims of `model` (a real token, read without verifying it) with
-    `claims` over them, so only the signature tells it from a real one. Signed with
-    `key`, by default a fresh random one nobody holds; `algorithm` "none" leaves it
-    unsigned.
-    """
-    try:
-        copied: dict[str, Any] = jwt.decode(model or "", options={"verify_signature": False})
-    except jwt.PyJWTError:
-        copied = {"sub": "masivo-conformance"}
-    signing_key = None if algorithm == "none" else (key or secrets.token_hex(32))
-    name, value = FORGED_HEADER
-    return jwt.encode({**copied, **claims}, signing_key, algorithm=algorithm, headers={name: value})
-
-
 def is_forged(token: str) -> bool:
-    """Whether a JWT (whole, or cut after its payload) is one `forge_jwt` made.
+    """Whether a JWT (whole, or cut after its payload) is one the suite forged
+    (suite/forged_tokens.py).
 
     Told by its header alone, so a process that never saw it forged (the xdist
     controller, a report written from result.json) tells it the same way.
@@ -317,7 +292,9 @@ def scrub_body(body: bytes | str | None, fields: Iterable[str] = DEFAULT_FIELDS)
         return json.dumps(scrubbed, separators=(",", ":")).encode("utf-8")
 
 
-def _scrub_uri(uri: str, fields: Iterable[str]) -> str:
+def scrub_uri(uri: str, fields: Iterable[str] = DEFAULT_FIELDS) -> str:
+    """A URI with secrets redacted from its path and query, and query parameters named in
+    `fields` masked."""
     parts = urlsplit(uri)
     names = {name.lower() for name in fields}
     pairs = parse_qsl(parts.query, keep_blank_values=True)
@@ -327,47 +304,3 @@ def _scrub_uri(uri: str, fields: Iterable[str]) -> str:
     # Re-encoding an untouched query could change its spelling; keep it as sent.
     new_query = urlencode(query, safe="<>") if query != pairs else parts.query
     return urlunsplit(parts._replace(path=redact_text(parts.path), query=new_query))
-
-
-def before_record_request(fields: Iterable[str] = DEFAULT_FIELDS) -> Callable[[Any], Any]:
-    """A vcrpy `before_record_request` hook: a scrubbed copy of a `vcr.request.Request`."""
-    names = tuple(fields)
-
-    def hook(original: Any) -> Any:
-        # vcrpy passes a copy, but the hook may be called directly: never touch the caller's.
-        request = copy.deepcopy(original)
-        request.uri = _scrub_uri(request.uri, names)
-        request.headers = scrub_headers(request.headers)
-        request.body = scrub_body(request.body_bytes, names)
-        return request
-
-    return hook
-
-
-def _set_content_length(headers: dict[str, Any], length: int) -> None:
-    for name in headers:
-        if name.lower() == "content-length":
-            headers[name] = [str(length)]
-
-
-def before_record_response(fields: Iterable[str] = DEFAULT_FIELDS) -> Callable[[Any], Any]:
-    """A vcrpy `before_record_response` hook for the dict vcrpy stores.
-
-    That dict is `{"status": {...}, "headers": {name: [values]}, "body": {"string": ...}}`
-    with the body as bytes (httpx, requests) or text.
-    """
-    names = tuple(fields)
-
-    def hook(response: dict[str, Any]) -> dict[str, Any]:
-        scrubbed = dict(response)
-        scrubbed["headers"] = scrub_headers(response.get("headers") or {})
-        body = response.get("body")
-        if isinstance(body, dict) and "string" in body:
-            new = scrub_body(body["string"], names)
-            scrubbed["body"] = {**body, "string": new}
-            if new is not None:
-                # A replayed httpx response must not announce more bytes than it has.
-                _set_content_length(scrubbed["headers"], len(new))
-        return scrubbed
-
-    return hook

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from masivo_conformance.checks.invariants import status_among
-from masivo_conformance.scrub import forge_jwt
+from masivo_conformance.suite.forged_tokens import forge_jwt
 from masivo_conformance.suite.storefront import Storefront
 
 

@@ -15,6 +15,7 @@ import pytest
 import schemathesis
 
 from masivo_conformance import checks
+from masivo_conformance.checks import fuzzed
 from masivo_conformance.checks.evidence import Evidence
 from masivo_conformance.suite import fuzzing
 from masivo_conformance.suite.client import ApiClient
@@ -52,7 +53,7 @@ schema = schemathesis.pytest.from_fixture("fuzz_schema")
 
 
 @schema.parametrize()
-@pytest.mark.explores(*fuzzing.REQUIREMENTS)
+@pytest.mark.explores(*fuzzed.REQUIREMENTS)
 @pytest.mark.writes
 def test_generated_requests_keep_the_contract(
     case: Any,

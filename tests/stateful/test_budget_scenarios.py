@@ -19,7 +19,6 @@ from typing import Any
 import pytest
 
 from masivo_conformance import checks
-from masivo_conformance.checks._util import same_enum
 from masivo_conformance.checks.calls import Call
 from masivo_conformance.checks.evidence import Verdict
 from masivo_conformance.checks.invariants import (
@@ -31,6 +30,7 @@ from masivo_conformance.checks.invariants import (
     status_among,
     status_in,
 )
+from masivo_conformance.checks.values import same_enum
 from masivo_conformance.suite import payloads
 from masivo_conformance.suite.defects import covering
 from masivo_conformance.suite.payloads import preview_request

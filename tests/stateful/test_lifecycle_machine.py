@@ -26,7 +26,6 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, precondition, rule
 
-from masivo_conformance.checks._util import same_enum
 from masivo_conformance.checks.calls import Call
 from masivo_conformance.checks.evidence import Verdict
 from masivo_conformance.checks.invariants import (
@@ -36,6 +35,7 @@ from masivo_conformance.checks.invariants import (
     same_wallet,
     status_in,
 )
+from masivo_conformance.checks.values import same_enum
 from masivo_conformance.suite.payloads import preview_request
 from masivo_conformance.suite.storefront import Storefront
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import settings
 
+from masivo_conformance.checks import fuzzed
 from masivo_conformance.suite import fuzzing
 from masivo_conformance.suite.client import ApiClient
 from masivo_conformance.suite.storefront import EventLog, Storefront
@@ -19,7 +20,7 @@ from masivo_conformance.suite.tailoring import Tailor
 from masivo_conformance.suite.target import Target
 
 
-@pytest.mark.explores(*fuzzing.REQUIREMENTS)
+@pytest.mark.explores(*fuzzed.REQUIREMENTS)
 @pytest.mark.writes
 def test_linked_operations_keep_the_contract(
     storefront: Storefront,

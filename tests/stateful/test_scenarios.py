@@ -20,7 +20,6 @@ from typing import Any
 
 import pytest
 
-from masivo_conformance.checks._util import same_enum, timestamp
 from masivo_conformance.checks.calls import Call
 from masivo_conformance.checks.evidence import Verdict
 from masivo_conformance.checks.invariants import (
@@ -33,6 +32,7 @@ from masivo_conformance.checks.invariants import (
     same_wallet,
     status_in,
 )
+from masivo_conformance.checks.values import same_enum, timestamp
 from masivo_conformance.suite.payloads import (
     REDEEM_LEVELS,
     preview_request,

@@ -56,6 +56,7 @@ import pytest
 
 from masivo_conformance import scrub
 from masivo_conformance.checks.evidence import Verdict
+from masivo_conformance.suite.forged_tokens import forge_jwt
 
 SECRET = "known-to-the-worker-only-7f3a"
 
@@ -63,7 +64,7 @@ SECRET = "known-to-the-worker-only-7f3a"
 @pytest.mark.requirement("REV-1")
 def test_quotes_a_secret(masivo_evidence):
     scrub.register_secret(SECRET)  # as a token issued to this worker is
-    forged = scrub.forge_jwt(None, exp=2_000_000_000)
+    forged = forge_jwt(None, exp=2_000_000_000)
     print("stdout", SECRET, forged)
     logging.getLogger("masivo_conformance.example").warning("log %s", SECRET)
     curl = f"curl -H 'Authorization: Bearer {forged}'"

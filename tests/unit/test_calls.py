@@ -18,6 +18,7 @@ from masivo_conformance import scrub
 from masivo_conformance.checks.calls import Call, curl_for, header_argument
 from masivo_conformance.suite import fuzzing
 from masivo_conformance.suite.client import ApiClient
+from masivo_conformance.suite.forged_tokens import forge_jwt
 
 API_KEY = "mk_test_key_abcdef123456"
 BASE = "https://mock.example.test/v1"
@@ -92,7 +93,7 @@ def test_curl_for_repeats_method_url_and_body() -> None:
 def test_a_forged_token_is_shown_as_sent_and_survives_redaction() -> None:
     real = mint()
     scrub.register_secret(real)
-    forged = scrub.forge_jwt(real, exp=int(time.time()) + 3600)
+    forged = forge_jwt(real, exp=int(time.time()) + 3600)
     request = httpx.Request("GET", f"{BASE}/rewards", headers={"Authorization": f"Bearer {forged}"})
     line = curl_for(request)
     assert f"'Authorization: Bearer {forged}'" in line
@@ -124,7 +125,7 @@ def test_a_token_with_the_runs_signature_borrows_the_readers() -> None:
     and the claims, the token is rebuilt), so the line takes it from $MASIVO_TOKEN."""
     real = mint()
     scrub.register_secret(real)
-    header, payload, _ = scrub.forge_jwt(real, exp=2_000_000_000).split(".")
+    header, payload, _ = forge_jwt(real, exp=2_000_000_000).split(".")
     signature = real.rsplit(".", 1)[1]
     argument = header_argument("Authorization", f"Bearer {header}.{payload}.{signature}")
     assert signature not in argument
@@ -153,7 +154,7 @@ def test_schemathesis_reproducers_put_back_the_credentials_it_filtered() -> None
     forged token the probe sent, and the run's own token as $MASIVO_TOKEN."""
     real = mint()
     scrub.register_secret(real)
-    forged = scrub.forge_jwt(real)
+    forged = forge_jwt(real)
     schema = fuzzing.schema_for(BASE, real)
     case = schema["/customers/{id}"]["GET"].Case(path_parameters={"id": "c-1"})
     lines = {}

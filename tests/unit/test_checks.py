@@ -14,9 +14,9 @@ import pytest
 
 from masivo_conformance import checks
 from masivo_conformance.checks import ConformanceViolation
-from masivo_conformance.checks._util import same_enum, timestamp
 from masivo_conformance.checks.calls import NOT_JSON, Call
 from masivo_conformance.checks.evidence import Evidence
+from masivo_conformance.checks.values import same_enum, timestamp
 from masivo_conformance.contract.catalogue import catalogue
 
 BASE = "http://127.0.0.1:1/api/storefront/v1"

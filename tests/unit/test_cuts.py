@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from masivo_conformance import cli, scrub
-from masivo_conformance.checks._util import short
 from masivo_conformance.checks.evidence import ConformanceViolation
+from masivo_conformance.checks.values import short
 from masivo_conformance.reporting.report_templates import clip
 from masivo_conformance.suite import outcomes
 

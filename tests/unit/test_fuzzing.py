@@ -13,17 +13,17 @@ import jwt
 import pytest
 import requests
 import schemathesis
-from schemathesis.core.failures import Failure
 
+from masivo_conformance.checks import fuzzed
 from masivo_conformance.checks.calls import Call
 from masivo_conformance.checks.evidence import Evidence
+from masivo_conformance.checks.fuzzed import BuiltinFailure
 from masivo_conformance.suite import fuzzing
 from masivo_conformance.suite.client import BudgetSpent, RequestBudget
 from masivo_conformance.suite.storefront import CUSTOMER_PREFIX
 from masivo_conformance.suite.tailoring import Tailor
 
 BASE = "http://127.0.0.1:9/api/storefront/v1"
-FAILURE = Failure(operation="op", message="what schemathesis saw")
 VALID_EMIT = {"customer_id": "c-1", "brand_id": "b-1", "type": "PURCHASE"}
 EVENT_ID = "3c90c3cc-0d44-4b50-8888-8dd25736052a"
 EVENT = {
@@ -35,6 +35,10 @@ EVENT = {
     "issued_at": "2026-11-20T10:00:00Z",
     "resolved_at": "2026-11-20T10:00:01Z",
 }
+
+
+def _failure(check: str) -> BuiltinFailure:
+    return BuiltinFailure(check, "a title", "what schemathesis saw")
 
 
 def _call(
@@ -80,7 +84,7 @@ def test_requirement_for_maps_each_kept_check(
     check: str, status: int, content_type: str, expected: str | None
 ) -> None:
     call = _call("GET", "/rewards", status, {"data": []}, content_type)
-    assert fuzzing.requirement_for(check, FAILURE, call) == expected
+    assert fuzzed.requirement_for(_failure(check), call) == expected
 
 
 @pytest.mark.parametrize(
@@ -114,7 +118,7 @@ def test_accepted_negative_data_counts_only_where_a_must_requires_a_refusal(
 ) -> None:
     method = "PUT" if "preview" in path else "POST"
     call = _call(method, path, status, {"data": {}}, sent=sent)
-    assert fuzzing.requirement_for("negative_data_rejection", FAILURE, call) == expected
+    assert fuzzed.requirement_for(_failure("negative_data_rejection"), call) == expected
 
 
 @pytest.mark.parametrize(
@@ -124,9 +128,9 @@ def test_accepted_negative_data_counts_only_where_a_must_requires_a_refusal(
 def test_a_bare_event_is_left_to_our_own_gen1_check(check: str, otherwise: str) -> None:
     bare = _call("POST", "/behavior/events", 201, EVENT, sent=VALID_EMIT)
     assert bare.bare_event
-    assert fuzzing.requirement_for(check, FAILURE, bare) is None
+    assert fuzzed.requirement_for(_failure(check), bare) is None
     wrapped = _call("POST", "/behavior/events", 201, {"data": EVENT}, sent=VALID_EMIT)
-    assert fuzzing.requirement_for(check, FAILURE, wrapped) == otherwise
+    assert fuzzed.requirement_for(_failure(check), wrapped) == otherwise
 
 
 # -- must_refuse --------------------------------------------------------------------------------
@@ -151,25 +155,25 @@ def test_a_bare_event_is_left_to_our_own_gen1_check(check: str, otherwise: str) 
     ],
 )
 def test_must_refuse_emit(sent: Any, expected: str | None) -> None:
-    assert fuzzing.must_refuse("emit_event", sent) == expected
+    assert fuzzed.must_refuse("emit_event", sent) == expected
 
 
 def test_must_refuse_preview_and_other_operations() -> None:
-    assert fuzzing.must_refuse("preview_order", {"customer_id": "c", "brand_id": "b"}) == "PRV-6"
+    assert fuzzed.must_refuse("preview_order", {"customer_id": "c", "brand_id": "b"}) == "PRV-6"
     whole = {"customer_id": "c", "brand_id": "b", "order": {}}
-    assert fuzzing.must_refuse("preview_order", whole) is None
-    assert fuzzing.must_refuse("create_customer", {}) is None
+    assert fuzzed.must_refuse("preview_order", whole) is None
+    assert fuzzed.must_refuse("create_customer", {}) is None
 
 
 def test_an_unmapped_check_is_a_programming_error() -> None:
     with pytest.raises(LookupError, match="unsupported_method"):
-        fuzzing.requirement_for("unsupported_method", FAILURE, _call("GET", "/rewards", 404))
+        fuzzed.requirement_for(_failure("unsupported_method"), _call("GET", "/rewards", 404))
 
 
 def test_every_kept_check_maps_to_a_requirement_the_tests_carry() -> None:
-    assert set(fuzzing.BUILTIN_CHECKS.values()) <= set(fuzzing.REQUIREMENTS)
-    assert {"GEN-1", "GEN-2", "GEN-3", "GEN-4", "AUTH-1"} <= set(fuzzing.REQUIREMENTS)
-    assert "GEN-5" not in fuzzing.REQUIREMENTS  # a SHOULD never fails a fuzz run
+    assert set(fuzzed.BUILTIN_CHECKS.values()) <= set(fuzzed.REQUIREMENTS)
+    assert {"GEN-1", "GEN-2", "GEN-3", "GEN-4", "AUTH-1"} <= set(fuzzed.REQUIREMENTS)
+    assert "GEN-5" not in fuzzed.REQUIREMENTS  # a SHOULD never fails a fuzz run
 
 
 # -- Tailor ------------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ import yaml
 from vcr.request import Request
 
 from masivo_conformance import scrub
+from masivo_conformance.recording import vcr_hooks
+from masivo_conformance.suite.forged_tokens import forge_jwt
 
 # The patterns the project's before-stop check greps cassettes for.
 LEAK_PATTERNS = (
@@ -94,7 +96,7 @@ def test_registering_a_jwt_registers_its_signature_too() -> None:
     real = canary_jwt()
     scrub.register_secret(real)
     header, _, signature = real.split(".")
-    edited = scrub.forge_jwt(real, exp=2_000_000_000).rsplit(".", 1)[0] + "." + signature
+    edited = forge_jwt(real, exp=2_000_000_000).rsplit(".", 1)[0] + "." + signature
     assert signature not in scrub.redact_text(f"sent {edited}")
     assert scrub.is_secret(real)
     assert scrub.is_secret(signature)
@@ -115,24 +117,24 @@ def test_forge_jwt_keeps_the_claims_but_not_the_signature() -> None:
     real = jwt.encode(
         {"sub": "brand", "iss": "masivo", "exp": 2_000_000_000}, "secret" * 6, algorithm="HS256"
     )
-    forged = scrub.forge_jwt(real, exp=2_000_000_001)
+    forged = forge_jwt(real, exp=2_000_000_001)
     claims = jwt.decode(forged, options={"verify_signature": False})
     assert claims == {"sub": "brand", "iss": "masivo", "exp": 2_000_000_001}
     with pytest.raises(jwt.InvalidSignatureError):
         jwt.decode(forged, "secret" * 6, algorithms=["HS256"])
-    unsigned = scrub.forge_jwt(real, algorithm="none")
+    unsigned = forge_jwt(real, algorithm="none")
     assert unsigned.endswith(".")
     assert jwt.get_unverified_header(unsigned)["alg"] == "none"
-    assert jwt.decode(scrub.forge_jwt("not a jwt"), options={"verify_signature": False}) == {
+    assert jwt.decode(forge_jwt("not a jwt"), options={"verify_signature": False}) == {
         "sub": "masivo-conformance"
     }
 
 
 def test_is_forged_tells_the_suites_tokens_by_their_header() -> None:
-    forged = scrub.forge_jwt(None, exp=2_000_000_000)
+    forged = forge_jwt(None, exp=2_000_000_000)
     assert scrub.is_forged(forged)
     assert scrub.is_forged(forged.rsplit(".", 1)[0])  # cut after its payload
-    assert scrub.is_forged(scrub.forge_jwt(None, algorithm="none"))
+    assert scrub.is_forged(forge_jwt(None, algorithm="none"))
     assert not scrub.is_forged(canary_jwt())
     for junk in ("", "eyJ", "eyJ!!.x", "not-base64.x.y", "WzFd.e30.x"):  # WzFd: a JSON list
         assert not scrub.is_forged(junk)
@@ -141,7 +143,7 @@ def test_is_forged_tells_the_suites_tokens_by_their_header() -> None:
 def test_redact_text_keeps_forged_tokens_and_redacts_real_and_unknown_ones() -> None:
     real, stranger = canary_jwt(), jwt.encode({"sub": "x"}, "q" * 32, algorithm="HS256")
     scrub.register_secret(real)
-    forged = scrub.forge_jwt(real, exp=2_000_000_000)
+    forged = forge_jwt(real, exp=2_000_000_000)
     text = f"sent Bearer {forged}, had {real}, saw {stranger} and Bearer {stranger}"
     assert scrub.redact_text(text) == (
         f"sent Bearer {forged}, had <redacted>, saw <redacted> and Bearer <redacted>"
@@ -152,7 +154,7 @@ def test_a_forged_header_does_not_save_a_real_signature() -> None:
     """Whatever its header says, a token carrying the run's signature loses it."""
     real = canary_jwt()
     scrub.register_secret(real)
-    header, payload, _ = scrub.forge_jwt(real).split(".")
+    header, payload, _ = forge_jwt(real).split(".")
     signature = real.rsplit(".", 1)[1]
     text = scrub.redact_text(f"Bearer {header}.{payload}.{signature}")
     assert text == f"Bearer {header}.{payload}.<redacted>"
@@ -257,7 +259,7 @@ def test_request_hook_removes_canary_key_token_and_personal_data() -> None:
         json.dumps({"id": "c-1", "email": "ana@example.com", "echo": CANARY_KEY}).encode(),
         {"Authorization": f"Bearer {token}", "x-api-key": CANARY_KEY},
     )
-    scrubbed = scrub.before_record_request()(request)
+    scrubbed = vcr_hooks.before_record_request()(request)
     written = vcr_yaml(scrubbed._to_dict())
     assert_clean(written, token, CANARY_KEY, "ana@example.com", "ana%40example.com")
     assert json.loads(scrubbed.body) == {"id": "c-1", "email": "<redacted>", "echo": "<redacted>"}
@@ -267,7 +269,7 @@ def test_request_hook_removes_canary_key_token_and_personal_data() -> None:
 
 def test_request_hook_keeps_an_innocent_query_as_sent() -> None:
     request = Request("GET", "http://api.test/rewards?to=10&from=0", None, {})
-    assert scrub.before_record_request()(request).uri == "http://api.test/rewards?to=10&from=0"
+    assert vcr_hooks.before_record_request()(request).uri == "http://api.test/rewards?to=10&from=0"
 
 
 def test_response_hook_removes_the_authorize_jwt_and_fixes_content_length() -> None:
@@ -278,7 +280,7 @@ def test_response_hook_removes_the_authorize_jwt_and_fixes_content_length() -> N
         "headers": {"Content-Type": ["application/json"], "Content-Length": [str(len(body))]},
         "body": {"string": body},
     }
-    scrubbed = scrub.before_record_response()(response)
+    scrubbed = vcr_hooks.before_record_response()(response)
     assert json.loads(scrubbed["body"]["string"]) == {"data": "<redacted>"}
     assert scrubbed["headers"]["Content-Length"] == [str(len(scrubbed["body"]["string"]))]
     assert_clean(vcr_yaml(scrubbed), token)
@@ -286,7 +288,7 @@ def test_response_hook_removes_the_authorize_jwt_and_fixes_content_length() -> N
 
 
 def test_response_hook_accepts_text_bodies_and_missing_bodies() -> None:
-    hook = scrub.before_record_response()
+    hook = vcr_hooks.before_record_response()
     text = hook({"status": {"code": 200}, "headers": {}, "body": {"string": f"Bearer {OPAQUE}"}})
     assert text["body"]["string"] == b"Bearer <redacted>"
     empty = hook({"status": {"code": 204}, "headers": {}, "body": {"string": None}})
@@ -295,7 +297,10 @@ def test_response_hook_accepts_text_bodies_and_missing_bodies() -> None:
 
 def test_hooks_leave_a_loaded_cassette_unchanged_when_run_again() -> None:
     """vcrpy re-applies the hooks to every interaction it loads for replay."""
-    request_hook, response_hook = scrub.before_record_request(), scrub.before_record_response()
+    request_hook, response_hook = (
+        vcr_hooks.before_record_request(),
+        vcr_hooks.before_record_response(),
+    )
     response = {
         "status": {"code": 200},
         "headers": {"Set-Cookie": ["s=1"]},

@@ -2,7 +2,8 @@
 
 They judge what one answer shows on its own. What depends on the event's state before
 the call (a reverse of a settled, RESOLVED event must answer REVERSED) is judged by the
-scenarios, which know that state.
+scenarios, which know that state; so is whether a request was valid at all, which only
+its sender knows (`valid_emit_accepted`).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from masivo_conformance.checks import check, fail
-from masivo_conformance.checks._util import same_enum, short, timestamp
 from masivo_conformance.checks.calls import EVENT_OPERATIONS, Call, answered_at, can_be_event_id
+from masivo_conformance.checks.evidence import Verdict
+from masivo_conformance.checks.invariants import is_2xx
+from masivo_conformance.checks.values import same_enum, short, timestamp
 
 
 def _event(call: Call, operation: str) -> dict[str, Any] | None:
@@ -136,3 +139,9 @@ def cancellation_answer(call: Call) -> bool:
             f"got {short(event.get('cancelled_at'))} / {short(event.get('reversed_at'))}",
         )
     return True
+
+
+def valid_emit_accepted(call: Call, what: str) -> Verdict:
+    """EMIT-1: an emit its sender knows to be valid (`what` says how) is accepted, a 2xx;
+    what the accepted Event echoes is `emit_echo`'s to judge."""
+    return is_2xx(call, "EMIT-1", what)

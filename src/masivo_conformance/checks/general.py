@@ -9,8 +9,8 @@ import jwt
 
 from masivo_conformance import contract
 from masivo_conformance.checks import check, fail
-from masivo_conformance.checks._util import short
 from masivo_conformance.checks.calls import EVENT_OPERATIONS, NOT_JSON, Call, is_event
+from masivo_conformance.checks.values import short
 
 # -- general -------------------------------------------------------------------------------
 

@@ -50,7 +50,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from masivo_conformance.checks._util import same_enum, timestamp
 from masivo_conformance.checks.calls import NOT_JSON, Call, answered_at, can_be_event_id, is_event
 from masivo_conformance.checks.evidence import Verdict
 from masivo_conformance.checks.invariants import (
@@ -61,6 +60,7 @@ from masivo_conformance.checks.invariants import (
     wallet_totals,
 )
 from masivo_conformance.checks.recorded import EMIT_REQUIRED, request_problem
+from masivo_conformance.checks.values import same_enum, timestamp
 
 __all__ = [
     "ANY_REPEAT",

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from masivo_conformance.checks import check, fail
-from masivo_conformance.checks._util import short
 from masivo_conformance.checks.calls import Call
+from masivo_conformance.checks.values import short
 
 ACTIONS = frozenset({"UPDATE", "READ", "CREATE", "REMOVE"})
 MONEY_TOLERANCE = 0.01

@@ -26,6 +26,7 @@ import yaml
 from masivo_conformance import scrub
 from masivo_conformance.contract.routes import route_for
 from masivo_conformance.errors import CassetteError
+from masivo_conformance.recording import vcr_hooks
 
 __all__ = [
     "REPLACEMENT",
@@ -49,8 +50,8 @@ _RERECORD = "re-record it with `masivo-conformance record`"
 def vcr_config(fields: Iterable[str] = scrub.DEFAULT_FIELDS) -> dict[str, Any]:
     """The dict a `vcr_config` fixture returns for recording and replaying the suite."""
     return {
-        "before_record_request": scrub.before_record_request(fields),
-        "before_record_response": scrub.before_record_response(fields),
+        "before_record_request": vcr_hooks.before_record_request(fields),
+        "before_record_response": vcr_hooks.before_record_response(fields),
         # Host and port differ between record and replay (replay uses a dummy host), and
         # bodies carry fresh ids and timestamps on every run, so neither can be matched.
         "match_on": ("method", "path", "query"),

@@ -12,7 +12,7 @@ listing it here:
   the string "{}", an array as one object (a valid item where the items are objects),
   a number as the string "1", a boolean as the string "true", a string as the number 1.
   The values are the ones a lenient server coerces or double-decodes, and never null
-  (a null for an optional member obliges nothing: `fuzzing._obliges`). `customer_id` is
+  (a null for an optional member obliges nothing: `checks/fuzzed.py _obliges`). `customer_id` is
   sent as a list holding the body's own id instead of a number: a target that coerces
   `1` to "1" would credit a customer the suite did not create.
 

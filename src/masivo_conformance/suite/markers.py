@@ -5,7 +5,7 @@ Read as syntax, not collected: collecting imports every test module (hypothesis,
 schemathesis, the suite plugin) and runs a pytest session inside whoever asked, about
 2 s; the markers are plain decorators (or, for a state machine's TestCase, a mark
 applied by a call) whose arguments are literal ids or a name the module imports
-(`*fuzzing.REQUIREMENTS`), which is imported to be read. tests/unit/test_requirement_map.py
+(`*fuzzed.REQUIREMENTS`), which is imported to be read. tests/unit/test_requirement_map.py
 holds this reading to what pytest collects, so a marker written some new way fails there
 instead of going missing here.
 """

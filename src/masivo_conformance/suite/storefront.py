@@ -16,10 +16,11 @@ from urllib.parse import quote
 
 from masivo_conformance import checks, scrub
 from masivo_conformance.checks import replayer, sequences
-from masivo_conformance.checks._util import same_enum
 from masivo_conformance.checks.calls import EVENT_OPERATIONS, NOT_JSON, Call
+from masivo_conformance.checks.events import valid_emit_accepted
 from masivo_conformance.checks.evidence import Evidence
-from masivo_conformance.checks.invariants import Wallet, is_2xx, wallet_totals
+from masivo_conformance.checks.invariants import Wallet, wallet_totals
+from masivo_conformance.checks.values import same_enum
 from masivo_conformance.errors import SettingsError
 from masivo_conformance.suite import payloads
 from masivo_conformance.suite.client import ApiClient
@@ -402,7 +403,7 @@ class Storefront:
         EMIT-1 asks for a 2xx with the Event, and the scenario cannot go on without its
         id (CannotContinue)."""
         call = self.emit(payloads.purchase(customer_id, self.brand_id, **options))
-        self.evidence.insist(is_2xx(call, "EMIT-1", "a valid PURCHASE emit"))
+        self.evidence.insist(valid_emit_accepted(call, "a valid PURCHASE emit"))
         self.event_id(call)
         return call
 

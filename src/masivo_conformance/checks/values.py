@@ -1,4 +1,7 @@
-"""Small helpers shared by the check modules."""
+"""How the checks read the values an answer carries and quote them in a message: a
+point in time (`timestamp`), an enum member whatever its case (`same_enum`), any value
+redacted and cut for a failure message (`short`). The scenarios read answers the same
+way, so that what they wait for is what the checks judge."""
 
 from __future__ import annotations
 
@@ -6,9 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from masivo_conformance import scrub
-from masivo_conformance.checks.calls import EVENT_OPERATIONS
 
-__all__ = ["EVENT_OPERATIONS", "same_enum", "short", "timestamp"]
+__all__ = ["same_enum", "short", "timestamp"]
 
 _EPOCH_MS = 10**11  # a number above this is an epoch in milliseconds (year 5138 in seconds)
 
