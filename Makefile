@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # mitmproxy's mitmdump, for the test that judges a HAR a real tool wrote
-# (tests/suite/test_judge_real_har.py). Its own venv: mitmproxy pins h11<=0.14, the
+# (tests/cli/test_judge_real_har.py). Its own venv: mitmproxy pins h11<=0.14, the
 # project's httpx needs 0.16 (docs/decisions.md). Inside .venv, so `make clean` removes it.
 MITMPROXY_VENV  := $(VENV)/tools/mitmproxy
 MITMPROXY_STAMP := $(MITMPROXY_VENV)/.installed-stamp

@@ -9,6 +9,6 @@ twice."""
 pytest_plugins = [
     "masivo_conformance.suite.session",
     "pytester",
-    "tests.suite.matrix_report",
+    "tests.cli.matrix_report",
     "tests.hostile.fixtures",
 ]

@@ -1,4 +1,4 @@
-"""Fixtures of the tests that tamper with answers (tests/hostile, and tests/suite where a
+"""Fixtures of the tests that tamper with answers (tests/hostile, and tests/cli where a
 target refuses a step): a tamperer in front of a reference server. Registered in the
 root conftest, so every test folder may ask for `hostile`."""
 

@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.cli.cli_runs import run_cli
 from tests.hostile.tamperer import Tamperer, json_patch
-from tests.suite.cli_runs import run_cli
 
 COMMITTED = Path(__file__).resolve().parents[2] / "cassettes"
 

@@ -8,8 +8,8 @@ import asyncio
 import threading
 from pathlib import Path
 
+from tests.cli.cli_runs import run_cli, target_args
 from tests.hostile.tamperer import Action, Exchange, Rewrite, Tamperer
-from tests.suite.cli_runs import run_cli, target_args
 
 
 class AnswerThenDie(Action):

@@ -22,9 +22,9 @@ from typing import Any
 import pytest
 
 from masivo_conformance.checks.calls import EVENT_OPERATIONS
+from tests.cli.cli_runs import run_cli, target_args
 from tests.hostile.stub_curl import stub_curl
 from tests.hostile.tamperer import Exchange, Tamperer, json_patch, replace
-from tests.suite.cli_runs import run_cli, target_args
 
 # The review's attack: a token that is a piece of shell quoting as shlex writes it
 # ('"'"'), and event ids that close a quote and start commands where it is redacted.

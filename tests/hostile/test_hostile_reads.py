@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.cli_runs import CliRun, clean_env
 from tests.hostile.tamperer import (
     Action,
     Tamperer,
@@ -29,7 +30,6 @@ from tests.hostile.tamperer import (
     gzip_bomb,
     rate_limited,
 )
-from tests.suite.cli_runs import CliRun, clean_env
 
 # What a run of the suite takes against the reference server is about 115 MB; an answer
 # read whole would take 10 GiB (the bomb) or all there is (the endless body).

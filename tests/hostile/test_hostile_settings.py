@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from tests.cli.cli_runs import CliRun, run_cli
 from tests.hostile.tamperer import Exchange, Tamperer, json_patch
-from tests.suite.cli_runs import CliRun, run_cli
 
 ESC = "\x1b"
 HOSTILE_BRAND = f"brand{ESC}[2J{ESC}]0;pwned\x07\n::error::x"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from masivo_conformance.suite.cassette_runs import NEEDS_LIVE_AUTHORIZE, check_cassettes
-from tests.suite.cli_runs import run_cli
+from tests.cli.cli_runs import run_cli
 
 REPLAY_BUDGET_S = 10  # issue 5: replay of the committed cassettes within 10 s
 COMMITTED = Path(__file__).resolve().parents[2] / "cassettes"

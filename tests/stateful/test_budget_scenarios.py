@@ -1,5 +1,5 @@
 """The budget profile's shared scenarios: every rule of the one-rule scenarios, judged on
-fewer customers and events (suite/plan.py lists what each judges and costs).
+fewer customers and events (suite/run_plan.py lists what each judges and costs).
 
 One reversed purchase serves REV-1, REV-2, REV-4 and FUL-4; one standby purchase serves
 FUL-1, FUL-2 and FUL-5, and one cancelled one REV-3, REV-4 and FUL-4; identical

@@ -12,7 +12,7 @@ from masivo_conformance import cli, scrub
 from masivo_conformance.checks.evidence import ConformanceViolation
 from masivo_conformance.checks.values import short
 from masivo_conformance.reporting.report_templates import clip
-from masivo_conformance.suite import outcomes
+from masivo_conformance.suite import recorder
 
 KEY = "KEY-q7w8e9r0t1y2u3"  # none of its characters is the padding's
 PAD = "."
@@ -31,11 +31,11 @@ def _violation(text: str) -> str:
 
 
 def _error_line(text: str) -> str:
-    return outcomes.one_line(RuntimeError(text))
+    return recorder.one_line(RuntimeError(text))
 
 
 def _pytest_text(text: str) -> str:
-    return outcomes._printed(text)
+    return recorder._printed(text)
 
 
 def _cli_line(text: str) -> str:
@@ -52,7 +52,7 @@ CUTS: list[tuple[str, Callable[[str], str], int]] = [
     ("short", short, 160 - 2),  # repr() adds a quote in front
     ("violation message", _violation, scrub.MESSAGE_LIMIT),
     ("test error line", _error_line, 300 - len("RuntimeError: ")),
-    ("pytest report text", _pytest_text, outcomes.REPORT_TEXT_LIMIT),
+    ("pytest report text", _pytest_text, recorder.REPORT_TEXT_LIMIT),
     ("error line of the command", _cli_line, cli.ERROR_LINE_LIMIT),
     ("job summary message", _markdown, 3000),
 ]

@@ -1,5 +1,5 @@
 """The request plan as data: coverage, limits, the profile a cap picks, the up-front
-line and the run order (suite/plan.py); and how many workers a run uses unasked."""
+line and the run order (suite/run_plan.py); and how many workers a run uses unasked."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from masivo_conformance.cli import build_parser
 from masivo_conformance.commands import run as run_command
 from masivo_conformance.contract.catalogue import catalogue
-from masivo_conformance.suite import plan, profiles
+from masivo_conformance.suite import profiles, run_plan
 from masivo_conformance.suite.session import SuiteOptions
 from masivo_conformance.suite.settings import Settings
 
@@ -26,26 +26,26 @@ class Item:
 
 
 def _arrange(profile: str, items: list[Item]) -> tuple[list[str], list[str]]:
-    kept, dropped = plan.arrange(profile, items, lambda i: i.nodeid, lambda i: i.kind)
+    kept, dropped = run_plan.arrange(profile, items, lambda i: i.nodeid, lambda i: i.kind)
     return [i.nodeid for i in kept], [i.nodeid for i in dropped]
 
 
 def test_every_profile_has_a_plan() -> None:
-    assert set(profiles.NAMES) == set(plan.EXPLORATION)
+    assert set(profiles.NAMES) == set(run_plan.EXPLORATION)
     for name in profiles.NAMES:
-        assert plan.plan_for(name).unjudged(IDS) == [], name
+        assert run_plan.plan_for(name).unjudged(IDS) == [], name
 
 
 def test_the_budget_plan_fits_its_limit_with_room_for_slow_targets() -> None:
-    budget = plan.plan_for("budget")
+    budget = run_plan.plan_for("budget")
     assert budget.exploration == 0
-    assert budget.total + plan.SLACK <= plan.BUDGET_LIMIT
+    assert budget.total + run_plan.SLACK <= run_plan.BUDGET_LIMIT
     assert len({s.test for s in budget.scenarios}) == len(budget.scenarios)
 
 
 def test_plans_name_only_catalogue_ids() -> None:
     for name in profiles.NAMES:
-        for scenario in plan.plan_for(name).scenarios:
+        for scenario in run_plan.plan_for(name).scenarios:
             assert set(scenario.judges) <= set(IDS), scenario.test
 
 
@@ -63,39 +63,39 @@ def test_plans_name_only_catalogue_ids() -> None:
 def test_a_cap_below_a_dev_day_picks_budget(
     asked: str | None, cap: int | None, chosen: str
 ) -> None:
-    assert plan.choose_profile(asked, cap) == chosen
+    assert run_plan.choose_profile(asked, cap) == chosen
 
 
 def test_no_cap_needs_no_line() -> None:
-    assert plan.headline("ci", None, IDS) == ""
+    assert run_plan.headline("ci", None, IDS) == ""
 
 
 def test_a_cap_above_the_deterministic_part_explores_with_the_rest() -> None:
-    quick = plan.plan_for("quick")
-    line = plan.headline("quick", quick.deterministic + 10, IDS)
+    quick = run_plan.plan_for("quick")
+    line = run_plan.headline("quick", quick.deterministic + 10, IDS)
     assert f"needs ~{quick.total} requests" in line
     assert "judges every requirement first, then explores with what is left" in line
 
 
 def test_a_cap_below_the_plan_names_the_requirements_left_out() -> None:
-    line = plan.headline("budget", 20, IDS, chosen=True)
-    budget = plan.plan_for("budget")
+    line = run_plan.headline("budget", 20, IDS, chosen=True)
+    budget = run_plan.plan_for("budget")
     assert line.startswith("profile budget (picked for --max-requests 20)")
     assert f"below the plan's {budget.deterministic}" in line
-    left = plan.plan_for("budget").beyond(20, IDS)
+    left = run_plan.plan_for("budget").beyond(20, IDS)
     assert "FUL-3" not in left  # the cheapest scenarios come first
     assert {"PRV-2", "AUTH-1"} <= set(left)
     assert ", ".join(left) in line
 
 
 def test_a_cap_that_fits_says_so() -> None:
-    assert "within --max-requests 250" in plan.headline("budget", 250, IDS)
+    assert "within --max-requests 250" in run_plan.headline("budget", 250, IDS)
 
 
 def test_beyond_counts_the_authorize_of_the_run() -> None:
-    budget = plan.plan_for("budget")
+    budget = run_plan.plan_for("budget")
     first = budget.scenarios[0]
-    assert set(first.judges) - set(budget.beyond(plan.SESSION_COST + first.total, IDS))
+    assert set(first.judges) - set(budget.beyond(run_plan.SESSION_COST + first.total, IDS))
     # The first scenario is cut short: it may judge its requirements before the cap stops it.
     left, maybe = budget.reach(first.total, IDS)
     assert maybe == [i for i in IDS if i in first.judges]
@@ -105,7 +105,7 @@ def test_beyond_counts_the_authorize_of_the_run() -> None:
 
 
 def test_a_key_and_a_token_leave_the_authorize_unknown() -> None:
-    budget = plan.plan_for("budget")
+    budget = run_plan.plan_for("budget")
     for cap in (1, 2, 5, 12, 40):
         with_key, without = budget.reach(cap, IDS, True), budget.reach(cap, IDS, False)
         sure, maybe = budget.reach(cap, IDS, None)
@@ -114,15 +114,15 @@ def test_a_key_and_a_token_leave_the_authorize_unknown() -> None:
 
 
 def test_a_cut_short_scenario_is_said_to_be_may() -> None:
-    line = plan.headline("budget", 12, IDS)
-    left, maybe = plan.plan_for("budget").reach(12, IDS)
+    line = run_plan.headline("budget", 12, IDS)
+    left, maybe = run_plan.plan_for("budget").reach(12, IDS)
     assert maybe, "a cap of 12 cuts a scenario short"
     assert f"requirements {', '.join(left)} will not be checked" in line
     assert f"; {', '.join(maybe)} only if the scenario the cap cuts short gets that far" in line
 
 
 def test_budget_keeps_its_plan_alone_in_plan_order() -> None:
-    scenarios = plan.plan_for("budget").scenarios
+    scenarios = run_plan.plan_for("budget").scenarios
     items = [
         Item("tests/contract/test_fuzz.py::test_generated_requests_keep_the_contract", "explores"),
         Item(scenarios[-1].test, "requirement"),
@@ -182,8 +182,8 @@ def test_plan_and_run_default_to_one_profile(capsys: pytest.CaptureFixture[str])
     shown = parser.parse_args(["plan"])
     ran = parser.parse_args(["run"])
     assert ran.profile is None  # run chooses: choose_profile, with no cap
-    assert shown.profile == plan.choose_profile(ran.profile, None) == plan.DEFAULT_PROFILE
-    assert SuiteOptions(Settings()).profile == plan.DEFAULT_PROFILE  # a direct pytest run
+    assert shown.profile == run_plan.choose_profile(ran.profile, None) == run_plan.DEFAULT_PROFILE
+    assert SuiteOptions(Settings()).profile == run_plan.DEFAULT_PROFILE  # a direct pytest run
     shown.execute(shown)
     first = capsys.readouterr().out.splitlines()[0]
-    assert first.startswith(f"plan of profile {plan.DEFAULT_PROFILE} (the default of `run`")
+    assert first.startswith(f"plan of profile {run_plan.DEFAULT_PROFILE} (the default of `run`")

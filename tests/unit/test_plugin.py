@@ -21,7 +21,7 @@ from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.reporting.results import fold
 from masivo_conformance.suite import plugin as user_plugin
 from masivo_conformance.suite.client import ApiClient
-from masivo_conformance.suite.outcomes import SessionRecord
+from masivo_conformance.suite.recorder import SessionRecord
 from masivo_conformance.suite.session import SuiteOptions, SuiteSession
 from masivo_conformance.suite.settings import Settings, resolve
 from masivo_conformance.suite.storefront import IdFactory, Storefront, WritesRefused

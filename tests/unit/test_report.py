@@ -55,7 +55,7 @@ def secrets_registry() -> Iterator[None]:
 
 
 def finding(rid: str, message: str, reproducer: str = CURL, test: str = "") -> Finding:
-    return Finding(rid, message, reproducer, test or f"tests/suite/test_x.py::test_{rid.lower()}")
+    return Finding(rid, message, reproducer, test or f"tests/cli/test_x.py::test_{rid.lower()}")
 
 
 def run_result(
@@ -107,7 +107,7 @@ def mixed_result(*, strict: bool = False) -> RunResult:
                         "REV-2",
                         "points total 80, expected 100",
                         CURL_2,
-                        "tests/suite/test_y.py::test_again",
+                        "tests/cli/test_y.py::test_again",
                     ),
                 ),
                 requests=30,
@@ -146,7 +146,7 @@ def hostile_result() -> RunResult:
         findings=(finding("GEN-2", message, f"{CURL} -H 'x-api-key: {API_KEY}'"),),
     )
     error = TestError(
-        "tests/suite/test_x.py::test_<i>err</i>", f"NoAnswer: token {JWT} got <b>no</b> answer"
+        "tests/cli/test_x.py::test_<i>err</i>", f"NoAnswer: token {JWT} got <b>no</b> answer"
     )
     result = run_result([row], errors=[error])
     result.notes.append(f"token {JWT} <b>bold</b>")
@@ -191,7 +191,7 @@ def test_render_matrix_shows_an_accepted_failure_with_its_reason() -> None:
         text,
         re.MULTILINE,
     )
-    assert "AUTH-1 (MUST) accepted in tests/suite/test_x.py::test_auth-1:" in text
+    assert "AUTH-1 (MUST) accepted in tests/cli/test_x.py::test_auth-1:" in text
     last = text.splitlines()[-1]
     assert last.startswith("CONFORMANT (exit 0): 0 MUST failed")
     assert ", 1 accepted" in last
@@ -199,12 +199,12 @@ def test_render_matrix_shows_an_accepted_failure_with_its_reason() -> None:
 
 def test_render_matrix_shows_each_finding_with_its_test_and_curl_line() -> None:
     text = render_matrix(mixed_result())
-    first = text.split("REV-2 (MUST) fail in tests/suite/test_x.py::test_rev-2:", 1)[1]
+    first = text.split("REV-2 (MUST) fail in tests/cli/test_x.py::test_rev-2:", 1)[1]
     assert first.splitlines()[1:3] == [
         "  points total 90, expected 100",
         f"  reproduce: {CURL}",
     ]
-    second = text.split("REV-2 (MUST) fail in tests/suite/test_y.py::test_again:", 1)[1]
+    second = text.split("REV-2 (MUST) fail in tests/cli/test_y.py::test_again:", 1)[1]
     assert second.splitlines()[1:3] == [
         "  points total 80, expected 100",
         f"  reproduce: {CURL_2}",
@@ -214,10 +214,10 @@ def test_render_matrix_shows_each_finding_with_its_test_and_curl_line() -> None:
 
 
 def test_render_matrix_lists_test_errors_apart_from_requirements() -> None:
-    error = TestError("tests/suite/test_x.py::test_boom", "KeyError: 'data'")
+    error = TestError("tests/cli/test_x.py::test_boom", "KeyError: 'data'")
     text = render_matrix(run_result([passed()], errors=[error]))
     block = text.split("Test errors (charged to no requirement):", 1)[1]
-    assert "  tests/suite/test_x.py::test_boom: KeyError: 'data'" in block.splitlines()
+    assert "  tests/cli/test_x.py::test_boom: KeyError: 'data'" in block.splitlines()
     assert "Test errors" not in render_matrix(run_result([passed()]))
 
 
@@ -537,14 +537,14 @@ def test_html_shows_run_metadata() -> None:
 
 
 def test_html_lists_the_exit_codes_and_the_test_errors() -> None:
-    errors = [TestError("tests/suite/test_x.py::test_boom", "KeyError: 'data'")]
+    errors = [TestError("tests/cli/test_x.py::test_boom", "KeyError: 'data'")]
     tree = parse(render_html(run_result([passed()], errors=errors)))
     codes = tree.find(".//dl[@class='meta exit-codes']")
     assert codes is not None
     assert [text(dd) for dd in codes.iter("dd")] == list(EXIT_CODES.values())
     assert {0, 1, 2, 3} == set(EXIT_CODES)
     items = tree.findall(".//ul[@class='errors']/li")
-    assert [text(li) for li in items] == ["tests/suite/test_x.py::test_boom: KeyError: 'data'"]
+    assert [text(li) for li in items] == ["tests/cli/test_x.py::test_boom: KeyError: 'data'"]
     assert tree.find(".//ul[@class='errors']") is not None
     assert parse(render_html(run_result([passed()]))).find(".//ul[@class='errors']") is None
 
@@ -698,8 +698,8 @@ def test_markdown_shows_every_finding_with_its_test() -> None:
         "points total 80, expected 100",
         "reverse without reason answered 200",
     ]
-    assert "Test: tests/suite/test\\_x.py::test\\_rev-2" in outside
-    assert "Test: tests/suite/test\\_y.py::test\\_again" in outside
+    assert "Test: tests/cli/test\\_x.py::test\\_rev-2" in outside
+    assert "Test: tests/cli/test\\_y.py::test\\_again" in outside
 
 
 def test_markdown_reproducer_is_a_shell_block() -> None:
@@ -708,10 +708,10 @@ def test_markdown_reproducer_is_a_shell_block() -> None:
 
 
 def test_markdown_lists_test_errors_and_exit_codes() -> None:
-    errors = [TestError("tests/suite/test_x.py::test_boom", "KeyError: 'data'")]
+    errors = [TestError("tests/cli/test_x.py::test_boom", "KeyError: 'data'")]
     text = render_markdown(run_result([passed()], errors=errors))
     section = text.split("#### Test errors (charged to no requirement)", 1)[1]
-    assert "* tests/suite/test\\_x.py::test\\_boom: KeyError: 'data'" in section
+    assert "* tests/cli/test\\_x.py::test\\_boom: KeyError: 'data'" in section
     codes = text.split("#### Exit codes", 1)[1]
     for code in EXIT_CODES:
         assert f"* `{code}`: " in codes
@@ -737,9 +737,9 @@ def test_reports_cover_a_folded_catalogue() -> None:
     violated.held("EMIT-1")
     violated.violated(ConformanceViolation("EMIT-4", "standby came back RESOLVED", CURL_2))
     outcomes = [
-        TestOutcome("tests/suite/test_emit.py::test_echo", ("EMIT-1",), "passed", held),
+        TestOutcome("tests/cli/test_emit.py::test_echo", ("EMIT-1",), "passed", held),
         TestOutcome(
-            "tests/suite/test_emit.py::test_standby",
+            "tests/cli/test_emit.py::test_standby",
             ("EMIT-1", "EMIT-4"),
             "failed",
             violated,
@@ -755,7 +755,7 @@ def test_reports_cover_a_folded_catalogue() -> None:
     assert re.search(
         r"^EMIT-4\s+MUST\s+fail\s+1 of 1 check in 1 test\(s\) violated$", matrix, re.MULTILINE
     )
-    assert "EMIT-4 (MUST) fail in tests/suite/test_emit.py::test_standby:" in matrix
+    assert "EMIT-4 (MUST) fail in tests/cli/test_emit.py::test_standby:" in matrix
     assert f"reproduce: {CURL_2}" in matrix
     assert f"1 passed, {len(requirements) - 2} not checked" in matrix.splitlines()[-1]
 

@@ -7,7 +7,7 @@ gathered from the code as it is, so it cannot drift from what runs.
   a `requirement` parameter) wherever the suite's tests or the `checks`/`suite` modules
   call it with the id as a literal;
 * tests: the suite's tests whose `requirement` marker names it, or that a plan of
-  suite/plan.py declares it judges (a shared scenario judges more than its markers name:
+  suite/run_plan.py declares it judges (a shared scenario judges more than its markers name:
   every answer on GEN-1, GEN-3 and GEN-4); exploring: those whose `explores` marker
   names it (fuzzing and the state machines) and no other;
 * budget: the budget profile's scenarios that judge it;
@@ -33,7 +33,7 @@ from masivo_conformance.checks import invariants, passive
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.server import faults as server_faults
 from masivo_conformance.suite import markers
-from masivo_conformance.suite.plan import plan_for
+from masivo_conformance.suite.run_plan import plan_for
 
 __all__ = ["Judge", "MapEntry", "gaps", "requirement_map"]
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import argparse
 
 from masivo_conformance.contract.catalogue import catalogue
-from masivo_conformance.suite import plan, profiles
+from masivo_conformance.suite import profiles, run_plan
 
 HELP = "print a profile's request plan: scenarios, requirements judged, request cost"
 
@@ -26,25 +26,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--profile",
         choices=profiles.NAMES,
-        default=plan.DEFAULT_PROFILE,
-        help=f"the profile whose plan to print (default {plan.DEFAULT_PROFILE}, the profile "
+        default=run_plan.DEFAULT_PROFILE,
+        help=f"the profile whose plan to print (default {run_plan.DEFAULT_PROFILE}, the profile "
         "`run` uses when none is given; `run --max-requests N` below "
-        f"{plan.DEV_DAILY_REQUESTS} picks budget)",
+        f"{run_plan.DEV_DAILY_REQUESTS} picks budget)",
     )
 
 
 def execute(args: argparse.Namespace) -> int:
-    chosen = plan.plan_for(args.profile)
+    chosen = run_plan.plan_for(args.profile)
     ids = [r.id for r in catalogue()]
     width = max(len(s.test) for s in chosen.scenarios)
-    default = "the default of `run`; " if args.profile == plan.DEFAULT_PROFILE else ""
+    default = "the default of `run`; " if args.profile == run_plan.DEFAULT_PROFILE else ""
     print(
         f"plan of profile {args.profile} ({default}--profile budget|quick|ci|deep for another), "
         "in requests on the embedded reference server"
     )
     print(f"{'scenario':<{width}}  requests  judges")
     session = "authorize (once per run: the token every call carries)"
-    print(f"{session:<{width}}  {plan.SESSION_COST:>8}  -")
+    print(f"{session:<{width}}  {run_plan.SESSION_COST:>8}  -")
     for scenario in chosen.scenarios:
         cost = str(scenario.cost) + (f"+{scenario.fixtures}" if scenario.fixtures else "")
         print(f"{scenario.test:<{width}}  {cost:>8}  {', '.join(scenario.judges)}")
@@ -55,10 +55,12 @@ def execute(args: argparse.Namespace) -> int:
             f"(estimate); total ~{chosen.total}"
         )
     else:
-        print(f"no exploration; total {chosen.total} (at most {plan.BUDGET_LIMIT} on any target)")
+        print(
+            f"no exploration; total {chosen.total} (at most {run_plan.BUDGET_LIMIT} on any target)"
+        )
     print(
         "a target whose effects land late adds settling polls (up to "
-        f"~{plan.SLACK} on the variant server); a remote target adds 2 preflight requests"
+        f"~{run_plan.SLACK} on the variant server); a remote target adds 2 preflight requests"
     )
     unjudged = chosen.unjudged(ids)
     if not unjudged:

@@ -37,7 +37,7 @@ from masivo_conformance.errors import EXIT_CANNOT_RUN, TargetError
 from masivo_conformance.reporting import report
 from masivo_conformance.reporting.baseline import load_baseline
 from masivo_conformance.reporting.results import RunResult, errors_of, fold
-from masivo_conformance.suite import plan, profiles
+from masivo_conformance.suite import profiles, run_plan
 from masivo_conformance.suite.runner import SuiteRun, run_pytest, suite_path
 from masivo_conformance.suite.session import SuiteOptions
 from masivo_conformance.suite.settings import Settings
@@ -117,7 +117,7 @@ def default_workers(settings: Settings, profile: str, cpus: int | None) -> str |
 
 
 def _authorizes(settings: Settings) -> bool | None:
-    """Whether the run makes its own authorize (plan.reach): with a key and no token yes,
+    """Whether the run makes its own authorize (run_plan.reach): with a key and no token yes,
     with a token only no, with both only once the token nears its exp (unknown)."""
     if settings.embedded or not settings.token:
         return True
@@ -167,7 +167,7 @@ def execute(args: argparse.Namespace) -> int:
     settings = checked(settings)
     target = describe(settings)
     picked = args.profile is None  # chosen for the cap: the up-front line says so
-    args.profile = plan.choose_profile(args.profile, settings.max_requests)
+    args.profile = run_plan.choose_profile(args.profile, settings.max_requests)
     workers = args.workers or default_workers(settings, args.profile, os.cpu_count())
     if not args.quiet:
         print(
@@ -176,7 +176,7 @@ def execute(args: argparse.Namespace) -> int:
             + (f", requirements {', '.join(selected)}" if selected else "")
         )
         ids = selected or [r.id for r in known]
-        line = plan.headline(
+        line = run_plan.headline(
             args.profile,
             settings.max_requests,
             ids,

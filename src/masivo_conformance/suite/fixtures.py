@@ -25,8 +25,8 @@ from masivo_conformance.recording import cassettes
 from masivo_conformance.suite.client import ApiClient, RequestBudget
 from masivo_conformance.suite.connection import Connection
 from masivo_conformance.suite.journal import Journal
-from masivo_conformance.suite.outcomes import CLEANUP_NOTE, EVIDENCE, RATE_LIMIT_WARNING, RATE_NOTE
 from masivo_conformance.suite.plugin import SUITE
+from masivo_conformance.suite.recorder import CLEANUP_NOTE, EVIDENCE, RATE_LIMIT_WARNING, RATE_NOTE
 from masivo_conformance.suite.session import SuiteSession
 from masivo_conformance.suite.settings import Settings
 from masivo_conformance.suite.storefront import EventLog, IdFactory

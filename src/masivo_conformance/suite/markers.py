@@ -39,7 +39,7 @@ _MARKS = ("requirement", "explores")
 @dataclass(frozen=True)
 class MarkedTest:
     """One test as pytest names it, without its parametrisation: its node id (relative
-    to the suite root, as suite/plan.py names tests) and the ids of each marker."""
+    to the suite root, as suite/run_plan.py names tests) and the ids of each marker."""
 
     nodeid: str
     requirement: tuple[str, ...]

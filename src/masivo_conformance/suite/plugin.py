@@ -41,7 +41,7 @@ from masivo_conformance.checks.evidence import Evidence
 from masivo_conformance.errors import MasivoError
 from masivo_conformance.suite import carried
 from masivo_conformance.suite.connection import Connection
-from masivo_conformance.suite.outcomes import judge_report
+from masivo_conformance.suite.recorder import judge_report
 from masivo_conformance.suite.settings import (
     TARGET_FLAGS,
     Settings,

@@ -1,6 +1,6 @@
 """Profiles (budget, quick, ci, deep) as Hypothesis settings profiles, registered once.
 
-`budget` runs no exploration at all (suite/plan.py: its shared scenarios judge every
+`budget` runs no exploration at all (suite/run_plan.py: its shared scenarios judge every
 requirement in at most 250 requests); its settings only keep Hypothesis quiet.
 
 `ci` is derandomised so that a green run means the same thing twice; a `--seed` turns

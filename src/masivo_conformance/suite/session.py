@@ -6,7 +6,7 @@ hands them over as they are: `pytest.main(argv, plugins=[SuiteSession(options)])
 session then resolves the settings once from the `--masivo-*` options and `MASIVO_*`
 variables. Either way the session selects tests by requirement id, applies the
 exploration profile (Hypothesis settings, restored when the session ends), records what
-every test found (suite/outcomes.py), wires cassettes, and gives the suite's tests their
+every test found (suite/recorder.py), wires cassettes, and gives the suite's tests their
 fixtures: a checked `storefront` sharing the run's client, budget, events and evidence.
 
 A host project that merely has masivo-conformance installed never loads this module:
@@ -27,9 +27,9 @@ from hypothesis import settings as hypothesis_settings
 
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import MasivoError
-from masivo_conformance.suite import plan, profiles
 from masivo_conformance.suite import plugin as user_plugin
-from masivo_conformance.suite.outcomes import Recorder, requirement_ids
+from masivo_conformance.suite import profiles, run_plan
+from masivo_conformance.suite.recorder import Recorder, requirement_ids
 from masivo_conformance.suite.saved_traffic import saved_traffic, worker_name
 from masivo_conformance.suite.settings import Settings
 
@@ -52,7 +52,7 @@ class SuiteOptions:
     """What one suite session runs: against what, how hard, which tests, where to write."""
 
     settings: Settings
-    profile: str = plan.DEFAULT_PROFILE
+    profile: str = run_plan.DEFAULT_PROFILE
     requirements: tuple[str, ...] = ()  # run only the tests of these ids (empty: all)
     cassettes: Path | None = None  # record or replay the tests with cassettes here
     results: Path | None = None  # write the per-test outcomes here (JSON)
@@ -91,9 +91,9 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption(
         "--masivo-profile",
         choices=profiles.NAMES,
-        default=plan.DEFAULT_PROFILE,
+        default=run_plan.DEFAULT_PROFILE,
         help="suite: how hard to explore: budget, quick, ci (derandomised) or deep "
-        f"(default {plan.DEFAULT_PROFILE})",
+        f"(default {run_plan.DEFAULT_PROFILE})",
     )
     group.addoption("--masivo-seed", type=int, help="suite: seed that makes a run reproducible")
     group.addoption("--masivo-max-requests", type=int, help="suite: cap the run's requests")
@@ -276,7 +276,7 @@ class SuiteSession:
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
-        items[:], unplanned = plan.arrange(self.options.profile, items)  # judge, then explore
+        items[:], unplanned = run_plan.arrange(self.options.profile, items)  # judge, then explore
         config.hook.pytest_deselected(items=unplanned)
         if self.options.cassettes is not None:
             for item in items:
@@ -308,13 +308,13 @@ class SuiteSession:
 
     def covered(self, items: list[pytest.Item]) -> set[str]:
         """The requirements the run's tests judge, as the matrix at the end counts them: the
-        ids their markers name and those their planned scenario judges (suite/plan.py),
+        ids their markers name and those their planned scenario judges (suite/run_plan.py),
         within the ids asked for with --requirement."""
-        judged = plan.plan_for(self.options.profile)
+        judged = run_plan.plan_for(self.options.profile)
         covered = {
             i
             for item in items
-            for i in (*requirement_ids(item), *judged.judges_of(plan.nodeid_of(item)))
+            for i in (*requirement_ids(item), *judged.judges_of(run_plan.nodeid_of(item)))
         }
         wanted = set(self.options.requirements)
         return covered & wanted if wanted else covered

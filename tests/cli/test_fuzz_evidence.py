@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from masivo_conformance.server.config import ServerConfig
-from tests.suite.cli_runs import run_cli, target_args
+from tests.cli.cli_runs import run_cli, target_args
 
 FUZZ_TEST = "tests/contract/test_fuzz.py::test_generated_requests_keep_the_contract"
 

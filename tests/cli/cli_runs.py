@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from tests.suite.matrix_forkserver import ForkServer
+from tests.cli.matrix_forkserver import ForkServer
 
 
 @dataclass(frozen=True)

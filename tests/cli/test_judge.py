@@ -17,7 +17,7 @@ import pytest
 
 from masivo_conformance import cli, scrub
 from masivo_conformance.recording import traffic
-from tests.suite.judge_traffic import SESSION_COOKIE, Story, record
+from tests.cli.judge_traffic import SESSION_COOKIE, Story, record
 
 
 @pytest.fixture(autouse=True)
@@ -57,7 +57,7 @@ def rows(report_dir: Path) -> dict[str, str]:
     return {row["id"]: row["status"] for row in result["requirements"]}
 
 
-# The multi-call rules the story shows the premise of (tests/suite/judge_traffic.py).
+# The multi-call rules the story shows the premise of (tests/cli/judge_traffic.py).
 PASSIVE = ("REV-1", "REV-2", "REV-4", "FUL-1", "FUL-4", "PRV-2")
 
 

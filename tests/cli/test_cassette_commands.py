@@ -14,7 +14,7 @@ import pytest
 from masivo_conformance.errors import CassetteError
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.suite.cassette_runs import META_FILE, check_record_folder
-from tests.suite.cli_runs import WarmCli, run_cli, target_args
+from tests.cli.cli_runs import WarmCli, run_cli, target_args
 
 # The committed recording, named by its place rather than by the commands' default
 # (./cassettes of whatever folder the tests run from).

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tests.cli.cli_runs import run_cli, target_args
 from tests.hostile.tamperer import Tamperer, replace
-from tests.suite.cli_runs import run_cli, target_args
 
 REFUSAL = {"error": "Validation failed", "details": "customers need a loyalty card"}
 

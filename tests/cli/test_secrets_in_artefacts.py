@@ -24,7 +24,7 @@ import pytest
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
 from masivo_conformance.server.faults import FAULTS
-from tests.suite.cli_runs import CliRun, run_cli, target_args
+from tests.cli.cli_runs import CliRun, run_cli, target_args
 
 CANARY_KEY = "canary-key-5d1e9b7c3a"
 # Whole tokens, and tokens cut after their payload (what a reproducer keeps of one).

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.suite.cli_runs import WarmCli, target_args
+from tests.cli.cli_runs import WarmCli, target_args
 
 # Nothing a static mock answers ever changes: waiting the default second for an effect to
 # land (and ten for an event to settle) proves nothing more than a fifth of one, and

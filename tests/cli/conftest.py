@@ -9,7 +9,7 @@ import pytest
 
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
-from tests.suite.cli_runs import WarmCli
+from tests.cli.cli_runs import WarmCli
 from tests.targets.static_mock import StaticMock
 
 

@@ -24,8 +24,8 @@ from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.reporting.judging import NOT_JUDGED
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.faults import FAULTS
-from tests.suite.cli_runs import CliRun, WarmCli, run_cli, target_args
-from tests.suite.judge_traffic import judged_files
+from tests.cli.cli_runs import CliRun, WarmCli, run_cli, target_args
+from tests.cli.judge_traffic import judged_files
 
 # The cheapest profile that still judges every requirement: it must catch every fault
 # (the matrix below proves it does). docs/benchmarks.md has the figures.

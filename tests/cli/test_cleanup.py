@@ -15,8 +15,8 @@ from masivo_conformance.server.embedded import EmbeddedServer
 from masivo_conformance.suite.client import ApiClient
 from masivo_conformance.suite.journal import Journal
 from masivo_conformance.suite.storefront import EventLog, IdFactory, Storefront
+from tests.cli.cli_runs import run_cli, target_args
 from tests.hostile.tamperer import replace
-from tests.suite.cli_runs import run_cli, target_args
 
 
 def _storefront(server: EmbeddedServer, client: ApiClient, events: EventLog) -> Storefront:

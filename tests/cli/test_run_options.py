@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.suite.cli_runs import run_cli, target_args
+from tests.cli.cli_runs import run_cli, target_args
 
 
 @pytest.mark.slow

@@ -41,7 +41,7 @@ from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
 from masivo_conformance.server.threaded import ServerThread
 from masivo_conformance.suite.payloads import purchase
-from tests.suite.judge_traffic import Story, tell
+from tests.cli.judge_traffic import Story, tell
 
 FAULTS = frozenset({"lowercase_status", "double_reverse_accepted"})
 SHOWN_BY_THE_TOKEN = {"AUTH-2", "AUTH-3"}  # the cassettes keep no token (redacted)

@@ -12,8 +12,8 @@ import yaml
 from masivo_conformance.checks.invariants import NOTHING_AT_STAKE
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.seed import DEFAULT_SEED
-from tests.suite.cli_runs import WarmCli, target_args
-from tests.suite.judge_traffic import judged_files
+from tests.cli.cli_runs import WarmCli, target_args
+from tests.cli.judge_traffic import judged_files
 
 
 @pytest.mark.slow

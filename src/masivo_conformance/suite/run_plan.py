@@ -6,7 +6,7 @@ A DEV account allows 1,000 requests a day, so a run is planned like an expense: 
 below and nothing else; quick, ci and deep run their deterministic tests first, then
 explore with what is left. Costs are requests against the embedded reference server
 (which settles at once); a slow-settling target adds polls, which `SLACK` leaves room
-for. `tests/suite/test_budget_profile.py` runs the plans and compares these numbers with
+for. `tests/cli/test_budget_profile.py` runs the plans and compares these numbers with
 the requests actually made, so the data cannot drift from the tests.
 
 Pure functions only: the pytest plugin orders and selects tests with `arrange`, the

@@ -1,6 +1,6 @@
 """Prints the fault matrix rows that `matrix_row` records, at the end of the session.
 
-A plugin of the root conftest rather than a hook of tests/suite/conftest.py: under
+A plugin of the root conftest rather than a hook of tests/cli/conftest.py: under
 pytest-xdist the controller collects nothing, so only root-level plugins see the reports
 that arrive from the workers.
 """

@@ -78,7 +78,7 @@ class ForkServer:
         """The server's stdin and stdout, started if it is not running."""
         if self._process is None or self._process.poll() is not None:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "tests.suite.matrix_forkserver"],
+                [sys.executable, "-m", "tests.cli.matrix_forkserver"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._log,

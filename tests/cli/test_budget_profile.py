@@ -19,9 +19,9 @@ import pytest
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.reporting.results import TestOutcome, fold
 from masivo_conformance.server.config import ServerConfig
-from masivo_conformance.suite import plan
+from masivo_conformance.suite import run_plan
 from masivo_conformance.suite.saved_traffic import TRAFFIC_TEST as TRAFFIC
-from tests.suite.cli_runs import run_cli, target_args
+from tests.cli.cli_runs import run_cli, target_args
 
 ROOT = Path(__file__).resolve().parents[2]
 FAST = ("--seed", "1", "--settle-time", "0.2")
@@ -70,7 +70,7 @@ def test_declared_costs_are_the_requests_made(profile: str, tmp_path: Path) -> N
     """Each planned test makes exactly its declared requests on the embedded server (the
     first one authorizes for the run too); budget runs its plan alone, and judges every
     requirement with it. quick's deterministic part is run alone (`-m requirement`)."""
-    chosen = plan.plan_for(profile)
+    chosen = run_plan.plan_for(profile)
     extra = () if profile == "budget" else ("-m", "requirement")
     found = _plain_pytest_run(tmp_path, profile, *extra)
     spent = {o["nodeid"]: int(o["requests"]) for o in found["outcomes"] if o["nodeid"] != TRAFFIC}
@@ -81,7 +81,7 @@ def test_declared_costs_are_the_requests_made(profile: str, tmp_path: Path) -> N
     assert traffic["requests"] == 0
     assert traffic["evidence"], traffic
     off = {test: spent[test] - cost for test, cost in declared.items() if spent[test] != cost}
-    assert list(off.values()) == [plan.SESSION_COST], off
+    assert list(off.values()) == [run_plan.SESSION_COST], off
     # The run's total counts the shared fixtures' requests too, which no test owns.
     assert found["requests"] == chosen.deterministic
     assert sum(spent.values()) + sum(s.fixtures for s in chosen.scenarios) == found["requests"]
@@ -99,13 +99,13 @@ def test_a_cap_below_a_dev_day_runs_budget_within_its_limit_on_the_variant_serve
     requirement judged and held, within the plan's limit as --max-requests."""
     server = start_server(ServerConfig.variant())
     # The default settle time (1 s): effects land 300 ms after the answer here.
-    cap = ("--max-requests", str(plan.BUDGET_LIMIT))
+    cap = ("--max-requests", str(run_plan.BUDGET_LIMIT))
     run = run_cli("run", *target_args(server), "--seed", "1", *cap, report_dir=tmp_path)
-    assert f"profile budget (picked for --max-requests {plan.BUDGET_LIMIT})" in run.stdout
+    assert f"profile budget (picked for --max-requests {run_plan.BUDGET_LIMIT})" in run.stdout
     assert run.exit_code == 0, run.stdout[-3000:] + run.stderr[-2000:]
     assert run.result is not None
     assert {r["id"]: r["status"] for r in run.result["requirements"]} == dict.fromkeys(IDS, "pass")
-    assert run.result["request_count"] <= plan.BUDGET_LIMIT
+    assert run.result["request_count"] <= run_plan.BUDGET_LIMIT
     print(f"budget on the variant server: {run.result['request_count']} requests")
 
 
@@ -114,9 +114,9 @@ def test_a_cap_below_the_plan_judges_what_fits_and_leaves_the_rest_not_checked(
     tmp_path: Path,
 ) -> None:
     cap = 40
-    left = plan.plan_for("budget").beyond(cap, IDS)
+    left = run_plan.plan_for("budget").beyond(cap, IDS)
     run = run_cli("run", *FAST, "--max-requests", str(cap), report_dir=tmp_path)
-    assert f"below the plan's {plan.plan_for('budget').deterministic}" in run.stdout
+    assert f"below the plan's {run_plan.plan_for('budget').deterministic}" in run.stdout
     assert f"requirements {', '.join(left)} will not be checked" in run.stdout
     assert run.exit_code == 3, run.stdout[-3000:]
     assert run.result is not None
@@ -148,7 +148,7 @@ def test_the_up_front_count_is_what_the_run_judges(
 def test_the_up_front_line_of_a_cap_is_true(cap: int, tmp_path: Path) -> None:
     """What the first lines say will not be checked is not checked, and what they say
     may be (the scenario the cap cuts short) is all that is not checked besides."""
-    left, maybe = plan.plan_for("budget").reach(cap, IDS)
+    left, maybe = run_plan.plan_for("budget").reach(cap, IDS)
     run = run_cli("run", *FAST, "--max-requests", str(cap), report_dir=tmp_path)
     assert f"requirements {', '.join(left)} will not be checked" in run.stdout
     assert run.result is not None
@@ -161,7 +161,7 @@ def test_the_up_front_line_of_a_cap_is_true(cap: int, tmp_path: Path) -> None:
 def test_a_capped_quick_run_judges_every_requirement_before_exploring(tmp_path: Path) -> None:
     """In collection order the lifecycle machine (~150 requests) runs before the
     scenarios; ordered by the plan, a cap just above the deterministic part judges all."""
-    quick = plan.plan_for("quick")
+    quick = run_plan.plan_for("quick")
     cap = quick.deterministic + 10
     capped = ("--profile", "quick", *FAST, "--max-requests", str(cap))
     run = run_cli("run", *capped, report_dir=tmp_path)
@@ -175,10 +175,10 @@ def test_a_capped_quick_run_judges_every_requirement_before_exploring(tmp_path: 
 def test_plan_prints_every_scenario_its_cost_and_the_total() -> None:
     run = run_cli("plan", "--profile", "budget")
     assert run.exit_code == 0, run.stderr
-    budget = plan.plan_for("budget")
+    budget = run_plan.plan_for("budget")
     for scenario in budget.scenarios:
         assert scenario.test in run.stdout
     assert f"deterministic part: {budget.deterministic} requests" in run.stdout
     assert "every requirement of the catalogue (32) is judged by a scenario" in run.stdout
     quick = run_cli("plan", "--profile", "quick")
-    assert f"~{plan.EXPLORATION['quick']} requests (estimate)" in quick.stdout
+    assert f"~{run_plan.EXPLORATION['quick']} requests (estimate)" in quick.stdout

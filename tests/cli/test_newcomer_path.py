@@ -15,7 +15,7 @@ import pytest
 from masivo_conformance import cli
 from masivo_conformance.contract.catalogue import catalogue, sources
 from masivo_conformance.reporting.baseline import load_baseline
-from tests.suite.cli_runs import clean_env, run_cli
+from tests.cli.cli_runs import clean_env, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 COMMANDS = ("run", "plan", "record", "replay", "drift", "cleanup", "serve", "requirements")

@@ -20,7 +20,7 @@ from masivo_conformance.contract import schemas
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.seed import DEFAULT_SEED
 from masivo_conformance.suite.target import Target, preflight
-from tests.suite.cli_runs import CliRun, clean_env, run_cli
+from tests.cli.cli_runs import CliRun, clean_env, run_cli
 
 COMMITTED_CASSETTES = Path(__file__).resolve().parents[2] / "cassettes"
 
