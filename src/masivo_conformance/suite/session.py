@@ -206,7 +206,7 @@ class SuiteSession:
         )
         config.pluginmanager.register(self.recorder, "masivo-recorder")
         config.stash[user_plugin.SUITE] = self
-        saved_traffic().start(self.options.traffic)  # judged at the end (outcomes.py)
+        saved_traffic().start(self.options.traffic)  # judged at the end (recorder.py)
         # The suite's own fixtures (the run's connection, budget, events, evidence); the
         # user plugin's `storefront`, `masivo_settings` and `masivo_target` take them.
         config.pluginmanager.import_plugin(FIXTURES)
