@@ -18,7 +18,17 @@ from masivo_conformance.reporting.baseline import load_baseline
 from tests.cli.cli_runs import clean_env, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
-COMMANDS = ("run", "plan", "record", "replay", "drift", "cleanup", "serve", "requirements")
+COMMANDS = (
+    "run",
+    "merge",
+    "plan",
+    "record",
+    "replay",
+    "drift",
+    "cleanup",
+    "serve",
+    "requirements",
+)
 
 
 @pytest.mark.parametrize("command", COMMANDS)

@@ -14,7 +14,7 @@ id to reverse, say) stops with `insist`, which records and then raises.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -202,6 +202,20 @@ class Evidence:
                     scrub.redact_text(t.unjudged),
                 )
         return copy
+
+    @classmethod
+    def combined(cls, parts: Iterable[Evidence]) -> Evidence:
+        """The observations of several, as one Evidence: counts summed, findings kept in
+        order up to MAX_FINDINGS, the first reason a requirement could not be judged."""
+        whole = cls()
+        for part in parts:
+            for requirement, t in part.tallies.items():
+                tally = whole._tally(requirement)
+                tally.held += t.held
+                tally.violated += t.violated
+                tally.findings.extend(t.findings[: MAX_FINDINGS - len(tally.findings)])
+                tally.unjudged = tally.unjudged or t.unjudged
+        return whole
 
     def to_dict(self) -> dict[str, Any]:
         return {

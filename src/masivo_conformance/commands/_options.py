@@ -8,6 +8,7 @@ from pathlib import Path
 from masivo_conformance.errors import SettingsError
 from masivo_conformance.reporting.report import REPRODUCER_DIR
 from masivo_conformance.suite.settings import TARGET_FLAGS, Settings, add_target_options, resolve
+from masivo_conformance.suite.sharding import Shard
 from masivo_conformance.suite.target import Target
 
 
@@ -76,6 +77,14 @@ def worker_count(value: str) -> str:
     raise argparse.ArgumentTypeError(
         f"{value!r} is not a worker count: give 'auto' or a number >= 0 (0: no workers)"
     )
+
+
+def shard_of(value: str) -> Shard:
+    """argparse type of --shard: I/N, 1 <= I <= N."""
+    try:
+        return Shard.parse(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def settings_from_args(args: argparse.Namespace, **extra: object) -> Settings:

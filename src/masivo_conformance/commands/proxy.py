@@ -32,8 +32,6 @@ from types import FrameType
 
 from masivo_conformance.commands._options import prepare_report_dir, print_written
 from masivo_conformance.errors import SettingsError
-from masivo_conformance.proxy.live import LiveJudge
-from masivo_conformance.proxy.running import Proxy
 from masivo_conformance.proxy.upstream import parse_upstream
 from masivo_conformance.proxy.windows import CALLS_PER_CUSTOMER
 from masivo_conformance.reporting.report import render_matrix
@@ -111,6 +109,10 @@ def execute(args: argparse.Namespace) -> int:
         raise SettingsError(f"--port {args.port} is no port", "give 0 to 65535 (0: any free)")
     prepare_report_dir(args.report_dir)
     prepare_report_dir(args.cassettes, flag="--cassettes")
+    # Imported here: uvicorn and Starlette load only for the command that serves.
+    from masivo_conformance.proxy.live import LiveJudge  # noqa: PLC0415
+    from masivo_conformance.proxy.running import Proxy  # noqa: PLC0415
+
     judge = LiveJudge(
         upstream.url,
         cassettes=args.cassettes,

@@ -24,14 +24,17 @@ import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from masivo_conformance.commands._options import requirement_id
-from masivo_conformance.commands._requirement_map import MapEntry, gaps, requirement_map
 from masivo_conformance.contract.catalogue import Requirement, catalogue, sources
 from masivo_conformance.errors import EXIT_NONCONFORMANT, EXIT_OK, MasivoError
 from masivo_conformance.suite.runner import pytest_config_args, suite_path
+
+if TYPE_CHECKING:
+    from masivo_conformance.commands._requirement_map import MapEntry
 
 HELP = "list requirement ids with their level, tests and sources; with ids, their full text"
 #: How docs/requirement-map.md is written (tests/unit/test_requirement_map.py says so
@@ -143,6 +146,8 @@ def _rows(entry: MapEntry) -> _Rows:
 
 
 def _summary(entries: Sequence[MapEntry]) -> str:
+    from masivo_conformance.commands._requirement_map import gaps  # noqa: PLC0415
+
     missing = "; ".join(gaps(entries)) or "each has a check or rule, and a fault"
     return f"{len(entries)} requirements; {missing}"
 
@@ -187,6 +192,9 @@ def map_markdown(entries: Sequence[MapEntry]) -> str:
 
 
 def _print_map(args: argparse.Namespace) -> int:
+    # Imported only for --map: it reads the suite's tests and the server's source.
+    from masivo_conformance.commands._requirement_map import gaps, requirement_map  # noqa: PLC0415
+
     entries = [e for e in requirement_map() if not args.ids or e.id in args.ids]
     if args.markdown:
         args.markdown.write_text(map_markdown(entries) + "\n", encoding="utf-8")

@@ -10,12 +10,17 @@ exit codes:
      or the target stopped answering mid-run
   3  inconclusive: nothing failed, but a MUST was not checked or a test erred
 With --requirement, the exit code follows the selected requirements alone.
+
+With --shard I/N the run is one part of the plan (a CI matrix job): it writes only its
+evidence, --report-dir/result.json, and exits 0 once written (2 when it could not run);
+`masivo-conformance merge` folds every shard's result.json into the run's verdict.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,20 +32,26 @@ from masivo_conformance.commands._options import (
     add_target_arguments,
     describe,
     prepare_report_dir,
-    print_written,
     requirement_id,
     settings_from_args,
+    shard_of,
     worker_count,
 )
+from masivo_conformance.commands._verdict import (
+    Reports,
+    RunFacts,
+    conclude,
+    conclude_shard,
+    result_of,
+)
 from masivo_conformance.contract.catalogue import catalogue
-from masivo_conformance.errors import EXIT_CANNOT_RUN, TargetError
-from masivo_conformance.reporting import report
+from masivo_conformance.errors import EXIT_CANNOT_RUN, SettingsError
 from masivo_conformance.reporting.baseline import load_baseline
-from masivo_conformance.reporting.results import RunResult, errors_of, fold
 from masivo_conformance.suite import profiles, run_plan
-from masivo_conformance.suite.runner import SuiteRun, run_pytest, suite_path
+from masivo_conformance.suite.runner import run_pytest, suite_path
 from masivo_conformance.suite.session import SuiteOptions
 from masivo_conformance.suite.settings import Settings
+from masivo_conformance.suite.shared_budget import SharedCounter, today
 from masivo_conformance.suite.target import checked
 
 HELP = "run the conformance suite against a target and print the requirement matrix"
@@ -95,7 +106,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(traffic-main.har; one per worker with -n) and vcrpy cassette (traffic-main.yaml) "
         "files, which `masivo-conformance judge` and devtools read",
     )
+    parser.add_argument(
+        "--daily-budget",
+        type=int,
+        metavar="N",
+        help="send at most N requests to this target per UTC day, across every run on this "
+        "machine (counted in the state directory, MASIVO_STATE_DIR or "
+        "~/.local/state/masivo-conformance); the run says up front how many are left",
+    )
+    parser.add_argument(
+        "--shard",
+        type=shard_of,
+        metavar="I/N",
+        help="run part I of N of the plan (CI matrix jobs; needs --report-dir): writes the "
+        "part's evidence to result.json for `masivo-conformance merge`, and exits 0 once "
+        "written (2 when it could not run)",
+    )
     add_output_arguments(parser)
+
+
+def _check_shard(args: argparse.Namespace) -> None:
+    """A shard's evidence goes to result.json, and the baseline is the merged verdict's."""
+    if args.shard is None:
+        return
+    if args.report_dir is None:
+        raise SettingsError(
+            f"--shard {args.shard} writes its evidence to result.json",
+            "give --report-dir DIR (then merge every shard's DIR/result.json)",
+        )
+    if args.baseline is not None:
+        raise SettingsError(
+            "--baseline applies to the merged verdict, not to a shard",
+            "give it to `masivo-conformance merge` instead",
+        )
 
 
 # Workers when -n is not given, for an exploring profile on the embedded server: the run
@@ -124,40 +167,39 @@ def _authorizes(settings: Settings) -> bool | None:
     return None if settings.api_key else False
 
 
-def _write_reports(
-    result: RunResult, report_dir: Path, *, quiet: bool, junit: Path | None = None
-) -> None:
-    """result.json, the reports and (pytest wrote it) junit.xml, each named as written;
-    the reproducer scripts are counted, not listed."""
-    result.write(report_dir / "result.json")
-    written = [report_dir / "result.json", *report.write_reports(result, report_dir)]
-    if junit is not None and junit.is_file():
-        written.append(junit)
-    print_written(written, quiet=quiet)
+def _collected(profile: str) -> tuple[list[Path], list[str]]:
+    """What the run collects (the plan's own test files, or the whole suite), and the
+    pytest plugins it turns off: a plan alone fuzzes nothing and runs no state machine,
+    so neither schemathesis's nor Hypothesis's plugin is loaded."""
+    files = run_plan.test_files(profile)
+    if files is None:
+        return [suite_path("contract"), suite_path("stateful")], []
+    paths = [suite_path(*name.split("/")) for name in files]
+    return paths, ["-p", "no:schemathesis", "-p", "no:hypothesispytest"]
 
 
-def _ending_notes(result: RunResult, run: SuiteRun) -> list[str]:
-    """What the report says of how the run ended: cut short, or the target stopped
-    answering (with the curl lines of the last requests before, the suspects)."""
-    notes = []
-    if run.budget_spent:
-        unchecked = sum(1 for r in result.requirements if r.status == "not checked")
-        notes.append(
-            f"the run stopped early ({run.budget_spent}): {unchecked} requirements not checked"
-        )
-    if result.stopped:
-        notes.append(f"{result.stopped} (the verdicts up to there are in this report)")
-        notes.extend(
-            f"suspect {n} (sent {'last' if n == 1 else f'{n} requests before'}): {line}"
-            for n, line in enumerate(run.suspects, start=1)
-        )
-    return notes
+def _daily_line(base_url: str, daily_budget: int) -> str:
+    """What is left of the target's day, before the run spends any of it."""
+    counter = SharedCounter(base_url, "up-front")
+    try:
+        left = max(daily_budget - counter.spent_today(), 0)
+    finally:
+        counter.close()
+    return (
+        f"daily budget: {left} of {daily_budget} requests left for this target today "
+        f"(UTC {today()}), counted across every run on this machine"
+    )
 
 
 def execute(args: argparse.Namespace) -> int:
     settings = settings_from_args(
-        args, max_requests=args.max_requests, max_time=args.max_time, seed=args.seed
+        args,
+        max_requests=args.max_requests,
+        max_time=args.max_time,
+        seed=args.seed,
+        daily_budget=args.daily_budget,
     )
+    _check_shard(args)
     prepare_report_dir(args.report_dir)
     prepare_report_dir(args.junit.parent if args.junit else None, flag="--junit")
     prepare_report_dir(args.save_traffic, flag="--save-traffic")
@@ -173,6 +215,7 @@ def execute(args: argparse.Namespace) -> int:
         print(
             f"masivo-conformance {__version__}: profile {args.profile} against {target}"
             + (f" on {workers} workers" if workers not in (None, "0") else "")
+            + (f", shard {args.shard}" if args.shard else "")
             + (f", requirements {', '.join(selected)}" if selected else "")
         )
         ids = selected or [r.id for r in known]
@@ -185,9 +228,14 @@ def execute(args: argparse.Namespace) -> int:
         )
         if line:
             print(line)
-    pytest_args = ["-p", "no:cacheprovider", "--no-header"]
+        if settings.daily_budget is not None and settings.base_url is not None:
+            print(_daily_line(settings.base_url, settings.daily_budget))
+    paths, plugins_off = _collected(args.profile)
+    pytest_args = ["-p", "no:cacheprovider", "--no-header", *plugins_off]
     pytest_args += ["-v", "--tb=short"] if args.verbose else ["-q", "--tb=no", "-rN"]
-    junit = args.junit or (args.report_dir / "junit.xml" if args.report_dir else None)
+    # A shard's junit.xml would list a part of the run: the merged one lists it all.
+    whole = args.report_dir is not None and args.shard is None
+    junit = args.junit or (args.report_dir / "junit.xml" if whole else None)
     if junit:
         junit.parent.mkdir(parents=True, exist_ok=True)
         pytest_args += ["--junitxml", str(junit), "-o", "junit_family=xunit2"]
@@ -199,61 +247,23 @@ def execute(args: argparse.Namespace) -> int:
         profile=args.profile,
         requirements=tuple(selected or ()),
         traffic=args.save_traffic,
+        shard=args.shard,
     )
-    run = run_pytest(
-        [suite_path("contract"), suite_path("stateful")], pytest_args, options, quiet=args.quiet
-    )
-    notes = list(run.notes)
+    run = run_pytest(paths, pytest_args, options, quiet=args.quiet)
     if not settings.writes_allowed:
-        notes.append(
+        note = (
             f"writes to {target} were not allowed: tests that write were not run "
             "(pass --allow-writes)"
         )
-    result = RunResult(
-        target=target,
-        profile=args.profile,
-        seed=settings.seed,
-        strict=args.strict,
-        duration_s=round(run.duration_s, 2),
-        request_count=run.request_count,
-        requests_by_operation=run.requests_by_operation,
-        requirements=fold(
-            known,
-            run.outcomes,
-            selected,
-            budget_note=f"not judged before the run's budget ran out ({run.budget_spent})"
-            if run.budget_spent
-            else "",
-        ),
-        errors=errors_of(run.outcomes),
-        stopped=run.stopped,
-        selected=selected is not None,
-        suite_version=__version__,
-        started_at=started_at,
-        notes=notes,
-    )
-    if baseline is not None:
-        today = datetime.now().astimezone().date()
-        result.requirements, baseline_notes = baseline.apply(result.requirements, today)
-        result.notes.extend(baseline_notes)
-    result.notes.extend(_ending_notes(result, run))
-    if run.refused:
-        # Like a refused key at the preflight: one line, exit 2; the reports still say
-        # what little was judged before the step was refused.
-        result.notes.append(f"the run stopped: {run.refused}")
-        if args.report_dir:
-            _write_reports(result, args.report_dir, quiet=True, junit=junit)
-        raise TargetError(
-            run.refused,
-            "every scenario needs this step: check why the target refuses it (run with -v "
-            "for the request as a curl line), then run again",
-        )
-    print(report.render_matrix(result, args.report_dir))
-    if args.report_dir:
-        _write_reports(result, args.report_dir, quiet=args.quiet, junit=junit)
-    elif args.junit and args.junit.is_file():
-        print_written([args.junit], quiet=args.quiet)
+        run = replace(run, notes=[*run.notes, note])
+    facts = RunFacts(target, args.profile, settings.seed, args.strict, started_at, selected)
+    result = result_of(run, facts, args.shard)
+    reports = Reports(args.report_dir, junit, quiet=args.quiet)
+    if args.shard is not None and args.report_dir is not None:  # both or none: _check_shard
+        code = conclude_shard(result, run, args.shard, args.report_dir, reports)
+    else:
+        code = conclude(result, run, reports, baseline)
     interrupted = (
         run.exit_code == pytest.ExitCode.INTERRUPTED and not run.budget_spent and not run.stopped
     )
-    return EXIT_CANNOT_RUN if interrupted else result.exit_code()
+    return EXIT_CANNOT_RUN if interrupted else code

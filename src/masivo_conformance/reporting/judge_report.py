@@ -8,14 +8,12 @@ every other report.
 from __future__ import annotations
 
 import json
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from masivo_conformance.console import CONTROL
 from masivo_conformance.errors import EXIT_INCONCLUSIVE, EXIT_NONCONFORMANT, EXIT_OK
-from masivo_conformance.reporting import report
+from masivo_conformance.reporting import junit, report
 from masivo_conformance.reporting.judging import ClientFinding, JudgedResult, Judgement
 
 # report.py's own pieces, so judge's pages are run's pages with sections added.
@@ -140,57 +138,18 @@ def _judge_context(judgement: Judgement) -> dict[str, object]:
     return context
 
 
-def _xml_text(value: object) -> str:
-    # XML 1.0 cannot carry control characters at all, escaped or not.
-    return CONTROL.sub("?", str(value))
-
-
 def render_junit(result: JudgedResult, client: list[ClientFinding]) -> str:
-    """One testcase per requirement (failure, skipped with its reason, or passed); the
-    client findings go to the suite's system-out: they fail nothing of the server's."""
-    result = redacted(result)
-    failures = sum(1 for r in result.requirements if r.status == "fail" and r.is_must)
-    skipped = sum(1 for r in result.requirements if r.status == "not checked")
-    suite = ET.Element(
-        "testsuite",
-        name="masivo-conformance judge",
-        tests=str(len(result.requirements)),
-        failures=str(failures),
-        errors="0",
-        skipped=str(skipped),
-        time=f"{result.duration_s:.2f}",
-    )
-    for row in result.requirements:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=f"masivo.{row.id.split('-', 1)[0]}",
-            name=_xml_text(f"{row.id} ({row.level}) {row.title}"),
-            time="0",
-        )
-        if row.status == "fail":
-            kind = "failure" if row.is_must else "system-out"
-            text = "\n\n".join(
-                f"{f.test}: {f.message}\n    reproduce: {redact_reproducer(f.reproducer)}"
-                for f in row.findings
-            )
-            element = ET.SubElement(case, kind)
-            if kind == "failure":
-                element.set("message", _xml_text(f"{row.violated} violation(s)"))
-            element.text = _xml_text(text)
-        elif row.status == "not checked":
-            ET.SubElement(case, "skipped", message=_xml_text(row.reason))
-    out = ET.SubElement(suite, "system-out")
-    out.text = _xml_text(
+    """One testcase per requirement (junit.py); the client findings go to the suite's
+    system-out: they fail nothing of the server's."""
+    return junit.render_junit(
+        result,
+        "masivo-conformance judge",
         "\n".join(
             f"client finding {f.origin} ({f.operation}, answered {f.status}): {f.message}"
             for f in redacted(client)
         )
-        or "no client findings"
+        or "no client findings",
     )
-    suites = ET.Element("testsuites")
-    suites.append(suite)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
 def traffic_json(judgement: Judgement) -> str:

@@ -29,6 +29,7 @@ from masivo_conformance.scrub import scrub_json
 __all__ = [
     "RequirementResult",
     "RunResult",
+    "ShardPart",
     "TestError",
     "TestOutcome",
     "errors_of",
@@ -72,6 +73,22 @@ class TestOutcome:
             }
         )
 
+    @classmethod
+    def combined(cls, same: list[TestOutcome]) -> TestOutcome:
+        """Outcomes of one name from several processes (the run's traffic, judged in
+        each shard) as one: evidence and counts summed, failed if any failed."""
+        first = same[0]
+        return cls(
+            first.nodeid,
+            tuple(sorted({i for o in same for i in o.requirements})),
+            "failed" if any(o.outcome == "failed" for o in same) else first.outcome,
+            Evidence.combined(o.evidence for o in same),
+            next((o.error for o in same if o.error), ""),
+            next((o.skip_reason for o in same if o.skip_reason), ""),
+            sum(o.requests for o in same),
+            sum(o.duration_s for o in same),
+        )
+
 
 def errors_of(outcomes: list[TestOutcome]) -> list[TestError]:
     """The tests that ended on something no requirement speaks of, with their cause."""
@@ -86,6 +103,28 @@ class TestError:
 
     test: str
     message: str
+
+
+@dataclass(frozen=True)
+class ShardPart:
+    """What one shard of a run (`run --shard I/N`) hands `merge`: its tests' outcomes and
+    what its session said of itself, before anything is derived from them (the verdicts,
+    the baseline, the notes of how the run ended), which `merge` derives for all shards."""
+
+    index: int
+    count: int
+    outcomes: list[TestOutcome]
+    notes: list[str] = field(default_factory=list)  # cleanup, rate limit, writes refused
+    budget_spent: str = ""  # the request budget ran out: the message that said so
+    refused: str = ""  # a step every scenario needs was refused
+    suspects: list[str] = field(default_factory=list)  # curl lines before an outage
+
+    def to_wire(self) -> dict[str, Any]:
+        return {**self.__dict__, "outcomes": [o.to_wire() for o in self.outcomes]}
+
+    @classmethod
+    def from_wire(cls, raw: dict[str, Any]) -> ShardPart:
+        return cls(**{**raw, "outcomes": [TestOutcome.from_wire(o) for o in raw["outcomes"]]})
 
 
 @dataclass(frozen=True)
@@ -129,6 +168,8 @@ class RunResult:
     out_of_reach: list[str] = field(default_factory=list)
     # Requests sent per operation (the suite's client and schemathesis's), most first.
     requests_by_operation: dict[str, int] = field(default_factory=dict)
+    # A shard's part of a run (`run --shard`): the evidence `merge` folds with the others'.
+    shard: ShardPart | None = None
 
     def _binding(self, row: RequirementResult) -> bool:
         return (row.is_must or self.strict) and row.id not in self.out_of_reach
@@ -159,8 +200,12 @@ class RunResult:
         return EXIT_OK
 
     def to_json(self) -> str:
+        document = asdict(replace(self, shard=None))  # an Evidence is no dataclass
+        del document["shard"]
+        if self.shard is not None:
+            document["shard"] = self.shard.to_wire()
         # Value by value, before json.dumps escapes a secret into another spelling.
-        return json.dumps(scrub_json(asdict(self), fields=(), reproducers=True), indent=2)
+        return json.dumps(scrub_json(document, fields=(), reproducers=True), indent=2)
 
     @classmethod
     def from_json(cls, text: str) -> RunResult:
@@ -175,7 +220,9 @@ class RunResult:
             for row in raw.pop("requirements")
         ]
         errors = [TestError(**e) for e in raw.pop("errors", [])]
-        return cls(**raw, requirements=rows, errors=errors)
+        shard = raw.pop("shard", None)
+        part = None if shard is None else ShardPart.from_wire(shard)
+        return cls(**raw, requirements=rows, errors=errors, shard=part)
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -13,8 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
 from masivo_conformance.errors import MasivoError
+
+if TYPE_CHECKING:
+    from masivo_conformance.suite.shared_budget import SharedCounter
 
 __all__ = [
     "MAX_429_RETRIES",
@@ -60,6 +64,11 @@ class RequestBudget:
     # On a terminal, a line now and then: a long fuzz test prints no dot for minutes.
     progress: Callable[[int], None] | None = field(default=None, repr=False)
     by_operation: Counter[str] = field(default_factory=Counter)  # for the report's chart
+    # Shared with the other processes that talk to the target (suite/shared_budget.py):
+    # the run's --max-requests across its xdist workers, and --daily-budget across runs.
+    shared: SharedCounter | None = field(default=None, repr=False)
+    shared_limit: int | None = None  # --max-requests of the whole run, counted there
+    daily_limit: int | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take(self, operation: str = "other") -> None:
@@ -70,6 +79,8 @@ class RequestBudget:
                 )
             if self.past_deadline():
                 raise self.out_of_time()
+            if self.shared is not None:
+                self.shared.take(run_limit=self.shared_limit, day_limit=self.daily_limit)
             self.spent += 1
             self.by_operation[operation] += 1
             spent = self.spent

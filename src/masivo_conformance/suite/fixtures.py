@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
@@ -29,6 +30,7 @@ from masivo_conformance.suite.plugin import SUITE
 from masivo_conformance.suite.recorder import CLEANUP_NOTE, EVIDENCE, RATE_LIMIT_WARNING, RATE_NOTE
 from masivo_conformance.suite.session import SuiteSession
 from masivo_conformance.suite.settings import Settings
+from masivo_conformance.suite.shared_budget import SharedCounter
 from masivo_conformance.suite.storefront import EventLog, IdFactory
 from masivo_conformance.suite.target import Target
 
@@ -44,21 +46,33 @@ def masivo_profile(pytestconfig: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def masivo_budget(masivo_settings: Settings, pytestconfig: pytest.Config) -> RequestBudget:
-    limit = masivo_settings.max_requests
-    # Each xdist worker is a process of its own: split the run's budget between them. The
-    # count comes from this session's controller, not the environment, which a CLI run
-    # started from inside another pytest-xdist run would inherit.
+def masivo_budget(
+    masivo_settings: Settings, masivo_target: Target, pytestconfig: pytest.Config
+) -> Iterator[RequestBudget]:
+    limit, daily = masivo_settings.max_requests, masivo_settings.daily_budget
+    # Each xdist worker is a process of its own: the run's --max-requests is counted in
+    # one shared store (suite/shared_budget.py), as is --daily-budget across runs. The
+    # worker count and the run's id come from this session's controller, not the
+    # environment, which a CLI run started from inside another pytest-xdist run inherits.
     workerinput: dict[str, Any] = getattr(pytestconfig, "workerinput", {})
     workers = int(workerinput.get("workercount", 1))
+    shared = None
+    if daily is not None or (limit is not None and workers > 1):
+        run = str(workerinput.get("testrunuid") or uuid.uuid4().hex)
+        shared = SharedCounter(masivo_target.base_url, run)
     max_time = masivo_settings.max_time
-    return RequestBudget(
-        limit=None if limit is None else max(1, limit // workers),
+    yield RequestBudget(
+        limit=limit if shared is None else None,
         max_time=max_time,
         deadline=None if max_time is None else time.monotonic() + max_time,
         timeout=masivo_settings.timeout,  # what schemathesis's requests get (fuzzing.call)
         progress=_progress_line(pytestconfig) if workers == 1 else None,
+        shared=shared,
+        shared_limit=limit,
+        daily_limit=daily,
     )
+    if shared is not None:
+        shared.close()
 
 
 PROGRESS_EVERY_S = 15.0

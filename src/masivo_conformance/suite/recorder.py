@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections import Counter
 from collections.abc import Generator
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis.errors import Flaky
 
 from masivo_conformance.checks.evidence import ConformanceViolation, Evidence
 from masivo_conformance.errors import NoAnswer, TargetError, TargetStopped
@@ -122,6 +122,13 @@ def _is_transport(exc: BaseException) -> bool:
     return module.startswith(("requests.", "urllib3.")) and "Error" in type(exc).__name__
 
 
+def _flaky() -> tuple[type[BaseException], ...]:
+    """Hypothesis's Flaky, if a test of this session loaded Hypothesis (else no exception
+    can be one): a budget run never imports it."""
+    flaky = getattr(sys.modules.get("hypothesis.errors"), "Flaky", None)
+    return (flaky,) if isinstance(flaky, type) and issubclass(flaky, BaseException) else ()
+
+
 class Recorder:
     """Collects one outcome per test (on the xdist controller too, where reports arrive)."""
 
@@ -194,7 +201,7 @@ class Recorder:
                 evidence.violated(exc)
             return {}
         explained = evidence is not None and evidence.violations > 0
-        if isinstance(exc, CannotContinue | Flaky | AssertionError) and explained:
+        if isinstance(exc, (CannotContinue, AssertionError, *_flaky())) and explained:
             return {}  # the scenario stopped on a violation it has already recorded
         if _is_transport(exc):
             client = (getattr(item, "funcargs", None) or {}).get("masivo_client")

@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from masivo_conformance.suite.sharding import Shard
+
 __all__ = [
     "BUDGET_LIMIT",
     "DEFAULT_PROFILE",
@@ -284,6 +286,17 @@ def plan_for(profile: str) -> Plan:
     return Plan(profile, scenarios, EXPLORATION[profile])
 
 
+def test_files(profile: str) -> list[str] | None:
+    """The suite's test files a profile runs, relative to tests/ (`stateful/...`), when
+    it runs its plan alone (budget: no exploration); None when it runs them all. A run
+    collects only these: the fuzz and state-machine modules import schemathesis and
+    Hypothesis, which the budget profile never uses."""
+    chosen = plan_for(profile)
+    if chosen.exploration:
+        return None
+    return sorted({s.test.split("::")[0].removeprefix("tests/") for s in chosen.scenarios})
+
+
 def choose_profile(profile: str | None, max_requests: int | None) -> str:
     """The profile asked for; without one, budget when the cap is below a DEV account's
     day (any other profile would spend the day on exploration), else DEFAULT_PROFILE."""
@@ -348,13 +361,15 @@ def arrange(
     items: Sequence[T],
     nodeid: Callable[[T], str] = nodeid_of,
     kind: Callable[[T], str] = kind_of,
+    shard: Shard | None = None,
 ) -> tuple[list[T], list[T]]:
     """(kept in run order, dropped): the plan's scenarios first in plan order, then the
     other tests, exploration last, so a capped run spends its requests judging every
     requirement once before anything is fuzzed. `kind(item)` is "explores" for a fuzz or
     state-machine test, "" for a test that is not the suite's (left alone), anything
     else for a deterministic one. `budget` keeps its plan alone; the other profiles drop
-    the budget-only scenarios (they repeat the one-rule tests)."""
+    the budget-only scenarios (they repeat the one-rule tests). A `shard` keeps its part
+    of that order (suite/sharding.py) and drops the other shards'."""
     order = {s.test: n for n, s in enumerate(plan_for(profile).scenarios)}
     budget_only = {s.test for s in _BUDGET} - {s.test for s in _STANDARD}
     kept: list[T] = []
@@ -372,4 +387,8 @@ def arrange(
             return (0, order[name])
         return (2, 0) if kind(item) == "explores" else (1, 0)
 
-    return sorted(kept, key=rank), dropped
+    ordered = sorted(kept, key=rank)
+    if shard is None:
+        return ordered, dropped
+    mine, others = shard.split(ordered)
+    return mine, dropped + others

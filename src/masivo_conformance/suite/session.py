@@ -16,14 +16,13 @@ its tests see only the inert user plugin (suite/plugin.py).
 from __future__ import annotations
 
 import gc
+import sys
 from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import core
-from hypothesis import settings as hypothesis_settings
 
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import MasivoError
@@ -32,6 +31,7 @@ from masivo_conformance.suite import profiles, run_plan
 from masivo_conformance.suite.recorder import Recorder, requirement_ids
 from masivo_conformance.suite.saved_traffic import saved_traffic, worker_name
 from masivo_conformance.suite.settings import Settings
+from masivo_conformance.suite.sharding import Shard
 
 __all__ = ["SuiteOptions", "SuiteSession"]
 
@@ -57,6 +57,7 @@ class SuiteOptions:
     cassettes: Path | None = None  # record or replay the tests with cassettes here
     results: Path | None = None  # write the per-test outcomes here (JSON)
     traffic: Path | None = None  # save every exchange here as HAR and cassette files
+    shard: Shard | None = None  # run only this part of the tests (suite/sharding.py)
 
     def to_wire(self) -> dict[str, Any]:
         """Plain values for the xdist channel (the results are written by the controller)."""
@@ -66,6 +67,7 @@ class SuiteOptions:
             "requirements": list(self.requirements),
             "cassettes": None if self.cassettes is None else str(self.cassettes),
             "traffic": None if self.traffic is None else str(self.traffic),
+            "shard": None if self.shard is None else str(self.shard),
         }
 
     @classmethod
@@ -76,6 +78,7 @@ class SuiteOptions:
             tuple(raw["requirements"]),
             None if raw["cassettes"] is None else Path(raw["cassettes"]),
             traffic=None if raw["traffic"] is None else Path(raw["traffic"]),
+            shard=None if raw["shard"] is None else Shard.parse(raw["shard"]),
         )
 
 
@@ -196,8 +199,16 @@ class SuiteSession:
             "only: a verdict comes from what the test observed)",
         )
         config.addinivalue_line("markers", "writes: the test changes state on the target")
-        self._hypothesis = (hypothesis_settings.get_current_profile_name(), core.global_force_seed)
-        profiles.load(self.options.profile, self.options.settings.seed)
+        if self.options.profile != "budget" or "hypothesis" in sys.modules:
+            # The budget profile explores nothing: Hypothesis is not even imported then.
+            from hypothesis import core  # noqa: PLC0415
+            from hypothesis import settings as hypothesis_settings  # noqa: PLC0415
+
+            self._hypothesis = (
+                hypothesis_settings.get_current_profile_name(),
+                core.global_force_seed,
+            )
+            profiles.load(self.options.profile, self.options.settings.seed)
         self._gc_thresholds = gc.get_threshold()
         gc.freeze()
         gc.set_threshold(*_GC_THRESHOLDS)
@@ -215,6 +226,9 @@ class SuiteSession:
         """Leave Hypothesis as the session found it (the CLI may run several sessions)."""
         saved_traffic().finish(worker_name())
         if self._hypothesis is not None:
+            from hypothesis import core  # noqa: PLC0415
+            from hypothesis import settings as hypothesis_settings  # noqa: PLC0415
+
             profile, force_seed = self._hypothesis
             hypothesis_settings.load_profile(profile)
             core.global_force_seed = force_seed
@@ -276,7 +290,9 @@ class SuiteSession:
         if dropped:
             config.hook.pytest_deselected(items=dropped)
             items[:] = kept
-        items[:], unplanned = run_plan.arrange(self.options.profile, items)  # judge, then explore
+        items[:], unplanned = run_plan.arrange(  # judge, then explore; a shard keeps its part
+            self.options.profile, items, shard=self.options.shard
+        )
         config.hook.pytest_deselected(items=unplanned)
         if self.options.cassettes is not None:
             for item in items:

@@ -94,6 +94,7 @@ class Settings:
     allow_writes: bool = False
     timeout: float = 10.0  # seconds per HTTP request, its whole answer included
     max_requests: int | None = None  # request budget of the whole run
+    daily_budget: int | None = None  # requests per target and UTC day, across runs
     max_time: float | None = None  # seconds the run may spend sending requests
     settle_timeout: float = 10.0  # longest wait for an event's transactions to appear
     settle_time: float = 1.0  # after this, an event that made no transaction counts as settled
@@ -457,3 +458,5 @@ def _check_numbers(settings: Settings) -> None:
         )
     if settings.max_requests is not None and settings.max_requests < 1:
         raise SettingsError("--max-requests must be at least 1", "give a positive number")
+    if settings.daily_budget is not None and settings.daily_budget < 1:
+        raise SettingsError("--daily-budget must be at least 1", "give a positive number")
