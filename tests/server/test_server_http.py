@@ -12,6 +12,7 @@ import jwt
 import pytest
 
 from masivo_conformance import contract
+from masivo_conformance.server.app import PREFIX
 
 from .conftest import POINTS, Api
 
@@ -314,3 +315,19 @@ def test_a_fault_switched_stale_issued_at_still_never_crashes(make_api, issued_a
 def test_lower_case_t_and_z_are_rfc_3339_too(api: Api):
     now = datetime.now(UTC).isoformat().replace("+00:00", "z").replace("T", "t")
     assert api.emit(api.customer(), 5, issued_at=now).status_code == 201
+
+
+def test_healthz_says_whether_the_store_answers_and_spends_no_quota(make_api):
+    """Issue 21: what a load balancer or a team's harness polls. Outside the storefront
+    base path, public, and not counted by the rate limit (a probe every second must not
+    leave the clients 429s)."""
+    api = make_api(rate_limit=2, rate_window=60.0)
+    health = api.server.base_url.removesuffix(PREFIX) + "/healthz"
+    for _ in range(5):
+        answer = httpx.get(health)
+        assert (answer.status_code, answer.json()) == (200, {"status": "ok"})
+        assert "x-ratelimit-remaining" not in answer.headers
+    assert api.http.get("/rewards", params={"from": 0, "to": 1}).status_code == 200
+    api.server._store.close()  # the database is gone: the server is not healthy
+    answer = httpx.get(health)
+    assert (answer.status_code, answer.json()) == (503, {"status": "unavailable"})

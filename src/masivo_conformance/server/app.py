@@ -6,20 +6,21 @@ faults); the handlers are in handlers.py.
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, Router
 
 from masivo_conformance.server.auth import Authenticator
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.faults import check_fault_names
 from masivo_conformance.server.handlers import Handlers
-from masivo_conformance.server.ratelimit import RateLimit
+from masivo_conformance.server.ratelimit import HEALTH_PATH, RateLimit
 from masivo_conformance.server.render import Renderer
 from masivo_conformance.server.seed import load_seed
 from masivo_conformance.server.service import Service
@@ -73,10 +74,20 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
             response.headers.update(exc.headers)  # e.g. Allow on a 405
         return response
 
+    async def healthz(request: Request) -> Response:
+        """200 when the store answers a query, 503 when it does not: what a load balancer
+        or a team's test harness polls before it sends traffic (not rate limited)."""
+        loop = asyncio.get_running_loop()
+        healthy = await loop.run_in_executor(workers, store.answers)
+        return JSONResponse({"status": "ok" if healthy else "unavailable"}, 200 if healthy else 503)
+
     app = Starlette(
         # No slash redirects: a 307 to another path would answer a malformed request
         # with something that is neither a success nor a refusal.
-        routes=[Mount(PREFIX, app=Router(_routes(api), redirect_slashes=False))],
+        routes=[
+            Route(HEALTH_PATH, healthz, methods=["GET"]),
+            Mount(PREFIX, app=Router(_routes(api), redirect_slashes=False)),
+        ],
         middleware=[
             Middleware(
                 RateLimit,

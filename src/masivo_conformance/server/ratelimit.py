@@ -13,7 +13,11 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["RateLimit"]
+__all__ = ["HEALTH_PATH", "RateLimit"]
+
+
+#: Outside the storefront API: whether the server and its store answer (server/app.py).
+HEALTH_PATH = "/healthz"
 
 
 class RateLimit:
@@ -42,7 +46,8 @@ class RateLimit:
         return self._count <= self.limit, max(0, self.limit - self._count), reset
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope.get("path") == HEALTH_PATH:
+            # A health probe is the operator's, not a client's: it spends no quota.
             await self.app(scope, receive, send)
             return
         allowed, remaining, reset = self._tick()

@@ -101,6 +101,15 @@ class Store:
                 raise
             self._conn.execute("COMMIT")
 
+    def answers(self) -> bool:
+        """Whether the database answers a query (the server's health, GET /healthz)."""
+        try:
+            with self._lock:
+                self._conn.execute("SELECT 1").fetchone()
+        except sqlite3.Error:
+            return False
+        return True
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
