@@ -44,6 +44,29 @@ def _points_reward(client: httpx.Client) -> str:
     return str(next(r["id"] for r in rewards if r.get("type") == "POINTS"))
 
 
+def checkout(client: httpx.Client, api_key: str, brand: str, prefix: str) -> tuple[str, str, str]:
+    """The part of a team's flow every recording test shares: authorize, a customer who
+    earns, previews between wallet reads, earns again and reverses it twice, a wallet
+    read after each. (token, customer id, the reversed event's id)"""
+    token = client.get("/auth/authorize", headers={"x-api-key": api_key}).json()["data"]
+    assert isinstance(token, str)
+    client.headers["authorization"] = f"Bearer {token}"
+    customer = f"{prefix}-{datetime.now(UTC).strftime('%H%M%S%f')}"
+    client.post("/customers", json={"id": customer, "email": "ana@example.com"})
+    client.get(f"/customers/{customer}")
+    client.post("/behavior/events", json=purchase(customer, brand, value=500.0))
+    client.get(f"/customers/{customer}")
+    redeem = [{"id": _points_reward(client), "amount": 10}]
+    client.put("/events/redeem/preview", json=preview_request(customer, brand, order_redeem=redeem))
+    client.get(f"/customers/{customer}")
+    event = client.post("/behavior/events", json=purchase(customer, brand, value=300.0))
+    event_id = str(event.json()["data"]["id"])
+    client.post(f"/behavior/events/{event_id}/reverse", json={"reason": "returned"})
+    client.get(f"/customers/{customer}")
+    client.post(f"/behavior/events/{event_id}/reverse", json={"reason": "again"})
+    return token, customer, event_id
+
+
 def _keep(story: Story, response: httpx.Response) -> None:
     response.read()
     story.exchanges.append(response)
@@ -59,25 +82,8 @@ def tell(server: EmbeddedServer, story: Story) -> None:
         headers={"cookie": f"session={SESSION_COOKIE}; _trk={TRACKING_COOKIE}"},
         event_hooks={"response": [lambda response: _keep(story, response)]},
     ) as client:
-        token = client.get("/auth/authorize", headers={"x-api-key": server.api_key}).json()["data"]
+        token, customer, event_id = checkout(client, server.api_key, brand, "team")
         story.token, story.api_key = token, server.api_key
-        client.headers["authorization"] = f"Bearer {token}"
-        customer = f"team-{datetime.now(UTC).strftime('%H%M%S%f')}"
-        client.post("/customers", json={"id": customer, "email": "ana@example.com"})
-        client.get(f"/customers/{customer}")
-        client.post("/behavior/events", json=purchase(customer, brand, value=500.0))
-        client.get(f"/customers/{customer}")
-        reward = _points_reward(client)
-        redeem = [{"id": reward, "amount": 10}]
-        client.put(
-            "/events/redeem/preview", json=preview_request(customer, brand, order_redeem=redeem)
-        )
-        client.get(f"/customers/{customer}")
-        event = client.post("/behavior/events", json=purchase(customer, brand, value=300.0))
-        event_id = event.json()["data"]["id"]
-        client.post(f"/behavior/events/{event_id}/reverse", json={"reason": "returned"})
-        client.get(f"/customers/{customer}")
-        client.post(f"/behavior/events/{event_id}/reverse", json={"reason": "again"})
         client.patch(f"/behavior/events/{event_id}/fulfill")
         standby = client.post(
             "/behavior/events", json=purchase(customer, brand, value=80.0, fulfilled=False)

@@ -21,7 +21,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,7 +31,7 @@ import pytest
 from masivo_conformance import cli, scrub
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
-from masivo_conformance.suite.payloads import preview_request, purchase
+from tests.cli.judge_traffic import checkout
 
 REPO = Path(__file__).resolve().parents[2]
 MITMDUMP = REPO / ".venv" / "tools" / "mitmproxy" / "bin" / "mitmdump"
@@ -119,11 +118,6 @@ class Flow:
     calls: int
 
 
-def _points_reward(client: httpx.Client) -> str:
-    rewards = client.get("/rewards", params={"from": 0, "to": 50}).json()["data"]
-    return str(next(r["id"] for r in rewards if r.get("type") == "POINTS"))
-
-
 def drive(base_url: str, api_key: str, brand: str) -> Flow:
     """A team's flow through the proxy: authorize, a customer, purchases, a preview, a
     reverse and a second one, with wallet reads between the writes."""
@@ -137,24 +131,7 @@ def drive(base_url: str, api_key: str, brand: str) -> Flow:
     with httpx.Client(
         base_url=base_url, timeout=10.0, trust_env=False, event_hooks=hooks
     ) as client:
-        token = client.get("/auth/authorize", headers={"x-api-key": api_key}).json()["data"]
-        assert isinstance(token, str)
-        client.headers["authorization"] = f"Bearer {token}"
-        customer = f"mitm-{datetime.now(UTC).strftime('%H%M%S%f')}"
-        client.post("/customers", json={"id": customer, "email": "ana@example.com"})
-        client.get(f"/customers/{customer}")
-        client.post("/behavior/events", json=purchase(customer, brand, value=500.0))
-        client.get(f"/customers/{customer}")
-        redeem = [{"id": _points_reward(client), "amount": 10}]
-        client.put(
-            "/events/redeem/preview", json=preview_request(customer, brand, order_redeem=redeem)
-        )
-        client.get(f"/customers/{customer}")
-        event = client.post("/behavior/events", json=purchase(customer, brand, value=300.0))
-        event_id = event.json()["data"]["id"]
-        client.post(f"/behavior/events/{event_id}/reverse", json={"reason": "returned"})
-        client.get(f"/customers/{customer}")
-        client.post(f"/behavior/events/{event_id}/reverse", json={"reason": "again"})
+        token, customer, _ = checkout(client, api_key, brand, "mitm")
         client.get(f"/customers/{customer}")
     return Flow(token, api_key, calls)
 
