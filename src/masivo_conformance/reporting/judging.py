@@ -35,7 +35,7 @@ from masivo_conformance.checks.reproducers import curl_line
 from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import EXIT_INCONCLUSIVE, EXIT_NONCONFORMANT, EXIT_OK
 from masivo_conformance.recording.traffic import Exchange, Recording
-from masivo_conformance.reporting.results import RequirementResult, RunResult, Status
+from masivo_conformance.reporting.results import RequirementResult, RunResult, status_of
 from masivo_conformance.scrub import excerpt
 
 __all__ = [
@@ -243,13 +243,12 @@ class _Tallies:
         rows = []
         for req in catalogue():
             row = self.rows.get(req.id, _Row())
-            status: Status = "fail" if row.violated else ("pass" if row.held else "not checked")
             rows.append(
                 RequirementResult(
                     req.id,
                     req.level,
                     req.title,
-                    status,
+                    status_of(row.held, row.violated),
                     held=row.held,
                     violated=row.violated,
                     tests=row.tests,

@@ -257,6 +257,12 @@ def _not_checked_reason(requirement: str, outcomes: list[TestOutcome], budget: s
     return "the tests that cover it ran but met no case it speaks of"
 
 
+def status_of(held: int, violated: int) -> Status:
+    """A requirement's status from its checks: one violated fails it, one held with none
+    violated passes it, none at all leaves it not checked."""
+    return "fail" if violated else ("pass" if held else "not checked")
+
+
 def fold(
     catalogue: Catalogue,
     outcomes: list[TestOutcome],
@@ -282,7 +288,7 @@ def fold(
             held, violated = held + tally.held, violated + tally.violated
             if tally.findings:
                 findings.append(replace(tally.findings[0], test=outcome.nodeid))
-        status: Status = "fail" if violated else ("pass" if held else "not checked")
+        status = status_of(held, violated)
         reason = "" if held or violated else _not_checked_reason(req.id, outcomes, budget_note)
         rows.append(
             RequirementResult(
