@@ -91,15 +91,17 @@ def _har_entry(exchange: Exchange) -> dict[str, Any]:
     }
 
 
-def as_har(exchanges: Sequence[Exchange]) -> dict[str, Any]:
-    """A HAR 1.2 document of `exchanges`, in their order (not yet redacted)."""
-    return {
-        "log": {
-            "version": "1.2",
-            "creator": {"name": "masivo-conformance", "version": __version__},
-            "entries": [_har_entry(e) for e in exchanges],
-        }
+def as_har(exchanges: Sequence[Exchange], comment: str = "") -> dict[str, Any]:
+    """A HAR 1.2 document of `exchanges`, in their order (not yet redacted); `comment`
+    says what the file does not hold, in HAR's own field for it."""
+    log: dict[str, Any] = {
+        "version": "1.2",
+        "creator": {"name": "masivo-conformance", "version": __version__},
+        "entries": [_har_entry(e) for e in exchanges],
     }
+    if comment:
+        log["comment"] = comment
+    return {"log": log}
 
 
 def _vcr_headers(headers: tuple[tuple[str, str], ...]) -> dict[str, list[str]]:
@@ -134,14 +136,14 @@ def as_cassette(exchanges: Sequence[Exchange]) -> dict[str, Any]:
     }
 
 
-def write_exchanges(exchanges: Sequence[Exchange], folder: Path, stem: str) -> list[Path]:
+def write_exchanges(
+    exchanges: Sequence[Exchange], folder: Path, stem: str, comment: str = ""
+) -> list[Path]:
     """`folder/stem.har` and `folder/stem.yaml`, both redacted; the paths written."""
     folder.mkdir(parents=True, exist_ok=True)
     har = folder / f"{stem}.har"
-    har.write_text(
-        json.dumps(scrubbed("har", as_har(exchanges)), indent=2, ensure_ascii=False) + "\n",
-        encoding="utf-8",
-    )
+    document = scrubbed("har", as_har(exchanges, comment))
+    har.write_text(json.dumps(document, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     cassette = folder / f"{stem}.yaml"
     cassette.write_text(dump_yaml(scrubbed("cassette", as_cassette(exchanges))), encoding="utf-8")
     return [har, cassette]

@@ -129,16 +129,18 @@ class BoundedClient(httpx.Client):
         finally:
             response.close()
         response._content = body  # what httpx's own read() sets
-        saved_traffic().note(
-            request.method,
-            str(request.url),
-            request.headers.multi_items(),
-            request.content,
-            response.status_code,
-            response.headers.multi_items(),
-            body,
-            (sent_at, time.time()),
-        )
+        saved = saved_traffic()
+        if saved.keeping:  # the headers are copied only for a session that keeps them
+            saved.note(
+                request.method,
+                str(request.url),
+                request.headers.multi_items(),
+                request.content,
+                response.status_code,
+                response.headers.multi_items(),
+                body,
+                (sent_at, time.time()),
+            )
         # The network stream refers back to the response: a cycle that would keep the
         # body (up to 8 MiB) until the collector runs, which the suite makes rare.
         response.stream = httpx.ByteStream(body)
@@ -250,7 +252,7 @@ class BoundedSession(requests.Session):
             self.cookies.clear()
         response._content = body  # what requests' own `content` sets, as schemathesis does
         sent = response.request
-        if sent is not None:
+        if sent is not None and saved_traffic().keeping:
             raw = sent.body
             content = raw.encode() if isinstance(raw, str) else raw
             saved_traffic().note(

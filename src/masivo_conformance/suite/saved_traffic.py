@@ -119,11 +119,17 @@ class SavedTraffic:
         """Write this process's files (none when it made no request or none were asked
         for) and stop keeping."""
         with self._lock:
-            folder, exchanges = self.folder, self._exchanges
+            folder, exchanges, dropped = self.folder, self._exchanges, self.dropped
             self.keeping, self.folder, self._exchanges = False, None, []
         if folder is None or not exchanges:
             return []
-        return write_exchanges(exchanges, folder, f"traffic-{worker}")
+        comment = (
+            f"{dropped} later exchange(s) not kept: the run's traffic is kept up to "
+            f"{MAX_KEPT_BYTES // 1024 // 1024} MiB of bodies"
+            if dropped
+            else ""
+        )
+        return write_exchanges(exchanges, folder, f"traffic-{worker}", comment)
 
 
 _SAVED = SavedTraffic()
