@@ -106,9 +106,12 @@ def test_add_headers_from_dict_and_keywords(hostile: Tamperer, api: httpx.Client
 def test_drip_sends_bytes_no_faster_than_interval(hostile: Tamperer, api: httpx.Client) -> None:
     interval = 0.2
     hostile.rule("list_rewards", drip(interval=interval, body=b"abc"))
+    # From before the request is sent: the n-th byte leaves the tamperer n waits after
+    # the request arrived, so no load on the machine can make it look early (timed from
+    # the headers instead, a late read of them did).
+    started, received = time.monotonic(), b""
     with api.stream("GET", REWARDS) as response:
         assert response.headers["content-length"] == "3"
-        started, received = time.monotonic(), b""
         for piece in response.iter_raw():
             received += piece
             # The n-th byte comes after n waits (a little slack for the timer).
