@@ -171,7 +171,11 @@ def proxied(processing_delay: float, delay_ms: int) -> Iterator[tuple[EmbeddedSe
 
 
 def run_once(
-    processing_delay: float, delay_ms: int, profile: str, traffic: Path | None = None
+    processing_delay: float,
+    delay_ms: int,
+    profile: str,
+    traffic: Path | None = None,
+    concurrency: int = 1,
 ) -> dict[str, Any]:
     """One `run` through the proxy: wall seconds, result.json, the longest test."""
     with (
@@ -193,6 +197,8 @@ def run_once(
             profile,
             "--seed",
             "1",
+            "--concurrency",
+            str(concurrency),
             "-q",
             "--report-dir",
             tmp,
@@ -258,6 +264,9 @@ def main() -> None:
         default="budget",
         help=f"profiles also run with the server's processing delay on ({PROCESSING_DELAY} s)",
     )
+    parser.add_argument(
+        "--concurrencies", default="1,4", help="values of run --concurrency (4: the default)"
+    )
     parser.add_argument("--skip-replay", action="store_true")
     args = parser.parse_args()
     delays = [int(d) for d in args.delays.split(",")]
@@ -265,25 +274,27 @@ def main() -> None:
     began = time.monotonic()
     print(f"load at start: `{_uptime()}`; {os.cpu_count()} CPUs\n")
     print(
-        "| profile | server processing delay | added per answer | requests | wall s | "
-        "critical path s (longest test) | requests x D s | verdict |"
+        "| profile | server processing delay | added per answer | concurrency | requests | "
+        "wall s | critical path s (longest test) | requests x D s | verdict |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|")
+    concurrencies = [int(c) for c in args.concurrencies.split(",")]
     for profile in args.profiles.split(","):
         profile_delays = [int(d) for d in args.ci_delays.split(",")] if profile == "ci" else delays
         processing = [0.0, PROCESSING_DELAY] if profile in with_processing else [0.0]
         for processing_delay in processing:
             for delay_ms in profile_delays:
-                row = run_once(processing_delay, delay_ms, profile)
-                longest_s, longest_name = row["longest"]
-                print(
-                    f"| {profile} | {'on, ' if processing_delay else 'off'}"
-                    f"{f'{processing_delay:g} s' if processing_delay else ''} | {delay_ms} ms | "
-                    f"{row['requests']} | {row['wall']:.1f} | {longest_s:.2f} "
-                    f"(`{longest_name}`) | {row['requests'] * delay_ms / 1000:.1f} | "
-                    f"{row['verdict']} |",
-                    flush=True,
-                )
+                for concurrency in concurrencies:
+                    row = run_once(processing_delay, delay_ms, profile, concurrency=concurrency)
+                    longest_s, longest_name = row["longest"]
+                    print(
+                        f"| {profile} | {'on, ' if processing_delay else 'off'}"
+                        f"{f'{processing_delay:g} s' if processing_delay else ''} | "
+                        f"{delay_ms} ms | {concurrency} | {row['requests']} | "
+                        f"{row['wall']:.1f} | {longest_s:.2f} (`{longest_name}`) | "
+                        f"{row['requests'] * delay_ms / 1000:.1f} | {row['verdict']} |",
+                        flush=True,
+                    )
     if not args.skip_replay:
         print("\n| budget's own requests replayed one at a time | added per answer | wall s |")
         print("|---|---|---|")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import statistics
@@ -28,7 +29,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -77,10 +78,23 @@ class Connection:
 Request = Callable[[int], tuple[str, str, Any]]
 
 
+def family(pid: int) -> list[int]:
+    """`pid` and its live descendants (`serve --workers`: the workers are children)."""
+    found = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        children = (task / "children").read_text().split()
+        for child in children:
+            found += family(int(child))
+    return found
+
+
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of process `pid` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time of process `pid` and its live descendants so far."""
+    total = 0.0
+    for member in family(pid):
+        fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 async def measure(
@@ -138,8 +152,9 @@ def start_server(command: list[str]) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit("the server did not print its base URL within 30 s")
 
 
-def ours(db: str | None) -> list[str]:
+def ours(db: str | None, workers: int = 1) -> list[str]:
     command = [sys.executable, "-m", "masivo_conformance", "serve", "--port", "0"]
+    command += ["--workers", str(workers)] if workers > 1 else []
     return [*command, "--db", db] if db else command
 
 
@@ -147,10 +162,13 @@ BARE = [sys.executable, str(Path(__file__).with_name("benchmark_server_bare.py")
 
 
 def peak_memory_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory (VmHWM) of `pid` and its workers, summed."""
+    total = 0.0
+    for member in family(pid):
+        for line in Path(f"/proc/{member}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 async def run(base_url: str, api_key: str, per_run: int, pid: int) -> list[dict[str, Any]]:
@@ -244,6 +262,20 @@ def bench(command: list[str], per_run: int) -> tuple[list[dict[str, Any]], float
         process.wait(timeout=10)
 
 
+@contextlib.contextmanager
+def _postgres(db: str | None) -> Iterator[Callable[[str], str] | None]:
+    """With --db postgres: a throwaway PostgreSQL server (tests/server/postgres_server.py)
+    and a function that creates a database on it and gives its URL."""
+    if db != "postgres":
+        yield None
+        return
+    sys.path.insert(0, str(Path(__file__).parents[1]))
+    from tests.server.postgres_server import create_database, postgres_server  # noqa: PLC0415
+
+    with postgres_server() as url:
+        yield lambda name: create_database(url, name)
+
+
 def summary(runs: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
     """Per (operation, clients): the run with the median requests/s, with the best and
     every run's figure beside it."""
@@ -271,7 +303,12 @@ def main() -> int:
         help="requests per operation and concurrency level (bounded run)",
     )
     parser.add_argument(
-        "--db", help="SQLite file for the server ('temp' = a scratch file; default: in memory)"
+        "--db",
+        help="SQLite file for the server ('temp' = a scratch file; 'postgres' = a fresh "
+        "database on a throwaway PostgreSQL server; a postgresql:// URL; default: in memory)",
+    )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="serve --workers N (needs --db with N > 1)"
     )
     parser.add_argument("--repeat", type=int, default=3, help="runs of each server")
     parser.add_argument(
@@ -282,11 +319,13 @@ def main() -> int:
     ours_runs: list[list[dict[str, Any]]] = []
     bare_runs: list[list[dict[str, Any]]] = []
     memory: list[float] = []
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory() as scratch, _postgres(args.db) as postgres:
         for attempt in range(args.repeat):
-            # A fresh file per run, so every run starts from the same state.
+            # A fresh file or database per run, so every run starts from the same state.
             db = str(Path(scratch) / f"bench-{attempt}.sqlite") if args.db == "temp" else args.db
-            rows, peak = bench(ours(db), args.requests)
+            if postgres is not None:
+                db = postgres(f"bench{attempt}")
+            rows, peak = bench(ours(db, args.workers), args.requests)
             ours_runs.append(rows)
             memory.append(peak)
             if not args.no_bare:

@@ -72,6 +72,10 @@ def _install(wheel: Path, python: Path, cwd: Path) -> None:
     ]
     installed = subprocess.run(install, cwd=cwd, capture_output=True, check=False)
     if installed.returncode != 0:  # a first run, or constraints.txt changed: fill the wheelhouse
+        # Our own wheel is not kept: pip would take the copy a run before left there (same
+        # name, the old dependencies) instead of this one.
+        for old in Path(WHEELHOUSE).glob("masivo_conformance-*.whl"):
+            old.unlink()
         _run(
             [*PIP, "download", "--quiet", "-c", REPO / "constraints.txt", "-d", WHEELHOUSE, wheel],
             cwd,

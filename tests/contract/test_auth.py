@@ -11,7 +11,7 @@ import pytest
 
 from masivo_conformance.checks.invariants import status_among
 from masivo_conformance.suite.forged_tokens import forge_jwt
-from masivo_conformance.suite.storefront import Storefront
+from masivo_conformance.suite.storefront import PlannedCall, Storefront
 
 
 def _bad_tokens(real: str) -> dict[str, str | None]:
@@ -66,12 +66,23 @@ def test_bad_bearer_tokens_are_refused_everywhere(storefront: Storefront) -> Non
     customer = storefront.create_customer()
     real = storefront.client.token()
     unknown_event = storefront.ids.uuid()
-    for label, authorization in _bad_tokens(real).items():
-        headers = {} if authorization is None else {"Authorization": authorization}
-        for method, path, body in _operations(customer, storefront.brand_id, unknown_event):
-            call = storefront.call(
-                method, path, json_body=body, headers=headers, auth=authorization is not None
-            )
-            storefront.evidence.expect(
-                status_among(call, (401, 403), "AUTH-1", f"{method} {path} with a {label} token")
-            )
+    asked = [
+        (
+            f"{method} {path} with a {label} token",
+            PlannedCall(
+                method,
+                path,
+                json_body=body,
+                headers={} if authorization is None else {"Authorization": authorization},
+                auth=authorization is not None,
+            ),
+        )
+        for label, authorization in _bad_tokens(real).items()
+        for method, path, body in _operations(customer, storefront.brand_id, unknown_event)
+    ]
+    storefront.calls_at_once(
+        [planned for _, planned in asked],
+        judge=lambda n, call: storefront.evidence.expect(
+            status_among(call, (401, 403), "AUTH-1", asked[n][0])
+        ),
+    )

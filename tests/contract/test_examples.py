@@ -32,7 +32,7 @@ from masivo_conformance.suite.payloads import (
     preview_request,
     purchase,
 )
-from masivo_conformance.suite.storefront import CUSTOMER_PREFIX, Storefront
+from masivo_conformance.suite.storefront import CUSTOMER_PREFIX, PlannedCall, Storefront
 
 pytestmark = pytest.mark.writes
 
@@ -104,6 +104,7 @@ def test_client_errors_have_error_and_details(storefront: Storefront) -> None:
         storefront.evidence.unjudged("GEN-2", "no request the contract refuses answered 4xx")
 
 
+EMITS = "/behavior/events"
 _HUGE = "x" * 10_000
 _ODD = "\u0000\ud7ff\ufffd'\"<>{}%00../\u202e" * 20
 # Customer ids carry the suite's prefix even here: a lenient target may create them, and
@@ -173,22 +174,28 @@ def _edge_requests(customer: str, brand: str) -> list[tuple[str, str, Any]]:
     ]
 
 
+def _planned(method: str, path: str, body: Any) -> PlannedCall:
+    """A request of `_malformed_requests`: raw bytes sent as they are, anything else as JSON."""
+    if isinstance(body, bytes):
+        return PlannedCall(method, path, content=body, headers={"Content-Type": "application/json"})
+    return PlannedCall(method, path, json_body=body)
+
+
 @pytest.mark.requirement("GEN-3")
 def test_malformed_requests_never_get_a_server_error(storefront: Storefront) -> None:
     customer = storefront.create_customer()
-    for method, path, body in _malformed_requests(
-        customer, storefront.brand_id, storefront.ids.uuid()
-    ):
-        raw = body if isinstance(body, bytes) else None
-        call = storefront.call(
-            method,
-            path,
-            json_body=None if raw is not None else body,
-            content=raw,
-            headers={"Content-Type": "application/json"} if raw is not None else None,
-            check=False,  # malformed on purpose: only the answer's code and error body count
-        )
-        checks.judge_call(call, storefront.evidence, ["no_server_error", "error_envelope"])
+    planned = [
+        _planned(*request)
+        for request in _malformed_requests(customer, storefront.brand_id, storefront.ids.uuid())
+    ]
+    # Malformed on purpose: only the answer's code and error body count.
+    storefront.calls_at_once(
+        planned,
+        check=False,
+        judge=lambda _, call: checks.judge_call(
+            call, storefront.evidence, ["no_server_error", "error_envelope"]
+        ),
+    )
 
 
 @pytest.mark.requirement("AUTH-2")
@@ -305,16 +312,17 @@ def test_emit_without_required_or_with_wrong_types_is_refused(storefront: Storef
     groups: dict[str, list[Defect]] = {}
     for defect in _EMIT_DEFECTS:
         groups.setdefault(defect.label if defect.missing else defect.level, []).append(defect)
-    sent = []
-    for defects in groups.values():
-        customer = sf.create_customer()
-        before = sf.wallet(customer)
-        calls = []
-        for defect in defects:
-            call = sf.emit(_defective_emit(sf, customer, defect))
-            _judge_refusal(sf, call, defect)
-            calls.append((defect, call))
-        sent.append((customer, before, calls))
+    customers = [(sf.create_customer(), defects) for defects in groups.values()]
+    befores = [sf.wallet(customer) for customer, _ in customers]
+    asked = [(customer, defect) for customer, defects in customers for defect in defects]
+    emits = [PlannedCall("POST", EMITS, _defective_emit(sf, c, d)) for c, d in asked]
+    answered = iter(
+        sf.calls_at_once(emits, judge=lambda n, call: _judge_refusal(sf, call, asked[n][1]))
+    )
+    sent = [
+        (customer, before, [(defect, next(answered)) for defect in defects])
+        for (customer, defects), before in zip(customers, befores, strict=True)
+    ]
     time.sleep(sf.settle_time)
     for customer, before, calls in sent:
         _judge_nothing_created(sf, customer, before, calls)

@@ -14,6 +14,8 @@ from masivo_conformance.server import EmbeddedServer, ServerConfig
 from masivo_conformance.server.seed import load_seed
 from masivo_conformance.server.store import Store
 
+from .postgres_server import create_database, drop_database, postgres_server
+
 SEED = load_seed()
 POINTS = next(r.id for r in SEED.rewards if r.type == "POINTS")
 DISCOUNT = next(r.id for r in SEED.rewards if r.type == "DISCOUNT")
@@ -151,3 +153,33 @@ def make_api(tmp_path: Any) -> Iterator[Callable[..., Api]]:
     for running, client in started:
         client.close()
         running.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A real PostgreSQL server (postgres_server.py), one per xdist worker, started when a
+    test first asks for it: the URL of its `postgres` database. A server that does not
+    start fails each test that needs it with one line (PostgresStartError)."""
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture
+def make_postgres_db(postgres_url: str) -> Iterator[Callable[[], str]]:
+    """Create fresh, empty databases on the session's server, as many as a test asks for
+    (the URL of each); they are dropped afterwards, whatever is still connected."""
+    names: list[str] = []
+
+    def create() -> str:
+        names.append(f"test_{uuid.uuid4().hex[:12]}")
+        return create_database(postgres_url, names[-1])
+
+    yield create
+    for name in names:
+        drop_database(postgres_url, name)
+
+
+@pytest.fixture
+def postgres_db(make_postgres_db: Callable[[], str]) -> str:
+    """A fresh, empty database on the session's PostgreSQL server, dropped afterwards."""
+    return make_postgres_db()

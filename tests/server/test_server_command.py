@@ -10,6 +10,7 @@ import time
 from importlib import resources
 
 import httpx
+import pytest
 
 from masivo_conformance.server import FAULTS, EmbeddedServer, ServerConfig
 from masivo_conformance.server.seed import VARIANT_SEED, load_seed
@@ -54,6 +55,57 @@ def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
     assert "stopped" in process.stdout.read()
+
+
+def test_serve_with_two_workers_shares_a_file_and_stops_on_sigterm(tmp_path):
+    """`serve --workers 2`: the banner names both, a token from one worker is good at the
+    other (one secret in the shared store), and SIGTERM stops them all, exit 0."""
+    process = subprocess.Popen(
+        [*SERVE, "--port", "0", "--workers", "2", "--db", str(tmp_path / "s.sqlite")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    printed = {}
+    for _ in range(4):
+        key, _, value = process.stdout.readline().partition(":")
+        printed[key] = value.strip()
+    assert printed["workers"] == f"2 processes sharing {tmp_path / 's.sqlite'}"
+    token = httpx.get(
+        f"{printed['base URL']}/auth/authorize", headers={"x-api-key": printed["API key"]}
+    ).json()["data"]
+    for _ in range(8):  # new connections: the kernel deals them to either worker
+        answer = httpx.get(
+            f"{printed['base URL']}/rewards",
+            params={"from": 0, "to": 1},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        assert answer.status_code == 200
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=20) == 0
+    assert "stopped" in process.stdout.read()
+
+
+@pytest.mark.parametrize(
+    ("flags", "said"),
+    [
+        (["--workers", "2"], "--workers 2 needs --db: the workers share their state through it"),
+        (["--workers", "0"], "--workers must be at least 1"),
+        (
+            ["--db", "postgresql://nobody:pw-not-shown@127.0.0.1:9/none"],
+            "cannot use the PostgreSQL database postgresql://nobody@127.0.0.1:9/none (",
+        ),
+    ],
+)
+def test_serve_refuses_a_setup_it_cannot_run_in_one_line(flags, said):
+    done = subprocess.run(
+        [*SERVE, "--port", "0", *flags], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 2
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "pw-not-shown" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_serve_variant_starts_the_variant_configuration(tmp_path):

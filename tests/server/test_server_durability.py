@@ -14,8 +14,16 @@ from masivo_conformance.server.store import Store
 from .conftest import POINTS, Api
 
 
-def test_events_wallets_transactions_and_tokens_survive_a_restart(tmp_path):
-    config = ServerConfig(db_path=str(tmp_path / "state.sqlite"))
+@pytest.fixture(params=["file", "postgres"])
+def durable_db(request, tmp_path):
+    """A store that outlives its server: a SQLite file, or a PostgreSQL database."""
+    if request.param == "file":
+        return str(tmp_path / "state.sqlite")
+    return request.getfixturevalue("postgres_db")
+
+
+def test_events_wallets_transactions_and_tokens_survive_a_restart(durable_db):
+    config = ServerConfig(db_path=durable_db)
     with EmbeddedServer(config) as first:
         api = Api(first)
         customer_id = api.customer()
@@ -70,9 +78,18 @@ def _race(api: Api, calls: int, request: str, event_id: str) -> list[int]:
     return codes
 
 
-@pytest.mark.parametrize("db", ["memory", "file"])
-def test_twenty_concurrent_reverses_apply_exactly_once(make_api, db):
-    api = make_api(**({"db_path": None} if db == "memory" else {}))
+@pytest.fixture(params=["memory", "file", "postgres"])
+def any_db(request):
+    """Every store: in memory, a SQLite file (make_api's default), PostgreSQL."""
+    if request.param == "memory":
+        return {"db_path": None}
+    if request.param == "postgres":
+        return {"db_path": request.getfixturevalue("postgres_db")}
+    return {}
+
+
+def test_twenty_concurrent_reverses_apply_exactly_once(make_api, any_db):
+    api = make_api(**any_db)
     customer_id = api.customer()
     api.event(customer_id, 50)
     event = api.event(customer_id, 40, redeem=[{"id": POINTS, "amount": 25}])
@@ -84,8 +101,8 @@ def test_twenty_concurrent_reverses_apply_exactly_once(make_api, db):
     assert kinds.count("REVERSAL") == 2  # one per transaction of the event
 
 
-def test_twenty_concurrent_fulfils_apply_exactly_once(make_api):
-    api = make_api()
+def test_twenty_concurrent_fulfils_apply_exactly_once(make_api, any_db):
+    api = make_api(**any_db)
     customer_id = api.customer()
     api.event(customer_id, 50)
     standby = api.event(customer_id, 40, fulfilled=False, redeem=[{"id": POINTS, "amount": 25}])

@@ -25,7 +25,7 @@ STARS = next(r.id for r in VARIANT.rewards if r.type == "POINTS")  # 2 per curre
 UNKNOWN_EVENT = "4b3a2c1d-0000-4000-8000-000000000000"
 # Where, as whom and how long to run: the variant leaves these to the caller.
 _PLACE = {"host", "port", "db_path", "api_key", "faults", "rate_limit", "rate_window"}
-_PLACE |= {"keep_alive_timeout", "header_timeout", "body_timeout", "max_connections"}
+_PLACE |= {"keep_alive_timeout", "header_timeout", "body_timeout", "max_connections", "reuse_port"}
 
 
 @pytest.fixture(scope="module")

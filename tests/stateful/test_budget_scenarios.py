@@ -34,10 +34,11 @@ from masivo_conformance.checks.values import same_enum
 from masivo_conformance.suite import payloads
 from masivo_conformance.suite.defects import covering
 from masivo_conformance.suite.payloads import preview_request
-from masivo_conformance.suite.storefront import Settlement, Storefront
+from masivo_conformance.suite.storefront import PlannedCall, Settlement, Storefront
 from tests.contract.test_auth import _bad_tokens, _operations
 from tests.contract.test_examples import (
     _EMIT_DEFECTS,
+    EMITS,
     _defective_emit,
     _judge_nothing_created,
     _judge_refusal,
@@ -353,11 +354,10 @@ def test_incomplete_emits_are_refused_and_create_nothing(storefront: Storefront)
     sf = storefront
     customer = sf.create_customer()
     before = sf.wallet(customer)
-    sent = []
-    for defect in covering(_EMIT_DEFECTS):
-        call = sf.emit(_defective_emit(sf, customer, defect))
-        _judge_refusal(sf, call, defect)
-        sent.append((defect, call))
+    defects = covering(_EMIT_DEFECTS)
+    emits = [PlannedCall("POST", EMITS, _defective_emit(sf, customer, d)) for d in defects]
+    answered = sf.calls_at_once(emits, judge=lambda n, call: _judge_refusal(sf, call, defects[n]))
+    sent = list(zip(defects, answered, strict=True))
     time.sleep(sf.settle_time)  # a late effect would have landed by now
     _judge_nothing_created(sf, customer, before, sent)
 
@@ -372,16 +372,26 @@ def test_bad_tokens_are_refused_on_every_operation(storefront: Storefront) -> No
     tokens = _bad_tokens(storefront.client.token())
     labels = list(tokens)
     operations = _operations(customer, storefront.brand_id, storefront.ids.uuid())
-    for n, (method, path, body) in enumerate(operations):
-        for label in dict.fromkeys((labels[0], labels[1 + n % (len(labels) - 1)])):
-            authorization = tokens[label]
-            headers = {} if authorization is None else {"Authorization": authorization}
-            call = storefront.call(
-                method, path, json_body=body, headers=headers, auth=authorization is not None
-            )
-            storefront.evidence.expect(
-                status_among(call, (401, 403), "AUTH-1", f"{method} {path} with a {label} token")
-            )
+    asked = [
+        (
+            f"{method} {path} with a {label} token",
+            PlannedCall(
+                method,
+                path,
+                json_body=body,
+                headers={} if tokens[label] is None else {"Authorization": str(tokens[label])},
+                auth=tokens[label] is not None,
+            ),
+        )
+        for n, (method, path, body) in enumerate(operations)
+        for label in dict.fromkeys((labels[0], labels[1 + n % (len(labels) - 1)]))
+    ]
+    storefront.calls_at_once(
+        [planned for _, planned in asked],
+        judge=lambda n, call: storefront.evidence.expect(
+            status_among(call, (401, 403), "AUTH-1", asked[n][0])
+        ),
+    )
 
 
 @pytest.mark.requirement("EMIT-5")

@@ -24,10 +24,11 @@ BASE_URL = "https://app.masivo.invalid/api/storefront/v1"
 EVENT = "0b7c2f8e-8d7e-4a55-9a39-5a1f0c3b7e11"
 
 
-def _recorded(verdict: Verdict) -> tuple[int, int, str]:
+def _recorded(verdict: Verdict, *, run_moved: bool = False) -> tuple[int, int, str]:
+    """The verdict as a run's fold counts it, the run having seen an amount move or not."""
     evidence = Evidence()
     evidence.expect(verdict)
-    tally = evidence.tallies[verdict.requirement]
+    tally = evidence.settled(run_moved).tallies[verdict.requirement]
     return tally.held, tally.violated, tally.unjudged
 
 
@@ -37,8 +38,23 @@ def test_equal_wallets_read_before_anything_moved_are_no_evidence() -> None:
     verdict = same_wallet(Wallet(moved=False), Wallet(moved=False), "FUL-4", "after a fulfil")
     assert verdict.held
     assert not verdict.judged
-    assert verdict.unjudged == NOTHING_AT_STAKE
+    assert verdict.staked
     assert _recorded(verdict) == (0, 0, NOTHING_AT_STAKE)
+
+
+def test_equal_wallets_read_early_count_once_the_run_saw_an_amount_move() -> None:
+    """Read before any amount moved, but the run saw one move later (another scenario,
+    which may have run at the same time): evidence, whichever came first."""
+    verdict = same_wallet(Wallet(moved=False), Wallet(moved=False), "FUL-4", "after a fulfil")
+    assert _recorded(verdict, run_moved=True) == (1, 0, "")
+    ledgers = same_transactions([], [], "PRV-2", "x", stake=False)
+    assert _recorded(ledgers, run_moved=True) == (1, 0, "")
+    # Across a process (xdist, a shard's result.json) the stake is carried, not decided.
+    evidence = Evidence()
+    evidence.expect(verdict)
+    again = Evidence.from_dict(evidence.to_dict())
+    assert again.tallies["FUL-4"].staked == 1
+    assert Evidence.combined([again, again]).settled(True).tallies["FUL-4"].held == 2
 
 
 def test_equal_zero_totals_read_before_anything_moved_are_no_evidence() -> None:
@@ -107,7 +123,7 @@ def test_a_moot_verdict_does_not_hide_a_held_one() -> None:
     evidence = Evidence()
     assert evidence.expect(Verdict("FUL-4"))
     assert evidence.expect(same_wallet(Wallet(moved=False), Wallet(moved=False), "FUL-4", "x"))
-    tally = evidence.tallies["FUL-4"]
+    tally = evidence.settled(False).tallies["FUL-4"]
     assert (tally.held, tally.violated, tally.unjudged) == (1, 0, NOTHING_AT_STAKE)
 
 

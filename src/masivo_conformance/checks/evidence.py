@@ -20,9 +20,18 @@ from typing import Any
 
 from masivo_conformance import scrub
 
-__all__ = ["MAX_FINDINGS", "ConformanceViolation", "Evidence", "Finding", "Tally", "Verdict"]
+__all__ = [
+    "MAX_FINDINGS",
+    "NOTHING_AT_STAKE",
+    "ConformanceViolation",
+    "Evidence",
+    "Finding",
+    "Tally",
+    "Verdict",
+]
 
 MAX_FINDINGS = 3  # violations kept per requirement and test; the rest are counted
+NOTHING_AT_STAKE = "the purchase earned nothing on this target: no amount could show a break"
 
 
 class ConformanceViolation(AssertionError):
@@ -50,6 +59,9 @@ class Verdict:
     requirement: str
     violation: ConformanceViolation | None = None
     unjudged: str = ""  # why a judgement without violation still proves nothing
+    # Held on amounts read before the run had seen any amount move: evidence only if
+    # the run ever does (`Evidence.settled`), whichever scenario shows it, and when.
+    staked: bool = False
 
     @property
     def held(self) -> bool:
@@ -58,8 +70,9 @@ class Verdict:
 
     @property
     def judged(self) -> bool:
-        """A violation, or a judgement that could have been one."""
-        return not self.unjudged
+        """A violation, or a judgement that could have been one (a staked one may yet
+        be: `Evidence.settled`)."""
+        return not self.unjudged and not self.staked
 
     @classmethod
     def of(cls, requirement: str, ok: bool, message: str, reproducer: str = "") -> Verdict:
@@ -67,6 +80,14 @@ class Verdict:
         if ok:
             return cls(requirement)
         return cls(requirement, ConformanceViolation(requirement, message, reproducer))
+
+    @classmethod
+    def staked_on_the_run(cls, requirement: str) -> Verdict:
+        """Held on equal amounts read before any amount was seen to move in this run:
+        evidence if the run sees one move at all, else not checked (NOTHING_AT_STAKE).
+        Decided once the run has ended, so that neither the order of the tests nor
+        their overlap (suite/concurrent_scenarios.py) decides what counts."""
+        return cls(requirement, None, staked=True)
 
     @classmethod
     def moot(cls, requirement: str, reason: str) -> Verdict:
@@ -96,6 +117,7 @@ class Tally:
     violated: int = 0
     findings: list[Finding] = field(default_factory=list)
     unjudged: str = ""  # why a test that meant to judge it could not (first reason)
+    staked: int = 0  # held, if the run saw an amount move (`Verdict.staked_on_the_run`)
 
 
 class Evidence:
@@ -147,7 +169,10 @@ class Evidence:
         """Record a judgement; True when the requirement was not violated (a moot
         verdict is recorded as unjudged, with its reason: it is no evidence)."""
         if verdict.violation is None:
-            if verdict.unjudged:
+            if verdict.staked:
+                with self._lock:
+                    self._tally(verdict.requirement).staked += 1
+            elif verdict.unjudged:
                 self.unjudged(verdict.requirement, verdict.unjudged)
             else:
                 self.held(verdict.requirement)
@@ -200,7 +225,21 @@ class Evidence:
                         for f in t.findings
                     ],
                     scrub.redact_text(t.unjudged),
+                    t.staked,
                 )
+        return copy
+
+    def settled(self, amounts_moved: bool) -> Evidence:
+        """A copy where what was staked on the run is decided: held where the run saw an
+        amount move, else not checked with NOTHING_AT_STAKE."""
+        copy = Evidence()
+        for requirement, t in self.tallies.items():
+            copy.tallies[requirement] = Tally(
+                t.held + (t.staked if amounts_moved else 0),
+                t.violated,
+                list(t.findings),
+                t.unjudged or ("" if amounts_moved or not t.staked else NOTHING_AT_STAKE),
+            )
         return copy
 
     @classmethod
@@ -215,6 +254,7 @@ class Evidence:
                 tally.violated += t.violated
                 tally.findings.extend(t.findings[: MAX_FINDINGS - len(tally.findings)])
                 tally.unjudged = tally.unjudged or t.unjudged
+                tally.staked += t.staked
         return whole
 
     def to_dict(self) -> dict[str, Any]:
@@ -228,6 +268,7 @@ class Evidence:
                     for f in t.findings
                 ],
                 "unjudged": t.unjudged,
+                **({"staked": t.staked} if t.staked else {}),
             }
             for requirement, t in self.tallies.items()
         }
@@ -244,5 +285,6 @@ class Evidence:
                     for f in t["findings"]
                 ],
                 str(t.get("unjudged", "")),
+                int(t.get("staked", 0)),
             )
         return evidence

@@ -13,7 +13,7 @@ from typing import Any
 
 from masivo_conformance import scrub
 from masivo_conformance.checks.calls import Call
-from masivo_conformance.checks.evidence import Verdict
+from masivo_conformance.checks.evidence import NOTHING_AT_STAKE, Verdict
 
 __all__ = [
     "NOTHING_AT_STAKE",
@@ -32,7 +32,6 @@ __all__ = [
 ]
 
 WALLET_TOLERANCE = 1e-6
-NOTHING_AT_STAKE = "the purchase earned nothing on this target: no amount could show a break"
 
 
 class Wallet(dict[str, float]):
@@ -125,12 +124,13 @@ def same_wallet(
     """Wallet totals per reward are the same (a missing reward counts as 0).
 
     The one rule against vacuous evidence: equal wallets that were both read before any
-    amount was seen to move on the target (`at_stake`) are no evidence: the verdict is
-    moot, "not checked" with NOTHING_AT_STAKE. A change is a violation whatever was at
-    stake: it is the break itself."""
+    amount was seen to move on the target (`at_stake`) are evidence only if the run sees
+    one move later (`Verdict.staked_on_the_run`), else "not checked" with
+    NOTHING_AT_STAKE. A change is a violation whatever was at stake: it is the break
+    itself."""
     changed = _changes(before, after)
     if not changed and not at_stake(before, after):
-        return Verdict.moot(requirement, NOTHING_AT_STAKE)
+        return Verdict.staked_on_the_run(requirement)
     shown = ", ".join(f"{r}: {a} -> {b}" for r, (a, b) in sorted(changed.items()))
     return Verdict.of(
         requirement, not changed, f"{what}: wallet totals changed ({shown})", reproducer
@@ -183,12 +183,12 @@ def same_transactions(
     stake: bool = True,
 ) -> Verdict:
     """The same ledger entries, compared as sets of (id, type, amount). Without `stake`
-    (no amount seen to move: `Storefront.amounts_moved`), equal ledgers are moot, as
-    equal wallets are in `same_wallet`; a change is a violation all the same."""
+    (no amount seen to move: `Storefront.amounts_moved`), equal ledgers are staked on the
+    run, as equal wallets are in `same_wallet`; a change is a violation all the same."""
     old, new = {transaction_key(t) for t in before}, {transaction_key(t) for t in after}
     added, removed = sorted(new - old), sorted(old - new)
     if not (added or removed or stake):
-        return Verdict.moot(requirement, NOTHING_AT_STAKE)
+        return Verdict.staked_on_the_run(requirement)
     return Verdict.of(
         requirement,
         not added and not removed,

@@ -188,7 +188,6 @@ class _Step:
     event: str = ""
     settled: bool = False  # a write answered in a final state (its effects applied)
     totals: Mapping[str, float] | None = None  # of a read
-    moved: bool = False  # of a read: an amount had been seen to move by then
     rule: str = ""  # of a still step: NO_CHANGE's key; of a reverse: REV-2 or REV-3
 
 
@@ -274,6 +273,10 @@ class _Judge:
         self.steps: list[_Step] = []
         self.verdicts: list[tuple[int, Verdict]] = []
         self.last_read: dict[str, Mapping[str, float]] = {}
+        # An amount seen to move anywhere in the recording (a wallet read that differs
+        # from the customer's last, or a transaction listed): equal wallets are evidence
+        # on such a target. The whole recording's, not the calls before a read: the order
+        # of overlapping scenarios must not decide what counts (concurrent_scenarios.py).
         self.moved = False
         self.refused: list[_Refused] = []
         self.races: list[tuple[int, Verdict]] = []
@@ -537,7 +540,7 @@ class _Judge:
         if last is not None and Wallet(last) != totals:
             self.moved = True
         self.last_read[customer] = totals
-        self.steps.append(_Step(index, "read", customer, totals=totals, moved=self.moved))
+        self.steps.append(_Step(index, "read", customer, totals=totals))
 
     def _list_transactions(self, index: int, call: Call) -> None:
         listed = call.data if 200 <= call.status < 300 else None
@@ -657,7 +660,7 @@ class _Judge:
             "customer between"
         )
         held = any(abs(v) > 0 for v in (first.totals or {}).values())
-        stake = held or first.moved if rule == "PRV-2" else last.moved
+        stake = held or self.moved if rule == "PRV-2" else self.moved
         self.compare(
             rule,
             timeline,
@@ -723,7 +726,7 @@ class _Judge:
                 first,
                 last,
                 what,
-                last.moved,
+                self.moved,
                 NOTHING_AT_STAKE,
                 self.calls[reverse.index].reproducer,
             )

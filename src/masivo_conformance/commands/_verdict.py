@@ -66,6 +66,7 @@ def result_of(run: SuiteRun, facts: RunFacts, shard: Shard | None = None) -> Run
             run.budget_spent,
             run.refused,
             list(run.suspects),
+            run.amounts_moved,
         )
     return RunResult(
         target=facts.target,
@@ -75,7 +76,13 @@ def result_of(run: SuiteRun, facts: RunFacts, shard: Shard | None = None) -> Run
         duration_s=round(run.duration_s, 2),
         request_count=run.request_count,
         requests_by_operation=run.requests_by_operation,
-        requirements=fold(catalogue(), run.outcomes, facts.selected, budget_note=budget_note),
+        requirements=fold(
+            catalogue(),
+            run.outcomes,
+            facts.selected,
+            budget_note=budget_note,
+            amounts_moved=run.amounts_moved,
+        ),
         errors=errors_of(run.outcomes),
         stopped=run.stopped,
         selected=facts.selected is not None,

@@ -185,6 +185,7 @@ def union(results: list[RunResult]) -> SuiteRun:
         suspects=_part(stopped).suspects if stopped else [],
         budget_spent=next((p.budget_spent for p in parts if p.budget_spent), ""),
         requests_by_operation=dict(by_operation.most_common()),
+        amounts_moved=any(p.amounts_moved for p in parts),
     )
 
 

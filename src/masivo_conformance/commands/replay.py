@@ -101,7 +101,7 @@ def execute(args: argparse.Namespace) -> int:
         extra += ["--junitxml", str(args.report_dir / "junit.xml")]
     recording, run = replay_scenarios(args.cassettes, extra=extra, quiet=args.quiet)
     result = replay_result(
-        [on_replay(r) for r in fold(catalogue(), run.outcomes)],
+        [on_replay(r) for r in fold(catalogue(), run.outcomes, amounts_moved=run.amounts_moved)],
         target=f"cassettes {args.cassettes} (recorded from {recording.target})",
         seed=recording.seed,
         duration_s=round(run.duration_s, 2),

@@ -50,7 +50,7 @@ from masivo_conformance.reporting.baseline import load_baseline
 from masivo_conformance.suite import profiles, run_plan
 from masivo_conformance.suite.runner import run_pytest, suite_path
 from masivo_conformance.suite.session import SuiteOptions
-from masivo_conformance.suite.settings import Settings
+from masivo_conformance.suite.settings import DEFAULT_CONCURRENCY, Settings
 from masivo_conformance.suite.shared_budget import SharedCounter, today
 from masivo_conformance.suite.target import checked
 
@@ -113,6 +113,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="send at most N requests to this target per UTC day, across every run on this "
         "machine (counted in the state directory, MASIVO_STATE_DIR or "
         "~/.local/state/masivo-conformance); the run says up front how many are left",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=int,
+        metavar="N",
+        help="run up to N scenarios at once, each on customers of its own (default "
+        f"{DEFAULT_CONCURRENCY}; 1: one at a time); lowered to 1 at once when the target "
+        "answers 429 or its X-RateLimit-Remaining runs low. The verdict does not depend on it",
     )
     parser.add_argument(
         "--shard",
@@ -198,6 +206,7 @@ def execute(args: argparse.Namespace) -> int:
         max_time=args.max_time,
         seed=args.seed,
         daily_budget=args.daily_budget,
+        concurrency=args.concurrency,
     )
     _check_shard(args)
     prepare_report_dir(args.report_dir)

@@ -15,9 +15,13 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from masivo_conformance.errors import SettingsError
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
 from masivo_conformance.server.faults import FAULTS, check_fault_names
+from masivo_conformance.server.seed import load_seed
+from masivo_conformance.server.store import shown_db
+from masivo_conformance.server.workers import WorkerPool
 from masivo_conformance.suite.settings import EMBEDDED_SETTLE_TIME
 
 HELP = "run the reference server (a Masivo stand-in with switchable faults)"
@@ -28,8 +32,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (0 = any free port)")
     parser.add_argument(
         "--db",
-        metavar="PATH",
-        help="SQLite file to keep state in (default: in memory, lost at exit)",
+        metavar="PATH|URL",
+        help="where to keep state: a SQLite file, or a PostgreSQL URL (postgresql://user@host/db; "
+        "several serve processes, on several machines, may share one; needs the "
+        "`postgres` extra). Default: in memory, lost at exit",
+    )
+    parser.add_argument(
+        "--workers",
+        metavar="N",
+        type=int,
+        default=1,
+        help="serve with N processes on one port, sharing --db (needed with N > 1)",
     )
     parser.add_argument(
         "--seed",
@@ -74,6 +87,8 @@ def execute(args: argparse.Namespace) -> int:
             print(f"{fault.name:<{width}}  {breaks:<14}  {fault.description}")
         return 0
     config = _config(args)
+    if args.workers < 1:
+        raise SettingsError("--workers must be at least 1", "give how many processes to serve with")
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -81,26 +96,44 @@ def execute(args: argparse.Namespace) -> int:
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        with EmbeddedServer(config) as server:
-            # The API key is the user's own (or the seed's demo key); it is printed on
-            # purpose so a local user can point the suite at this server.
-            print(f"base URL: {server.base_url}", flush=True)
-            print(f"API key:  {server.api_key}", flush=True)
-            print(f"brand id: {server.brand_id}", flush=True)
-            if args.variant:
-                print("variant:  on", flush=True)
-            if config.faults:
-                print(f"faults:   {', '.join(sorted(config.faults))}", flush=True)
-            for line in how_to_test(server.base_url, server.api_key, server.brand_id, config):
-                print(line, flush=True)
-            print("press Ctrl-C to stop", flush=True)
-            while not stop.wait(0.5):
-                pass
+        if args.workers == 1:
+            with EmbeddedServer(config) as server:
+                _banner(args, config, server.base_url, server.api_key, server.brand_id)
+                while not stop.wait(0.5):
+                    pass
+        else:
+            pool = WorkerPool(config, args.workers).start()
+            try:
+                seed = load_seed(config.seed_path)
+                _banner(args, config, pool.base_url, config.api_key or seed.api_key, seed.brand_id)
+                while not stop.wait(0.5):
+                    pool.replace_dead()
+            finally:
+                pool.stop()
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
     print("stopped", flush=True)
     return 0
+
+
+def _banner(
+    args: argparse.Namespace, config: ServerConfig, base_url: str, api_key: str, brand_id: str
+) -> None:
+    # The API key is the user's own (or the seed's demo key); it is printed on purpose so
+    # a local user can point the suite at this server.
+    print(f"base URL: {base_url}", flush=True)
+    print(f"API key:  {api_key}", flush=True)
+    print(f"brand id: {brand_id}", flush=True)
+    if args.workers > 1:
+        print(f"workers:  {args.workers} processes sharing {shown_db(config.db_path)}", flush=True)
+    if args.variant:
+        print("variant:  on", flush=True)
+    if config.faults:
+        print(f"faults:   {', '.join(sorted(config.faults))}", flush=True)
+    for line in how_to_test(base_url, api_key, brand_id, config):
+        print(line, flush=True)
+    print("press Ctrl-C to stop", flush=True)
 
 
 def settle_time_for(config: ServerConfig) -> float:

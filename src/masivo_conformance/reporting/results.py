@@ -118,6 +118,7 @@ class ShardPart:
     budget_spent: str = ""  # the request budget ran out: the message that said so
     refused: str = ""  # a step every scenario needs was refused
     suspects: list[str] = field(default_factory=list)  # curl lines before an outage
+    amounts_moved: bool = False  # the shard saw an amount move (`Evidence.settled`)
 
     def to_wire(self) -> dict[str, Any]:
         return {**self.__dict__, "outcomes": [o.to_wire() for o in self.outcomes]}
@@ -268,8 +269,13 @@ def fold(
     outcomes: list[TestOutcome],
     selected: list[str] | None = None,
     budget_note: str = "",
+    *,
+    amounts_moved: bool = False,
 ) -> list[RequirementResult]:
-    """One row per requirement (only `selected` ids when given), from the evidence."""
+    """One row per requirement (only `selected` ids when given), from the evidence;
+    what was staked on the run counts as held if the run saw an amount move
+    (`Evidence.settled`)."""
+    outcomes = [replace(o, evidence=o.evidence.settled(amounts_moved)) for o in outcomes]
     observed = [(o, o.evidence) for o in outcomes]
     rows = []
     for req in catalogue:

@@ -24,7 +24,7 @@ from masivo_conformance.server.ratelimit import HEALTH_PATH, RateLimit
 from masivo_conformance.server.render import Renderer
 from masivo_conformance.server.seed import load_seed
 from masivo_conformance.server.service import Service
-from masivo_conformance.server.store import Store
+from masivo_conformance.server.store import open_store
 
 __all__ = ["PREFIX", "create_app"]
 
@@ -53,7 +53,7 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     config = config or ServerConfig()
     faults = check_fault_names(config.faults)
     seed = load_seed(config.seed_path)
-    store = Store(config.db_path)
+    store = open_store(config.db_path)
     api_key = config.api_key or seed.api_key
     auth = Authenticator(store.secret(), api_key, seed.brand_id, faults)
     render = Renderer(config)

@@ -8,7 +8,6 @@ caller, so one HTTP request is still one atomic change.
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -24,7 +23,7 @@ from masivo_conformance.server.rows import (
 )
 from masivo_conformance.server.rules import iso
 from masivo_conformance.server.seed import Seed
-from masivo_conformance.server.store import Row, dumps, insert, update
+from masivo_conformance.server.store import Db, Row, dumps, insert, update
 
 __all__ = ["Books"]
 
@@ -45,7 +44,7 @@ class Books:
             if fault in faults
         )
 
-    def settle_due(self, db: sqlite3.Connection, now: datetime) -> None:
+    def settle_due(self, db: Db, now: datetime) -> None:
         """Lazily run what time has made due, in due order, stamped with the due time (so
         the outcome does not depend on when somebody looks): delayed processing, standby
         expiry, and the late ledger effects of fulfil, reverse and cancel."""
@@ -56,7 +55,7 @@ class Books:
         for row in due:
             self.settle(db, row, datetime.fromtimestamp(row["due_at"], now.tzinfo))
 
-    def settle(self, db: sqlite3.Connection, row: Row, moment: datetime) -> None:
+    def settle(self, db: Db, row: Row, moment: datetime) -> None:
         """The effect an event waits for, told apart by its status (see Service)."""
         update(db, "events", "id", row["id"], {"due_at": None})
         if row["status"] == "REVERSED":
@@ -71,7 +70,7 @@ class Books:
         else:
             self.process(db, row, moment)
 
-    def process(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
+    def process(self, db: Db, row: Row, now: datetime) -> None:
         """Process a fulfilled event: redemptions, then accumulations, or FAILED."""
         body = json.loads(row["body"])
         wanted = rules.collect_redeems(body, skip=self.unread_levels)  # every level asked
@@ -97,7 +96,7 @@ class Books:
             },
         )
 
-    def reserve(self, db: sqlite3.Connection, row: Row, expires: datetime, now: datetime) -> None:
+    def reserve(self, db: Db, row: Row, expires: datetime, now: datetime) -> None:
         body = json.loads(row["body"])
         wanted = rules.collect_redeems(body)
         problem = rules.redeem_problem(self.seed, wanted, balances(db, row["customer_id"]))
@@ -123,7 +122,7 @@ class Books:
             )
         update(db, "events", "id", row["id"], {"due_at": expires.timestamp()})
 
-    def complete_fulfil(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
+    def complete_fulfil(self, db: Db, row: Row, now: datetime) -> None:
         """A fulfilled standby event: its reservations become redemptions, then it earns."""
         for line in db.execute(
             "SELECT * FROM lines WHERE event_id = ? AND kind = 'RESERVATION' AND active = 1",
@@ -150,7 +149,7 @@ class Books:
             },
         )
 
-    def _spend(self, db: sqlite3.Connection, row: Row, line: Row, now: datetime) -> Row:
+    def _spend(self, db: Db, row: Row, line: Row, now: datetime) -> Row:
         """A reservation becomes a redemption: the same line, still taken from the wallet."""
         if "fulfil_keeps_reservation" in self.faults:
             # The regression: a new debit beside the reservation, which stays active.
@@ -163,7 +162,7 @@ class Books:
         update(db, "lines", "seq", line["seq"], changes)
         return line_json({**line, **changes})
 
-    def redeem_again(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
+    def redeem_again(self, db: Db, row: Row, now: datetime) -> None:
         """The refulfil_redeems_again regression: a fulfilled event's redemptions, again."""
         for tx in db.execute(
             "SELECT * FROM transactions WHERE event_id = ? AND type = 'REDEMPTION' ORDER BY seq",
@@ -173,16 +172,16 @@ class Books:
             self.transaction(db, row, "REDEMPTION", tx["reward_id"], tx["amount"], now, line=line)
 
     def reverse_effects(
-        self, db: sqlite3.Connection, row: Row, reason: str | None, now: datetime, *, again: bool
+        self, db: Db, row: Row, reason: str | None, now: datetime, *, again: bool
     ) -> None:
         if "reverse_keeps_points" not in self.faults:
             self.undo(db, row, reason, now, again=again)
 
-    def cancel_effects(self, db: sqlite3.Connection, row: Row) -> None:
+    def cancel_effects(self, db: Db, row: Row) -> None:
         if "cancel_keeps_reservation" not in self.faults:
             release_lines(db, row["id"])
 
-    def credit(self, db: sqlite3.Connection, row: Row, now: datetime) -> None:
+    def credit(self, db: Db, row: Row, now: datetime) -> None:
         order = json.loads(row["body"]).get("order")
         for campaign, points in rules.accumulations(self.seed, row["type"], order):
             line = self.line(
@@ -199,9 +198,7 @@ class Books:
                 campaign=(campaign.id, campaign.name),
             )
 
-    def undo(
-        self, db: sqlite3.Connection, row: Row, reason: str | None, now: datetime, *, again: bool
-    ) -> None:
+    def undo(self, db: Db, row: Row, reason: str | None, now: datetime, *, again: bool) -> None:
         """One REVERSAL per transaction of the event; its lines stop counting."""
         made = db.execute(
             "SELECT * FROM transactions WHERE event_id = ? AND type != 'REVERSAL' ORDER BY seq",
@@ -227,9 +224,7 @@ class Books:
         if not again:
             release_lines(db, row["id"])
 
-    def consume(
-        self, db: sqlite3.Connection, customer_id: str, order: Mapping[str, Any], now: datetime
-    ) -> None:
+    def consume(self, db: Db, customer_id: str, order: Mapping[str, Any], now: datetime) -> None:
         """The preview_consumes_points regression: a preview that redeems for real."""
         fake = {
             "id": str(uuid.uuid4()),
@@ -245,7 +240,7 @@ class Books:
             self.transaction(db, fake, "REDEMPTION", reward_id, -amount, now, line=line)
 
     def record_preview(
-        self, db: sqlite3.Connection, customer_id: str, order: Mapping[str, Any], now: datetime
+        self, db: Db, customer_id: str, order: Mapping[str, Any], now: datetime
     ) -> None:
         """The preview_records_redemption regression: an audit row, filed as a REDEMPTION
         of 0 under the customer's latest event, for each reward a preview redeems."""
@@ -273,7 +268,7 @@ class Books:
 
     def line(
         self,
-        db: sqlite3.Connection,
+        db: Db,
         row: Row,
         kind: str,
         reward_id: str,
@@ -302,7 +297,7 @@ class Books:
 
     def transaction(
         self,
-        db: sqlite3.Connection,
+        db: Db,
         row: Row,
         kind: str,
         reward_id: str,

@@ -53,6 +53,9 @@ class ServerConfig:
     # Open connections; one more closes the longest-idle one, or gets 503 if all are
     # answering. Lowered to what the open-file limit (ulimit -n) can hold.
     max_connections: int = 256
+    # Share the port with other processes (SO_REUSEPORT): `serve --workers`, one
+    # process per worker, the kernel spreading the connections (server/workers.py).
+    reuse_port: bool = False
 
     @classmethod
     def variant(cls, **overrides: Any) -> ServerConfig:

@@ -12,7 +12,7 @@ from masivo_conformance.errors import TargetError
 from masivo_conformance.server.app import PREFIX, create_app
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.protocol import GuardedH11Protocol
-from masivo_conformance.server.store import Store
+from masivo_conformance.server.store import StoreLike
 from masivo_conformance.server.threaded import ServerThread
 
 __all__ = ["EmbeddedServer"]
@@ -37,7 +37,7 @@ class EmbeddedServer:
         self.api_key = ""
         self.brand_id = ""
         self._serving: ServerThread | None = None
-        self._store: Store | None = None
+        self._store: StoreLike | None = None
         self._workers: Executor | None = None
 
     def start(self) -> EmbeddedServer:
@@ -52,6 +52,7 @@ class EmbeddedServer:
             self.config.host,
             self.config.port,
             "masivo-reference-server",
+            reuse_port=self.config.reuse_port,
             http=GuardedH11Protocol.configured(
                 self.config.header_timeout, self.config.body_timeout, cap
             ),

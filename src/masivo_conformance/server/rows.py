@@ -3,11 +3,10 @@ rule needs, wallet balances, and releasing an event's wallet lines."""
 
 from __future__ import annotations
 
-import sqlite3
 from typing import Any
 
 from masivo_conformance.server.rules import EventState
-from masivo_conformance.server.store import Row
+from masivo_conformance.server.store import Db, Row
 
 __all__ = [
     "add_to_balance",
@@ -21,17 +20,17 @@ __all__ = [
 ]
 
 
-def customer_row(db: sqlite3.Connection, customer_id: str) -> Row | None:
+def customer_row(db: Db, customer_id: str) -> Row | None:
     row: Row | None = db.execute("SELECT * FROM customers WHERE id = ?", (customer_id,)).fetchone()
     return row
 
 
-def event_row(db: sqlite3.Connection, event_id: str) -> Row | None:
+def event_row(db: Db, event_id: str) -> Row | None:
     row: Row | None = db.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
     return row
 
 
-def reserved(db: sqlite3.Connection, event_id: str) -> bool:
+def reserved(db: Db, event_id: str) -> bool:
     found = db.execute(
         "SELECT 1 FROM lines WHERE event_id = ? AND kind = 'RESERVATION' AND active = 1",
         (event_id,),
@@ -44,7 +43,7 @@ def state(row: Row) -> EventState:
     return EventState(row["status"], bool(row["fulfilled"]), settled=not unsettled)
 
 
-def balances(db: sqlite3.Connection, customer_id: str) -> dict[str, float]:
+def balances(db: Db, customer_id: str) -> dict[str, float]:
     """Wallet total per reward: the sum of the active lines, kept up to date on every
     line change (reading it stays O(rewards), however long the customer's history)."""
     rows = db.execute(
@@ -54,7 +53,7 @@ def balances(db: sqlite3.Connection, customer_id: str) -> dict[str, float]:
     return {r["reward_id"]: r["total"] for r in rows}
 
 
-def release_lines(db: sqlite3.Connection, event_id: str) -> None:
+def release_lines(db: Db, event_id: str) -> None:
     """The event's lines stop counting (reversal, cancellation, expiry)."""
     active = db.execute(
         "SELECT customer_id, reward_id, SUM(amount) AS amount FROM lines "
@@ -66,11 +65,11 @@ def release_lines(db: sqlite3.Connection, event_id: str) -> None:
     db.execute("UPDATE lines SET active = 0 WHERE event_id = ?", (event_id,))
 
 
-def add_to_balance(db: sqlite3.Connection, customer_id: str, reward_id: str, amount: float) -> None:
+def add_to_balance(db: Db, customer_id: str, reward_id: str, amount: float) -> None:
     # Rounded to 6 places so that +0.1 and -0.1 many times over still meet at 0.
     db.execute(
         "INSERT INTO balances (customer_id, reward_id, total) VALUES (?, ?, round(?, 6)) "
-        "ON CONFLICT (customer_id, reward_id) DO UPDATE SET total = round(total + ?, 6)",
+        "ON CONFLICT (customer_id, reward_id) DO UPDATE SET total = round(balances.total + ?, 6)",
         (customer_id, reward_id, amount, amount),
     )
 

@@ -90,54 +90,96 @@ def load_seed(path: Path | None = None) -> Seed:
         ) from exc
     try:
         return _parse(raw)
-    except (KeyError, TypeError, ValueError) as exc:
+    except ValueError as exc:
         raise SettingsError(
-            f"seed file {path} is incomplete or wrong ({exc!r})",
-            "compare it with the packaged server/seed.yaml",
-        ) from exc
+            f"seed file {path}: {exc}",
+            'compare it with the packaged seed (README, "The reference server as a shared double")',
+        ) from None
 
 
-def _uuid(value: Any) -> str:
-    return str(uuid.UUID(str(value)))
+class _Fields:
+    """A mapping of the seed read with where it sits, so a problem names its place."""
+
+    def __init__(self, raw: Any, where: str) -> None:
+        if not isinstance(raw, dict):
+            raise ValueError(f"{where or 'the file'} must be a mapping, not {type(raw).__name__}")
+        self.raw, self.where = raw, where
+
+    def _at(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def need(self, key: str) -> Any:
+        if self.raw.get(key) is None:
+            raise ValueError(f"{self._at(key)} is missing")
+        return self.raw[key]
+
+    def text(self, key: str, default: str | None = None) -> str:
+        value = self.raw.get(key, default) if default is not None else self.need(key)
+        if not isinstance(value, str | int | float) or isinstance(value, bool):
+            raise ValueError(f"{self._at(key)} must be text, not {type(value).__name__}")
+        return str(value)
+
+    def uuid(self, key: str) -> str:
+        value = self.need(key)
+        try:
+            return str(uuid.UUID(str(value)))
+        except ValueError:
+            raise ValueError(f"{self._at(key)} must be a uuid, not {str(value)[:60]!r}") from None
+
+    def items(self, key: str, *, required: bool = True) -> list[_Fields]:
+        value = self.need(key) if required else (self.raw.get(key) or [])
+        if not isinstance(value, list):
+            raise ValueError(f"{self._at(key)} must be a list, not {type(value).__name__}")
+        return [_Fields(item, f"{self._at(key)}[{n}]") for n, item in enumerate(value)]
 
 
 def _parse(raw: Any) -> Seed:
-    brand_id = _uuid(raw["brand"]["id"])
-    rewards = tuple(
-        Reward(
-            id=_uuid(r["id"]),
-            brand_id=None if r.get("global") else brand_id,
-            name=str(r["name"]),
-            description=str(r.get("description", "")),
-            type=_reward_type(r["type"]),
-            attributes=dict(r.get("attributes") or {}),
+    top = _Fields(raw, "")
+    brand = _Fields(top.need("brand"), "brand")
+    brand_id = brand.uuid("id")
+    rewards = []
+    for r in top.items("rewards"):
+        attributes = r.raw.get("attributes") or {}
+        if not isinstance(attributes, dict):
+            raise ValueError(f"{r.where}.attributes must be a mapping")
+        rewards.append(
+            Reward(
+                id=r.uuid("id"),
+                brand_id=None if r.raw.get("global") else brand_id,
+                name=r.text("name"),
+                description=r.text("description", ""),
+                type=_reward_type(r.text("type"), f"{r.where}.type"),
+                attributes=dict(attributes),
+            )
         )
-        for r in raw["rewards"]
-    )
     known = {r.id for r in rewards}
-    campaigns = tuple(
-        Campaign(
-            id=_uuid(c["id"]),
-            name=str(c["name"]),
-            event_type=str(c["event_type"]),
-            reward_id=_known(_uuid(c["reward_id"]), known),
-            points_per_unit=float(c.get("points_per_unit", 1)),
+    campaigns = []
+    for c in top.items("campaigns", required=False):
+        per_unit = c.raw.get("points_per_unit", 1)
+        if not isinstance(per_unit, int | float) or isinstance(per_unit, bool) or per_unit < 0:
+            raise ValueError(f"{c.where}.points_per_unit must be a number of at least 0")
+        campaigns.append(
+            Campaign(
+                id=c.uuid("id"),
+                name=c.text("name"),
+                event_type=c.text("event_type"),
+                reward_id=_known(c.uuid("reward_id"), known, f"{c.where}.reward_id"),
+                points_per_unit=float(per_unit),
+            )
         )
-        for c in raw.get("campaigns") or []
-    )
-    api_key = str(raw["api_key"])
-    if not api_key:
+    api_key = top.text("api_key")
+    if not api_key.strip():
         raise ValueError("api_key is empty")
-    return Seed(brand_id, str(raw["brand"].get("name", "")), api_key, rewards, campaigns)
+    return Seed(brand_id, brand.text("name", ""), api_key, tuple(rewards), tuple(campaigns))
 
 
-def _reward_type(value: Any) -> str:
+def _reward_type(value: str, where: str) -> str:
     if value not in _REWARD_TYPES:
-        raise ValueError(f"reward type {value!r} is not one of {sorted(_REWARD_TYPES)}")
-    return str(value)
+        raise ValueError(f"{where} {value!r} is not one of {', '.join(sorted(_REWARD_TYPES))}")
+    return value
 
 
-def _known(reward_id: str, known: set[str]) -> str:
+def _known(reward_id: str, known: set[str], where: str) -> str:
     if reward_id not in known:
-        raise ValueError(f"campaign reward {reward_id} is not among the seed's rewards")
+        raise ValueError(f"{where} {reward_id} is not among the seed's rewards")
     return reward_id

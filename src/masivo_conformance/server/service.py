@@ -14,7 +14,6 @@ the start of every transaction, so each effect lands exactly once.
 from __future__ import annotations
 
 import itertools
-import sqlite3
 import uuid
 from collections.abc import Mapping
 from datetime import datetime
@@ -27,7 +26,7 @@ from masivo_conformance.server.preview_maths import preview_order
 from masivo_conformance.server.rows import customer_row, event_row
 from masivo_conformance.server.rules import Conflict, iso
 from masivo_conformance.server.seed import Seed
-from masivo_conformance.server.store import Row, Store, dumps, insert, update
+from masivo_conformance.server.store import Db, Row, StoreLike, dumps, insert, update
 
 __all__ = ["Conflict", "Exists", "NotFound", "Service"]
 
@@ -41,7 +40,7 @@ class Exists(Exception):
 
 
 class Service:
-    def __init__(self, store: Store, seed: Seed, config: ServerConfig) -> None:
+    def __init__(self, store: StoreLike, seed: Seed, config: ServerConfig) -> None:
         self.store = store
         self.seed = seed
         self.config = config
@@ -209,7 +208,7 @@ class Service:
 
     # -- internals -------------------------------------------------------------------
 
-    def _event(self, db: sqlite3.Connection, event_id: str) -> dict[str, Any]:
+    def _event(self, db: Db, event_id: str) -> dict[str, Any]:
         return views.event_json(
             db, self.seed, self.faults, event_id, split=self.config.split_totals
         )
@@ -217,7 +216,7 @@ class Service:
     def _effects_later(self) -> bool:
         return self.config.async_effects and self.delay > 0
 
-    def _later(self, db: sqlite3.Connection, event_id: str, now: datetime, changes: Row) -> None:
+    def _later(self, db: Db, event_id: str, now: datetime, changes: Row) -> None:
         """The new state now, its ledger effects once `processing_delay` has passed
         (Books.settle tells them apart by the status written here)."""
         update(db, "events", "id", event_id, {**changes, "due_at": now.timestamp() + self.delay})
@@ -234,7 +233,7 @@ class Service:
             "fulfil_after_reverse_credits" in self.faults and status in {"REVERSED", "CANCELLED"}
         ) or ("refulfil_credits_again" in self.faults and status == "RESOLVED")
 
-    def _find(self, db: sqlite3.Connection, ref: str) -> Row | None:
+    def _find(self, db: Db, ref: str) -> Row | None:
         if "non_uuid_event_id" in self.faults and ref.startswith("evt_") and ref[4:].isdigit():
             found: Row | None = db.execute(
                 "SELECT * FROM events WHERE seq = ?", (int(ref[4:]),)
@@ -245,7 +244,7 @@ class Service:
         except ValueError:
             return None
 
-    def _decide_reverse(self, db: sqlite3.Connection, ref: str) -> tuple[str, str] | None:
+    def _decide_reverse(self, db: Db, ref: str) -> tuple[str, str] | None:
         row = self._find(db, ref)
         if row is None:
             if "reverse_unknown_event_ok" in self.faults:

@@ -2,7 +2,11 @@
 
 One connection, guarded by a lock; every state change runs inside `transaction()`
 (BEGIN IMMEDIATE ... COMMIT), so two requests can never interleave inside one change
-and a crash mid-change leaves nothing half written. A file database survives restarts.
+and a crash mid-change leaves nothing half written. A file database survives restarts,
+and serves several processes (`serve --workers`): BEGIN IMMEDIATE takes SQLite's write
+lock before the change reads anything, so changes of two processes never interleave
+either. `open_store` gives this store or the PostgreSQL one (pg_store.py), whose
+transactions hand out the same `Db`: the service and the books are written once.
 """
 
 from __future__ import annotations
@@ -13,14 +17,27 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any, Protocol
+from urllib.parse import urlsplit
 
 from masivo_conformance.errors import SettingsError
 
-__all__ = ["Row", "Store", "dumps", "insert", "update"]
+__all__ = [
+    "SCHEMA",
+    "Db",
+    "Row",
+    "Rows",
+    "Store",
+    "StoreLike",
+    "dumps",
+    "insert",
+    "open_store",
+    "shown_db",
+    "update",
+]
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS customers (
     id TEXT PRIMARY KEY, internal_id TEXT NOT NULL, wallet_id TEXT NOT NULL,
@@ -55,6 +72,47 @@ CREATE INDEX IF NOT EXISTS transactions_event ON transactions (event_id);
 Row = dict[str, Any]
 
 
+class Rows(Protocol):
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Db(Protocol):
+    """What a transaction hands out: `execute` with `?` placeholders, rows as dicts."""
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Rows: ...
+
+
+class StoreLike(Protocol):
+    """A store of the reference server (this one, or pg_store.PgStore)."""
+
+    def transaction(self) -> AbstractContextManager[Db]: ...
+    def answers(self) -> bool: ...
+    def secret(self) -> str: ...
+    def close(self) -> None: ...
+
+
+def shown_db(db: str | None) -> str:
+    """`--db` as a message may show it: a URL without its password."""
+    if db is None or "://" not in db:
+        return db or "memory"
+    parts = urlsplit(db)
+    user = f"{parts.username}@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{user}{parts.hostname or 'localhost'}{port}{parts.path}"
+
+
+def open_store(db: str | None) -> StoreLike:
+    """The store `db` names: a postgresql:// URL, a SQLite file, or None (in memory)."""
+    if db is not None and db.startswith(("postgresql://", "postgres://")):
+        # Imported here: psycopg is the `postgres` extra's, loaded only when asked for.
+        from masivo_conformance.server.pg_store import PgStore  # noqa: PLC0415
+
+        store: StoreLike = PgStore(db)
+        return store
+    return Store(db)
+
+
 def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
     return {col[0]: value for col, value in zip(cursor.description, values, strict=True)}
 
@@ -76,7 +134,7 @@ class Store:
                 self._conn.execute("PRAGMA synchronous=NORMAL")
             self._conn.execute("PRAGMA busy_timeout=5000")
             with self.transaction() as db:
-                for statement in filter(str.strip, _SCHEMA.split(";")):
+                for statement in filter(str.strip, SCHEMA.split(";")):
                     db.execute(statement)
                 _add_missing_columns(db)
         except sqlite3.Error as exc:
@@ -90,7 +148,7 @@ class Store:
             ) from None
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
+    def transaction(self) -> Iterator[Db]:
         """One atomic state change; rolled back if the body raises."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -143,14 +201,14 @@ def _create_private(path: str) -> None:
 _LATER_COLUMNS = (("events", "reason", "TEXT"),)
 
 
-def _add_missing_columns(db: sqlite3.Connection) -> None:
+def _add_missing_columns(db: Db) -> None:
     for table, column, kind in _LATER_COLUMNS:
         present = {c["name"] for c in db.execute(f"PRAGMA table_info({table})").fetchall()}
         if column not in present:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
-def insert(db: sqlite3.Connection, table: str, row: Row) -> None:
+def insert(db: Db, table: str, row: Row) -> None:
     columns = ", ".join(row)
     marks = ", ".join("?" for _ in row)
     db.execute(
@@ -159,7 +217,7 @@ def insert(db: sqlite3.Connection, table: str, row: Row) -> None:
     )
 
 
-def update(db: sqlite3.Connection, table: str, key: str, key_value: Any, changes: Row) -> None:
+def update(db: Db, table: str, key: str, key_value: Any, changes: Row) -> None:
     sets = ", ".join(f"{column} = ?" for column in changes)
     db.execute(
         f"UPDATE {table} SET {sets} WHERE {key} = ?",  # noqa: S608 (own names)

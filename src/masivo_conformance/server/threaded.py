@@ -100,8 +100,11 @@ class _Server(uvicorn.Server):
 class ServerThread:
     """`start()` binds and serves; `origin` is then `http://host:port`."""
 
-    def __init__(self, app: Any, host: str, port: int, name: str, **options: Any) -> None:
+    def __init__(
+        self, app: Any, host: str, port: int, name: str, *, reuse_port: bool = False, **options: Any
+    ) -> None:
         self.app, self.host, self.port, self.name = app, host, port, name
+        self.reuse_port = reuse_port
         self.options = options
         self.origin = ""
         self._server: _Server | None = None
@@ -116,6 +119,8 @@ class ServerThread:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         sock = _ListeningSocket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.reuse_port:  # several processes on one port: the kernel shares connections
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         try:
             sock.bind((self.host, self.port))
         except OSError:

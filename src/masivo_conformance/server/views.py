@@ -7,7 +7,6 @@ render.py. Shapes follow the contract's schemas (schemas/*.schema.json).
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from datetime import datetime
 from typing import Any
@@ -15,13 +14,13 @@ from typing import Any
 from masivo_conformance.server.rows import balances, customer_row, event_row, line_json
 from masivo_conformance.server.rules import iso
 from masivo_conformance.server.seed import Seed
-from masivo_conformance.server.store import Row
+from masivo_conformance.server.store import Db, Row
 
 __all__ = ["customer_json", "event_json", "made_up_event", "transaction_json", "wallet_json"]
 
 
 def wallet_json(
-    seed: Seed, db: sqlite3.Connection, customer: Row, *, lines: bool = True, split: bool = False
+    seed: Seed, db: Db, customer: Row, *, lines: bool = True, split: bool = False
 ) -> dict[str, Any]:
     """`split`: one total per reward and event that moved it (their sum per reward is
     still the wallet total of the reward, CONTRACT section 2), instead of one per reward."""
@@ -50,7 +49,7 @@ def wallet_json(
     return wallet
 
 
-def _totals_by_event(db: sqlite3.Connection, customer_id: str) -> list[tuple[str, float]]:
+def _totals_by_event(db: Db, customer_id: str) -> list[tuple[str, float]]:
     rows = db.execute(
         "SELECT reward_id, round(SUM(amount), 6) AS total FROM lines "
         "WHERE customer_id = ? AND active = 1 GROUP BY reward_id, event_id ORDER BY MIN(seq)",
@@ -60,7 +59,7 @@ def _totals_by_event(db: sqlite3.Connection, customer_id: str) -> list[tuple[str
 
 
 def event_json(
-    db: sqlite3.Connection,
+    db: Db,
     seed: Seed,
     faults: frozenset[str],
     event_id: str,

@@ -40,7 +40,7 @@ from masivo_conformance.suite.budget import RequestBudget
 from masivo_conformance.suite.recent import recent_requests
 from masivo_conformance.suite.saved_traffic import saved_traffic
 
-__all__ = ["BoundedClient", "BoundedSession", "breach_of", "read_within"]
+__all__ = ["PROBE", "BoundedClient", "BoundedSession", "breach_of", "read_within"]
 
 CHUNK = 64 * 1024  # the most one step of decompression may produce
 
@@ -87,6 +87,12 @@ def _late(budget: RequestBudget, ends_at: float, timeout: float) -> str:
 # -- httpx (the suite's own client) ---------------------------------------------------------
 
 
+# A request's extension that marks it a probe of whether the target still answers: no
+# suspect of an outage (with scenarios overlapping, each that met the outage probes, and
+# the probes would push the request that caused it out of the suspects).
+PROBE = "masivo_probe"
+
+
 class BoundedClient(httpx.Client):
     """An httpx client whose every answer is read by `read_within`.
 
@@ -109,8 +115,14 @@ class BoundedClient(httpx.Client):
                 **request.extensions,
                 "timeout": httpx.Timeout(read_timeout).as_dict(),
             }
-        recent_requests().note(request.method, str(request.url), lambda: curl_for(request))
+        noted = None
+        if not request.extensions.get(PROBE):
+            noted = recent_requests().note(
+                request.method, str(request.url), lambda: curl_for(request)
+            )
         response = super().send(request, stream=True, **options)
+        if noted is not None:
+            recent_requests().answered(noted)
         if stream:
             return response  # whoever streams reads it (nothing in the suite does)
         try:
@@ -221,10 +233,12 @@ class BoundedSession(requests.Session):
         self._budget = budget
 
     def send(self, request: requests.PreparedRequest, **options: Any) -> requests.Response:
-        recent_requests().note(
+        noted = recent_requests().note(
             str(request.method), str(request.url), lambda: curl_for_prepared(request)
         )
-        return super().send(request, **options)
+        response = super().send(request, **options)
+        recent_requests().answered(noted)
+        return response
 
     def request(  # type: ignore[override]
         self, method: str, url: str | bytes, **options: Any

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from masivo_conformance.suite.shared_budget import SharedCounter
 
 __all__ = [
+    "LOW_REMAINING",
     "MAX_429_RETRIES",
     "MAX_RETRY_AFTER_S",
     "BudgetSpent",
@@ -33,6 +34,9 @@ __all__ = [
 # not waited at all (see RequestBudget.wait_to_retry): a run must never take hours.
 MAX_429_RETRIES = 3
 MAX_RETRY_AFTER_S = 30.0
+# X-RateLimit-Remaining below this is low: the run says so in its report, and scenarios
+# stop overlapping (suite/concurrent_scenarios.py).
+LOW_REMAINING = 100
 DEFAULT_TIMEOUT_S = 10.0
 
 
@@ -69,6 +73,9 @@ class RequestBudget:
     shared: SharedCounter | None = field(default=None, repr=False)
     shared_limit: int | None = None  # --max-requests of the whole run, counted there
     daily_limit: int | None = None
+    # Told once why the target pushes back (a 429, or X-RateLimit-Remaining below
+    # LOW_REMAINING): the run's concurrency drops (concurrent_scenarios.ConcurrencyLimit).
+    pressure: Callable[[str], None] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def take(self, operation: str = "other") -> None:
@@ -86,6 +93,18 @@ class RequestBudget:
             spent = self.spent
         if self.progress is not None:
             self.progress(spent)
+
+    def room(self) -> int | None:
+        """Requests this process may still send under --max-requests and --daily-budget
+        (None: no count caps it)."""
+        caps = []
+        if self.limit is not None:
+            caps.append(self.limit - self.spent)
+        if self.shared is not None and self.daily_limit is not None:
+            caps.append(self.daily_limit - self.shared.spent_today())
+        if self.shared is not None and self.shared_limit is not None:
+            caps.append(self.shared_limit - self.spent)  # a lower bound of the run's own
+        return min(caps) if caps else None
 
     def past_deadline(self) -> bool:
         return self.deadline is not None and time.monotonic() > self.deadline
@@ -111,6 +130,13 @@ class RequestBudget:
             remaining = int(value)
             if self.lowest_remaining is None or remaining < self.lowest_remaining:
                 self.lowest_remaining = remaining
+        if remaining < LOW_REMAINING and self.pressure is not None:
+            self.pressure(f"X-RateLimit-Remaining fell to {remaining}")
+
+    def observe_throttled(self, where: str) -> None:
+        """The target answered 429 to `where`."""
+        if self.pressure is not None:
+            self.pressure(f"{where} answered 429")
 
     def wait_to_retry(self, header: str | None, where: str) -> None:
         """Wait out a 429 as its Retry-After asks, or stop the run: a wait above

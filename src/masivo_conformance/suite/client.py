@@ -11,6 +11,7 @@ import json
 import ssl
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -26,7 +27,7 @@ from masivo_conformance.checks.limits import (
 )
 from masivo_conformance.contract.routes import operation_name
 from masivo_conformance.errors import NoAnswer, TargetError, TargetStopped
-from masivo_conformance.suite.bounded import BoundedClient
+from masivo_conformance.suite.bounded import PROBE, BoundedClient
 from masivo_conformance.suite.budget import (
     MAX_429_RETRIES,
     MAX_RETRY_AFTER_S,
@@ -113,7 +114,9 @@ class ApiClient:
     def responsive(self) -> bool:
         """Whether the target still answers HTTP at all (any status counts)."""
         try:
-            self._http.get(self.base_url + "/rewards", params={"from": 0, "to": 1})
+            self._http.get(
+                self.base_url + "/rewards", params={"from": 0, "to": 1}, extensions={PROBE: True}
+            )
         except httpx.HTTPError:
             return False
         return True
@@ -142,18 +145,21 @@ class ApiClient:
 
     # -- authentication -------------------------------------------------------------------
 
-    def authorize(self, api_key: str | None = None) -> httpx.Response:
+    def authorize(
+        self, api_key: str | None = None, *, sent: Callable[[], None] | None = None
+    ) -> httpx.Response:
         """Call `authorize` with an API key (ours unless given); no bearer token is sent."""
         key = api_key if api_key is not None else self._api_key
         headers = {} if key is None else {"x-api-key": key}
-        response = self.request("GET", "/auth/authorize", headers=headers, auth=False)
+        response = self.request("GET", "/auth/authorize", headers=headers, auth=False, sent=sent)
         if response.is_success:
             # Issued to this run: secret before anything can quote the answer.
             scrub.register_token_answer(_json_or_none(response))
         return response
 
-    def token(self) -> str:
-        """A bearer token valid for a while yet: the given one, or a fresh exchange."""
+    def token(self, sent: Callable[[], None] | None = None) -> str:
+        """A bearer token valid for a while yet: the given one, or a fresh exchange (told
+        to `sent`: the request that needed it pays for it)."""
         with self._lock:
             fresh_enough = (
                 self._token_exp is None or self._token_exp - time.time() > REFRESH_MARGIN_S
@@ -162,7 +168,7 @@ class ApiClient:
                 return self._token
             if not self._api_key:
                 raise TargetError("no credentials", "set MASIVO_API_KEY or MASIVO_TOKEN")
-            response = self.authorize()
+            response = self.authorize(sent=sent)
             breach = response.extensions.get(BREACH_EXTENSION, "")
             if breach:
                 raise TargetError(
@@ -202,11 +208,13 @@ class ApiClient:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         auth: bool = True,
+        sent: Callable[[], None] | None = None,
     ) -> httpx.Response:
-        """Send one request (retrying a 429 after its Retry-After) and return the response."""
+        """Send one request (retrying a 429 after its Retry-After) and return the response;
+        `sent` is told of each request the budget counted (a test's own tally)."""
         all_headers = dict(headers or {})
         if auth and "Authorization" not in all_headers:
-            all_headers["Authorization"] = f"Bearer {self.token()}"
+            all_headers["Authorization"] = f"Bearer {self.token(sent)}"
         if json_body is not None:
             content = json.dumps(json_body).encode()
             all_headers.setdefault("Content-Type", "application/json")
@@ -214,6 +222,8 @@ class ApiClient:
         operation = operation_name(method, path.split("?", 1)[0])
         for attempt in range(MAX_429_RETRIES + 1):
             self.budget.take(operation)
+            if sent is not None:
+                sent()
             try:
                 response = self._http.request(
                     method, url, content=content, params=params, headers=all_headers
@@ -224,7 +234,10 @@ class ApiClient:
                 raise self.silence(f"{method} {path}", exc) from None
             self._answered = True
             self.budget.observe_remaining(response.headers.get("X-RateLimit-Remaining"))
-            if response.status_code != 429 or attempt == MAX_429_RETRIES:
+            if response.status_code != 429:
+                return response
+            self.budget.observe_throttled(f"{method} {path.split('?', 1)[0]}")
+            if attempt == MAX_429_RETRIES:
                 return response
             self.budget.wait_to_retry(response.headers.get("Retry-After"), f"{method} {path}")
         raise AssertionError("unreachable")  # pragma: no cover

@@ -23,15 +23,25 @@ import pytest
 from masivo_conformance import scrub
 from masivo_conformance.checks.evidence import Evidence
 from masivo_conformance.recording import cassettes
+from masivo_conformance.suite import run_plan
+from masivo_conformance.suite.budget import LOW_REMAINING
 from masivo_conformance.suite.client import ApiClient, RequestBudget
+from masivo_conformance.suite.concurrent_scenarios import ConcurrencyLimit, ScenarioPool, Sweeper
 from masivo_conformance.suite.connection import Connection
 from masivo_conformance.suite.journal import Journal
 from masivo_conformance.suite.plugin import SUITE
-from masivo_conformance.suite.recorder import CLEANUP_NOTE, EVIDENCE, RATE_LIMIT_WARNING, RATE_NOTE
-from masivo_conformance.suite.session import SuiteSession
+from masivo_conformance.suite.recorder import (
+    AMOUNTS_MOVED,
+    CLEANUP_NOTE,
+    CONCURRENCY_NOTE,
+    EVIDENCE,
+    POOL_RUN,
+    RATE_NOTE,
+)
+from masivo_conformance.suite.session import SuiteOptions, SuiteSession
 from masivo_conformance.suite.settings import Settings
 from masivo_conformance.suite.shared_budget import SharedCounter
-from masivo_conformance.suite.storefront import EventLog, IdFactory
+from masivo_conformance.suite.storefront import EventLog, IdFactory, Storefront
 from masivo_conformance.suite.target import Target
 
 
@@ -113,12 +123,74 @@ def masivo_connection(
     yield connection
     if not masivo_target.embedded and masivo_events.statuses and not _replaying(pytestconfig):
         _clean_up(connection, pytestconfig)
+    pytestconfig.stash[AMOUNTS_MOVED] = masivo_events.moved
     lowest = masivo_budget.lowest_remaining
-    if lowest is not None and lowest < RATE_LIMIT_WARNING:
+    if lowest is not None and lowest < LOW_REMAINING:
         pytestconfig.stash[RATE_NOTE] = (
             f"rate limit: the target's X-RateLimit-Remaining fell to {lowest} during the run"
         )
     connection.close()
+
+
+@pytest.fixture(scope="session")
+def masivo_scenarios(
+    masivo_connection: Connection, run_salt: str, request: pytest.FixtureRequest
+) -> Iterator[ScenarioPool]:
+    """The run's scenarios that overlap (suite/concurrent_scenarios.py). One at a time
+    in an xdist worker (the workers are the run's concurrency) and with cassettes (vcrpy
+    records one test at a time)."""
+    session = request.session
+    config = session.config
+    settings = masivo_connection.settings
+    serial = hasattr(config, "workerinput") or _session(config).options.cassettes is not None
+    capped = _capped_below_the_plan(masivo_connection.client.budget, _session(config).options)
+    limit = ConcurrencyLimit(1 if serial or capped else settings.concurrency)
+    masivo_connection.client.budget.pressure = limit.lower
+    pool = ScenarioPool(
+        masivo_connection,
+        run_salt,
+        session.items,
+        limit,
+        stopped=lambda: bool(session.shouldstop or session.shouldfail),
+    )
+    yield pool
+    pool.close()
+    masivo_connection.client.budget.pressure = None
+    if limit.note or capped:
+        config.stash[CONCURRENCY_NOTE] = limit.note or capped
+
+
+def _capped_below_the_plan(budget: RequestBudget, options: SuiteOptions) -> str:
+    """Why the run's scenarios do not overlap, if a request cap may cut its plan short:
+    then the tests run one at a time in plan order, so that the cheapest judgements are
+    made whole before the cap (overlapping, every test would get part of it)."""
+    room = budget.room()
+    needed = run_plan.plan_for(options.profile).deterministic + run_plan.SLACK
+    if room is None or room >= needed or options.settings.concurrency == 1:
+        return ""
+    return (
+        f"concurrency: 1 scenario at a time, in plan order: {room} requests left under the "
+        f"run's cap, fewer than its plan's {needed} (spare included)"
+    )
+
+
+@pytest.fixture
+def masivo_storefront(request: pytest.FixtureRequest, masivo_scenarios: ScenarioPool) -> Storefront:
+    """The suite's `storefront` for this test: the one its overlapping run uses (the
+    test's call then waits for that run), or a new one on the run's connection."""
+    run = masivo_scenarios.run_of(request.node)
+    if run is not None:
+        request.node.stash[EVIDENCE] = run.storefront.evidence
+        request.node.stash[POOL_RUN] = run
+        return run.storefront
+    connection: Connection = request.getfixturevalue("masivo_connection")
+    salt: str = request.getfixturevalue("run_salt")
+    evidence: Evidence = request.getfixturevalue("masivo_evidence")
+    storefront = connection.storefront(
+        IdFactory.for_test(salt, request.node.nodeid), evidence=evidence
+    )
+    storefront.sweep = masivo_scenarios.sweep
+    return storefront
 
 
 @pytest.fixture(scope="session")
@@ -131,8 +203,13 @@ def _clean_up(connection: Connection, config: pytest.Config) -> None:
     """On a real target, reverse the events the run left live and say what stays behind."""
     target, events = connection.target, connection.events
     storefront = connection.storefront(IdFactory("cleanup"), settle_time=0.0)
+    # The reverses need nothing of each other: at the run's concurrency.
+    storefront.sweep = sweeper = Sweeper(ConcurrencyLimit(connection.settings.concurrency))
     live = events.live()
-    left = storefront.cleanup()
+    try:
+        left = storefront.cleanup()
+    finally:
+        sweeper.close()
     # The ids are the target's: redacted, then the line cut to a message's length.
     behind = "; ".join(f"{event_id} ({why})" for event_id, why in left.items())
     next_step = (

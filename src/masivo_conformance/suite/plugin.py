@@ -321,20 +321,17 @@ def storefront(
     loopback unless `--masivo-allow-writes` (or `allow_writes` in the targets file) is
     given. README.md ("Use it in your own tests") has a worked example.
     """
-    suite = request.config.stash.get(SUITE, None) is not None
-    if suite:
-        # A conformance run: the run's connection (its request budget, the events it
-        # cleans up), salt (fixed when replaying) and evidence (what the recorder reads).
-        connection: Connection = request.getfixturevalue("masivo_connection")
-        salt: str = request.getfixturevalue("run_salt")
-        evidence: Evidence = request.getfixturevalue("masivo_evidence")
-    else:
-        connection = Connection.open(masivo_settings, masivo_target)
-        salt = request.getfixturevalue("_masivo_salt")
-        evidence = request.node.stash[_EVIDENCE] = Evidence()
+    if request.config.stash.get(SUITE, None) is not None:
+        # A conformance run: on the run's connection (its request budget, the events it
+        # cleans up), salt (fixed when replaying) and evidence (what the recorder reads),
+        # perhaps already running with others (suite/fixtures.py, `masivo_storefront`).
+        yield request.getfixturevalue("masivo_storefront")
+        return
+    connection = Connection.open(masivo_settings, masivo_target)
+    salt = request.getfixturevalue("_masivo_salt")
+    evidence = request.node.stash[_EVIDENCE] = Evidence()
     yield connection.storefront(IdFactory.for_test(salt, request.node.nodeid), evidence=evidence)
-    if not suite:
-        connection.close()
+    connection.close()
 
 
 @dataclass(frozen=True)

@@ -28,12 +28,15 @@ from masivo_conformance.suite.saved_traffic import saved_traffic, worker_name
 from masivo_conformance.suite.storefront import CannotContinue, StepRefused
 
 __all__ = [
+    "AMOUNTS_MOVED",
     "CLEANUP_NOTE",
+    "CONCURRENCY_NOTE",
     "EVIDENCE",
-    "RATE_LIMIT_WARNING",
+    "POOL_RUN",
     "RATE_NOTE",
     "Recorder",
     "SessionRecord",
+    "ends_the_run",
     "judge_report",
     "one_line",
     "requirement_ids",
@@ -41,10 +44,14 @@ __all__ = [
 
 _BUDGET_AT_START = pytest.StashKey[int]()
 CLEANUP_NOTE = pytest.StashKey[str]()
+CONCURRENCY_NOTE = pytest.StashKey[str]()
 #: A test's evidence, kept in its item's stash by the `masivo_evidence` fixture.
 EVIDENCE = pytest.StashKey[Evidence]()
 RATE_NOTE = pytest.StashKey[str]()
-RATE_LIMIT_WARNING = 100  # remaining requests below which a run says so in its report
+#: Whether an amount was seen to move on the target (the run's `EventLog.moved`).
+AMOUNTS_MOVED = pytest.StashKey[bool]()
+#: The overlapping run of a test (suite/concurrent_scenarios.py), set by its storefront.
+POOL_RUN = pytest.StashKey[Any]()
 _ERROR_LIMIT = 300
 # What pytest prints and junit.xml keeps of one test: a target that answers megabytes must
 # not make megabytes of log (the evidence keeps its own, shorter, quotes).
@@ -116,6 +123,14 @@ def judge_report(report: pytest.TestReport, when: str, evidence: Evidence | None
     _redact_report(report)
 
 
+def ends_the_run(exc: BaseException) -> bool:
+    """Whether a test that raised `exc` stops the run (`Recorder._ending` says how): the
+    budget spent, a step every scenario needs refused, the target gone."""
+    return isinstance(exc, BudgetSpent | StepRefused) or (
+        isinstance(exc, TargetError) and not isinstance(exc, NoAnswer)
+    )
+
+
 def _is_transport(exc: BaseException) -> bool:
     """A request that got no answer from schemathesis's own HTTP stack (requests)."""
     module = type(exc).__module__
@@ -146,6 +161,7 @@ class Recorder:
         self.worker_notes: list[str] = []  # notes the xdist workers sent back
         self.budget: RequestBudget | None = None  # this process's, once a test used it
         self.worker_requests: Counter[str] = Counter()  # per operation, from xdist workers
+        self.worker_moved = False  # an xdist worker saw an amount move (AMOUNTS_MOVED)
         # This process's tests' evidence, redacted, from each phase's report to its outcome
         # (one object all the way; only an xdist worker sends it as data).
         self._evidence: dict[str, Evidence] = {}
@@ -170,6 +186,8 @@ class Recorder:
         self.budget = budget or self.budget
         if call.when == "setup":
             item.stash[_BUDGET_AT_START] = 0 if budget is None else budget.spent
+        elif call.when == "teardown" and (run := item.stash.get(POOL_RUN, None)) is not None:
+            info["requests"] = run.requests  # others' requests overlapped its own
         elif call.when == "teardown" and budget is not None:
             info["requests"] = budget.spent - item.stash.get(_BUDGET_AT_START, 0)
         # Messages quote the target's answers, which may hold a token: what leaves the
@@ -253,8 +271,8 @@ class Recorder:
         )
 
     def _own_notes(self) -> list[str]:
-        notes = (self.config.stash.get(CLEANUP_NOTE, ""), self.config.stash.get(RATE_NOTE, ""))
-        return [n for n in notes if n]
+        keys = (CLEANUP_NOTE, RATE_NOTE, CONCURRENCY_NOTE)
+        return [note for key in keys if (note := self.config.stash.get(key, ""))]
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: object) -> None:
@@ -264,6 +282,7 @@ class Recorder:
         for note in node.workeroutput.get("masivo_notes", []):
             self.worker_notes.append(f"{note} (worker {worker})" if worker else note)
         self.worker_requests.update(node.workeroutput.get("masivo_by_operation", {}))
+        self.worker_moved = self.worker_moved or bool(node.workeroutput.get("masivo_moved"))
         judged = node.workeroutput.get("masivo_traffic")
         if judged:
             outcome = TestOutcome.from_wire(judged)
@@ -280,6 +299,7 @@ class Recorder:
         if workeroutput is not None:  # an xdist worker: hand the notes to the controller
             workeroutput["masivo_notes"] = self._own_notes()
             workeroutput["masivo_by_operation"] = dict(self._by_operation())
+            workeroutput["masivo_moved"] = self.config.stash.get(AMOUNTS_MOVED, False)
             if traffic is not None:
                 workeroutput["masivo_traffic"] = scrub_json(
                     traffic.to_wire(), fields=(), reproducers=True
@@ -307,6 +327,7 @@ class Recorder:
             redact_text(self.refused),
             [redact_reproducer(s) for s in self.suspects],
             redact_text(self.budget_spent),
+            self.config.stash.get(AMOUNTS_MOVED, False) or self.worker_moved,
         )
 
 
@@ -322,6 +343,7 @@ class SessionRecord:
     refused: str = ""
     suspects: list[str] = field(default_factory=list)
     budget_spent: str = ""
+    amounts_moved: bool = False  # what the tests staked on the run counts (results.fold)
 
     def write(self, path: Path) -> None:
         """As JSON, for another process (`--masivo-results`): the one place the outcomes

@@ -82,6 +82,9 @@ class SuiteRun:
     suspects: list[str] = field(default_factory=list)  # curl lines before an outage
     budget_spent: str = ""  # the request budget ran out: the message that said so
     requests_by_operation: dict[str, int] = field(default_factory=dict)
+    # An amount was seen to move on the target in this run: what the tests staked on it
+    # counts (`Evidence.settled`, at the fold).
+    amounts_moved: bool = False
 
 
 def run_pytest(
@@ -142,4 +145,5 @@ def run_pytest(
         found.suspects,
         found.budget_spent,
         found.requests_by_operation,
+        found.amounts_moved,
     )

@@ -28,9 +28,10 @@ from masivo_conformance.contract.catalogue import catalogue
 from masivo_conformance.errors import MasivoError
 from masivo_conformance.suite import plugin as user_plugin
 from masivo_conformance.suite import profiles, run_plan
-from masivo_conformance.suite.recorder import Recorder, requirement_ids
+from masivo_conformance.suite.recent import recent_requests
+from masivo_conformance.suite.recorder import POOL_RUN, Recorder, requirement_ids
 from masivo_conformance.suite.saved_traffic import saved_traffic, worker_name
-from masivo_conformance.suite.settings import Settings
+from masivo_conformance.suite.settings import DEFAULT_CONCURRENCY, Settings
 from masivo_conformance.suite.sharding import Shard
 
 __all__ = ["SuiteOptions", "SuiteSession"]
@@ -101,6 +102,11 @@ def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginMa
     group.addoption("--masivo-seed", type=int, help="suite: seed that makes a run reproducible")
     group.addoption("--masivo-max-requests", type=int, help="suite: cap the run's requests")
     group.addoption(
+        "--masivo-concurrency",
+        type=int,
+        help=f"suite: scenarios run at once (default {DEFAULT_CONCURRENCY}; 1: one at a time)",
+    )
+    group.addoption(
         "--masivo-requirement",
         action="append",
         default=[],
@@ -169,7 +175,10 @@ class SuiteSession:
         problem = None
         try:
             settings = user_plugin.settings_from_options(
-                config, seed=seed, max_requests=max_requests
+                config,
+                seed=seed,
+                max_requests=max_requests,
+                concurrency=option("masivo_concurrency"),
             )
         except MasivoError as error:
             settings, problem = Settings(seed=seed), error
@@ -218,6 +227,7 @@ class SuiteSession:
         config.pluginmanager.register(self.recorder, "masivo-recorder")
         config.stash[user_plugin.SUITE] = self
         saved_traffic().start(self.options.traffic)  # judged at the end (recorder.py)
+        recent_requests().clear()  # an outage's suspects are this session's requests
         # The suite's own fixtures (the run's connection, budget, events, evidence); the
         # user plugin's `storefront`, `masivo_settings` and `masivo_target` take them.
         config.pluginmanager.import_plugin(FIXTURES)
@@ -334,6 +344,16 @@ class SuiteSession:
         }
         wanted = set(self.options.requirements)
         return covered & wanted if wanted else covered
+
+    @pytest.hookimpl(tryfirst=True)
+    def pytest_pyfunc_call(self, pyfuncitem: pytest.Function) -> bool | None:
+        """A test the run's scenario pool ran (suite/concurrent_scenarios.py): its call is
+        the wait for that run, ending as the test ended."""
+        run = pyfuncitem.stash.get(POOL_RUN, None)
+        if run is None:
+            return None
+        run.outcome.result()
+        return True
 
     def pytest_runtest_setup(self, item: pytest.Item) -> None:
         if item.get_closest_marker("writes") is None:

@@ -34,6 +34,7 @@ import yaml
 from masivo_conformance.errors import SettingsError
 
 __all__ = [
+    "DEFAULT_CONCURRENCY",
     "DEFAULT_TARGETS_FILE",
     "ENV",
     "TARGET_FLAGS",
@@ -66,6 +67,11 @@ _TARGET_KEYS = {
 }
 _SECONDS_KEYS = ("settle_time", "settle_timeout")
 EMBEDDED_SETTLE_TIME = 0.2  # seconds; see resolve()
+# Scenarios at a time: a DEV account's limit is per day (1,000 or 2,500 requests), not per
+# second, so overlap costs no request; four keep a remote run's time near its longest
+# scenario without crowding a shared account (docs/decisions.md, "Concurrent scenarios").
+DEFAULT_CONCURRENCY = 4
+MAX_CONCURRENCY = 32
 #: target keys whose value must be a string -> an example value
 _STRING_KEYS = {
     "base_url": '"https://app.masivo.ai/api/storefront/v1"',
@@ -99,6 +105,7 @@ class Settings:
     settle_timeout: float = 10.0  # longest wait for an event's transactions to appear
     settle_time: float = 1.0  # after this, an event that made no transaction counts as settled
     seed: int | None = None
+    concurrency: int = DEFAULT_CONCURRENCY  # scenarios at a time (suite/concurrent_scenarios.py)
 
     @property
     def embedded(self) -> bool:
@@ -458,5 +465,10 @@ def _check_numbers(settings: Settings) -> None:
         )
     if settings.max_requests is not None and settings.max_requests < 1:
         raise SettingsError("--max-requests must be at least 1", "give a positive number")
+    if not 1 <= settings.concurrency <= MAX_CONCURRENCY:
+        raise SettingsError(
+            f"--concurrency must be between 1 and {MAX_CONCURRENCY} (got {settings.concurrency})",
+            "give how many scenarios may run at once, e.g. --concurrency 4 (1: one at a time)",
+        )
     if settings.daily_budget is not None and settings.daily_budget < 1:
         raise SettingsError("--daily-budget must be at least 1", "give a positive number")

@@ -8,10 +8,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import itertools
+import threading
 import time
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, NamedTuple
 from urllib.parse import quote
 
 from masivo_conformance import checks, scrub
@@ -30,6 +33,7 @@ __all__ = [
     "CUSTOMER_PREFIX",
     "CannotContinue",
     "IdFactory",
+    "PlannedCall",
     "Settlement",
     "SetupRefused",
     "StepRefused",
@@ -177,6 +181,34 @@ def _kept(call: Call) -> Call:
     return dataclasses.replace(call, text=call.text[: replayer.OBSERVED_LIMIT + 1], body=NOT_JSON)
 
 
+class PlannedCall(NamedTuple):
+    """One request of `Storefront.calls_at_once`, as `Storefront.call` takes it."""
+
+    method: str
+    path: str
+    json_body: Any = None
+    content: bytes | None = None
+    params: dict[str, Any] | None = None
+    headers: dict[str, str] | None = None
+    auth: bool = True
+
+
+#: A call answered, with when it was sent and answered (time.monotonic()).
+Answered = tuple[Call, float, float]
+#: A request of a sweep: its answer, or what stopped it (the budget, an outage).
+Attempt = Callable[[], "Answered | Exception"]
+
+
+def one_by_one(jobs: Sequence[Attempt]) -> list[Answered | Exception]:
+    """A sweep's requests in turn, none after the first that failed."""
+    done: list[Answered | Exception] = []
+    for job in jobs:
+        done.append(job())
+        if isinstance(done[-1], Exception):
+            break
+    return done
+
+
 class Storefront:
     """One test's view of the target: every answer judged, its verdicts in `evidence`."""
 
@@ -208,6 +240,13 @@ class Storefront:
         # reproducer repeats them (calls that overlapped, at once again).
         self.history: list[tuple[Call, float, float]] = []
         self.evidence.trail = self._trail
+        # Requests this storefront sent, retries of a 429 included: a test's own count
+        # when tests overlap (suite/concurrent_scenarios.py; the budget is the run's).
+        self.sent = 0
+        self._sent_lock = threading.Lock()
+        # How `calls_at_once` sends: one by one, unless the run lets them overlap
+        # (suite/concurrent_scenarios.py, `ScenarioPool.sweep`).
+        self.sweep: Callable[[Sequence[Attempt]], list[Answered | Exception]] = one_by_one
 
     # -- raw, judged calls ------------------------------------------------------------------
 
@@ -224,27 +263,81 @@ class Storefront:
         check: bool = True,
     ) -> Call:
         """One request; every single-call MUST check judges its answer (as evidence)."""
-        if method != "GET" and not self.writes_allowed:
+        planned = PlannedCall(method, path, json_body, content, params, headers, auth)
+        observed, sent, answered = self._send(planned)
+        self.history.append((_kept(observed), sent, answered))
+        if check:
+            checks.judge_call(observed, self.evidence, self._checks)
+        return observed
+
+    def _send(self, planned: PlannedCall) -> Answered:
+        """One request, its answer and when it was sent and answered."""
+        if planned.method != "GET" and not self.writes_allowed:
             raise WritesRefused(
-                f"refusing {method} {path} on {self._host}: writes are not allowed",
+                f"refusing {planned.method} {planned.path} on {self._host}: writes are not allowed",
                 "pass --allow-writes (or allow_writes in the targets file)",
             )
         sent = time.monotonic()
         response = self.client.request(
-            method,
-            path,
-            json_body=json_body,
-            content=content,
-            params=params,
-            headers=headers,
-            auth=auth,
+            planned.method,
+            planned.path,
+            json_body=planned.json_body,
+            content=planned.content,
+            params=planned.params,
+            headers=planned.headers,
+            auth=planned.auth,
+            sent=self._count_sent,
         )
         observed = Call.from_httpx(response)
-        self.history.append((_kept(observed), sent, time.monotonic()))
+        answered = time.monotonic()
         self.events.saw(observed)
-        if check:
-            checks.judge_call(observed, self.evidence, self._checks)
-        return observed
+        return observed, sent, answered
+
+    def calls_at_once(
+        self,
+        planned: Sequence[PlannedCall],
+        *,
+        check: bool = True,
+        judge: Callable[[int, Call], object] | None = None,
+    ) -> list[Call]:
+        """Requests that need nothing of each other's answers (a sweep of refusals), sent
+        at the same time where the run allows it; the answers in the order given.
+
+        Once all have arrived, each answer in that order is judged by the single-call
+        MUST checks (unless `check` is False), then by `judge(index, call)`: the evidence
+        does not depend on which came first. A request that failed (the budget spent, an
+        outage) raises its exception once the answers before it are judged, as it would
+        have one request at a time. The history keeps them in that order too, one after
+        the other: a reproducer sends a sweep's requests one by one, not as a race (their
+        real times overlapped, and an id in one's answer is no input of another's)."""
+
+        def attempt(p: PlannedCall) -> Answered | Exception:
+            try:
+                return self._send(p)
+            except Exception as exc:  # raised below, in turn
+                return exc
+
+        answered: list[Call] = []
+        outcomes = self.sweep([partial(attempt, p) for p in planned])
+        done = [o for o in outcomes if not isinstance(o, Exception)]
+        start = min((o[1] for o in done), default=0.0)
+        step = (max((o[2] for o in done), default=start) - start) / max(len(done), 1)
+        for outcome in outcomes:
+            if isinstance(outcome, Exception):
+                raise outcome
+            observed = outcome[0]
+            at = start + len(answered) * step  # one after the other, within the real window
+            self.history.append((_kept(observed), at, at + step))
+            if check:
+                checks.judge_call(observed, self.evidence, self._checks)
+            if judge is not None:
+                judge(len(answered), observed)
+            answered.append(observed)
+        return answered
+
+    def _count_sent(self) -> None:
+        with self._sent_lock:
+            self.sent += 1
 
     @property
     def last_headers(self) -> dict[str, str]:
@@ -464,13 +557,16 @@ class Storefront:
         """Reverse the events this run left live; return why each one that could not be
         reversed is left (event id -> "reverse answered HTTP 500: <the target's words>")."""
         left: dict[str, str] = {}
-        for event_id in self.events.live():
-            call = self.call(
+        live = self.events.live()
+        reverses = [
+            PlannedCall(
                 "POST",
                 f"/behavior/events/{_segment(event_id)}/reverse",
-                json_body={"reason": "masivo-conformance cleanup"},
-                check=False,
+                {"reason": "masivo-conformance cleanup"},
             )
+            for event_id in live
+        ]
+        for event_id, call in zip(live, self.calls_at_once(reverses, check=False), strict=True):
             if call.status in (404, 409):
                 # Unknown, or in a state no reverse changes: a run killed between the
                 # target's reverse and the journal's note leaves exactly this.
