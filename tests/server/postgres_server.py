@@ -41,7 +41,7 @@ __all__ = [
     "postgres_server",
 ]
 
-START_TIMEOUT_S = 60.0  # initdb and start-up together; both take about a second
+START_TIMEOUT_S = 60.0  # initdb and start-up together, about a second on an idle machine
 _STOP_TIMEOUT_S = 30.0
 _PORT = 5432  # names the socket file only: the server opens no TCP port
 _UNPRIVILEGED = "nobody"
@@ -95,6 +95,8 @@ def drop_database(url: str, name: str) -> None:
 
 
 def _start(folder: Path, settings: Mapping[str, str], timeout: float) -> subprocess.Popen[bytes]:
+    """A cluster made in `folder` and its server started there (as `nobody` when this
+    process is root): the server's process, once it accepts a connection."""
     deadline = time.monotonic() + timeout
     socket = folder / f".s.PGSQL.{_PORT}"
     if len(os.fsencode(socket)) > _SOCKET_PATH_MAX:
@@ -138,6 +140,8 @@ def _start(folder: Path, settings: Mapping[str, str], timeout: float) -> subproc
             raise PostgresStartError(
                 f"initdb exited with {exc.returncode}: {_cause(log)}"
             ) from None
+        except OSError as exc:  # not run at all: a folder above closed to `nobody`, say
+            raise PostgresStartError(f"initdb could not be run: {exc}") from None
         process = subprocess.Popen(
             postgres,
             stdin=subprocess.DEVNULL,

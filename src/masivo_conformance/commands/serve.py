@@ -34,8 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--db",
         metavar="PATH|URL",
         help="where to keep state: a SQLite file, or a PostgreSQL URL (postgresql://user@host/db; "
-        "several serve processes, on several machines, may share one; needs the "
-        "`postgres` extra). Default: in memory, lost at exit",
+        "several serve processes, on several machines, may share one). "
+        "Default: in memory, lost at exit",
     )
     parser.add_argument(
         "--workers",

@@ -105,7 +105,7 @@ def shown_db(db: str | None) -> str:
 def open_store(db: str | None) -> StoreLike:
     """The store `db` names: a postgresql:// URL, a SQLite file, or None (in memory)."""
     if db is not None and db.startswith(("postgresql://", "postgres://")):
-        # Imported here: psycopg is the `postgres` extra's, loaded only when asked for.
+        # Imported here: psycopg and its pool load only when a PostgreSQL store is asked for.
         from masivo_conformance.server.pg_store import PgStore  # noqa: PLC0415
 
         store: StoreLike = PgStore(db)
