@@ -262,6 +262,15 @@ def bench(command: list[str], per_run: int) -> tuple[list[dict[str, Any]], float
         process.wait(timeout=10)
 
 
+def _store_name(db: str | None) -> str:
+    if db is None:
+        return "in-memory SQLite"
+    if db == "postgres" or db.startswith("postgresql://"):
+        # Its backends are processes of their own: CPU ms counts the serve processes only.
+        return "PostgreSQL (its own CPU not counted)"
+    return "SQLite file"
+
+
 @contextlib.contextmanager
 def _postgres(db: str | None) -> Iterator[Callable[[str], str] | None]:
     """With --db postgres: a throwaway PostgreSQL server (tests/server/postgres_server.py)
@@ -339,7 +348,7 @@ def main() -> int:
         print(json.dumps({"rows": ours_rows, "peak_memory_mib": memory, "cpus": os.cpu_count()}))
         return 0
     print(
-        f"reference server, {'SQLite file' if args.db else 'in-memory SQLite'}, "
+        f"reference server, {_store_name(args.db)}, {args.workers} worker(s), "
         f"{os.cpu_count()} CPUs, {args.requests} requests per row, median of "
         f"{args.repeat} runs (all runs in brackets)"
         + ("" if args.no_bare else "; bare = uvicorn + Starlette JSON endpoint")
