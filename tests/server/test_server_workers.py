@@ -116,6 +116,39 @@ def test_of_concurrent_reverses_over_two_processes_exactly_one_applies(
     api.close()
 
 
+def test_of_concurrent_reverses_on_two_workers_of_one_port_exactly_one_applies(
+    shared_db: str,
+) -> None:
+    """REV-6 on `serve --workers 2`: each racer on a connection of its own, which the
+    kernel deals to either worker; both workers read requests (their /proc counters),
+    and each race applied once."""
+    pool = _pool(shared_db, 2)
+    try:
+        api = _api(pool)
+        token = api.http.headers["Authorization"]
+        customer = api.customer()
+        api.event(customer, 50)
+        before = {pid: _bytes_read(pid) for pid in pool.pids}
+        for _ in range(3):
+            event = api.event(customer, 40)
+            path = f"/behavior/events/{event['id']}/reverse"
+            codes = _race([pool.base_url], token, path, {"reason": "race"})
+            assert sorted(codes) == [200] + [409] * (RACERS - 1)
+            assert api.total(customer) == 50
+        served = {pid: _bytes_read(pid) - before[pid] for pid in pool.pids}
+        assert all(count > 0 for count in served.values()), served
+        api.close()
+    finally:
+        pool.stop()
+
+
+def _bytes_read(pid: int) -> int:
+    """Bytes process `pid` has read so far (/proc/PID/io `rchar`, sockets included): an
+    idle worker reads nothing, one that answered a request has read it."""
+    with open(f"/proc/{pid}/io", encoding="ascii") as io:
+        return int(next(line.split()[1] for line in io if line.startswith("rchar:")))
+
+
 def test_a_reverse_that_is_not_atomic_is_caught_across_processes(shared_db: str) -> None:
     """The race above can fail: with `reverse_not_atomic` (the read and the write of a
     reverse in two transactions) some race over two processes applies twice."""
