@@ -60,6 +60,16 @@ def _operations(customer: str, brand: str, event: str) -> list[tuple[str, str, A
     ]
 
 
+def _with_token(
+    method: str, path: str, body: Any, label: str, authorization: str | None
+) -> tuple[str, PlannedCall]:
+    """An operation sent with a bad token (`authorization`; None: no Authorization at
+    all), and what it is, for the verdict's message."""
+    headers = {} if authorization is None else {"Authorization": authorization}
+    planned = PlannedCall(method, path, body, headers=headers, auth=authorization is not None)
+    return f"{method} {path} with a {label} token", planned
+
+
 @pytest.mark.requirement("AUTH-1")
 @pytest.mark.writes
 def test_bad_bearer_tokens_are_refused_everywhere(storefront: Storefront) -> None:
@@ -67,16 +77,7 @@ def test_bad_bearer_tokens_are_refused_everywhere(storefront: Storefront) -> Non
     real = storefront.client.token()
     unknown_event = storefront.ids.uuid()
     asked = [
-        (
-            f"{method} {path} with a {label} token",
-            PlannedCall(
-                method,
-                path,
-                json_body=body,
-                headers={} if authorization is None else {"Authorization": authorization},
-                auth=authorization is not None,
-            ),
-        )
+        _with_token(method, path, body, label, authorization)
         for label, authorization in _bad_tokens(real).items()
         for method, path, body in _operations(customer, storefront.brand_id, unknown_event)
     ]

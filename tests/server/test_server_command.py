@@ -36,17 +36,25 @@ def test_unknown_fault_is_a_usage_error():
     assert "unknown fault(s): nope" in done.stderr
 
 
-def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
-    process = subprocess.Popen(
-        [*SERVE, "--port", "0", "--db", str(tmp_path / "s.sqlite")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def _serve(*args: str, lines: int) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """`serve ARGS` started, and the first `lines` lines of its banner ("key: value")."""
+    process = subprocess.Popen([*SERVE, *args], stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     printed = {}
-    for _ in range(3):
+    for _ in range(lines):
         key, _, value = process.stdout.readline().partition(":")
         printed[key] = value.strip()
+    return process, printed
+
+
+def _rest(process: subprocess.Popen[str]) -> str:
+    """What `serve` printed after its banner, once it exited."""
+    assert process.stdout is not None
+    return process.stdout.read()
+
+
+def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
+    process, printed = _serve("--port", "0", "--db", str(tmp_path / "s.sqlite"), lines=3)
     answer = httpx.get(
         f"{printed['base URL']}/auth/authorize", headers={"x-api-key": printed["API key"]}
     )
@@ -54,22 +62,15 @@ def test_serve_prints_where_it_listens_and_stops_on_sigterm(tmp_path):
     assert printed["brand id"] == load_seed().brand_id
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=10) == 0
-    assert "stopped" in process.stdout.read()
+    assert "stopped" in _rest(process)
 
 
 def test_serve_with_two_workers_shares_a_file_and_stops_on_sigterm(tmp_path):
     """`serve --workers 2`: the banner names both, a token from one worker is good at the
     other (one secret in the shared store), and SIGTERM stops them all, exit 0."""
-    process = subprocess.Popen(
-        [*SERVE, "--port", "0", "--workers", "2", "--db", str(tmp_path / "s.sqlite")],
-        stdout=subprocess.PIPE,
-        text=True,
+    process, printed = _serve(
+        "--port", "0", "--workers", "2", "--db", str(tmp_path / "s.sqlite"), lines=4
     )
-    assert process.stdout is not None
-    printed = {}
-    for _ in range(4):
-        key, _, value = process.stdout.readline().partition(":")
-        printed[key] = value.strip()
     assert printed["workers"] == f"2 processes sharing {tmp_path / 's.sqlite'}"
     token = httpx.get(
         f"{printed['base URL']}/auth/authorize", headers={"x-api-key": printed["API key"]}
@@ -83,7 +84,7 @@ def test_serve_with_two_workers_shares_a_file_and_stops_on_sigterm(tmp_path):
         assert answer.status_code == 200
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=20) == 0
-    assert "stopped" in process.stdout.read()
+    assert "stopped" in _rest(process)
 
 
 @pytest.mark.parametrize(
@@ -109,16 +110,9 @@ def test_serve_refuses_a_setup_it_cannot_run_in_one_line(flags, said):
 
 
 def test_serve_variant_starts_the_variant_configuration(tmp_path):
-    process = subprocess.Popen(
-        [*SERVE, "--variant", "--port", "0", "--db", str(tmp_path / "v.sqlite")],
-        stdout=subprocess.PIPE,
-        text=True,
+    process, printed = _serve(
+        "--variant", "--port", "0", "--db", str(tmp_path / "v.sqlite"), lines=4
     )
-    assert process.stdout is not None
-    printed = {}
-    for _ in range(4):
-        key, _, value = process.stdout.readline().partition(":")
-        printed[key] = value.strip()
     try:
         assert printed["variant"] == "on"
         assert printed["brand id"] == load_seed(VARIANT_SEED).brand_id

@@ -35,7 +35,7 @@ from masivo_conformance.suite import payloads
 from masivo_conformance.suite.defects import covering
 from masivo_conformance.suite.payloads import preview_request
 from masivo_conformance.suite.storefront import PlannedCall, Settlement, Storefront
-from tests.contract.test_auth import _bad_tokens, _operations
+from tests.contract.test_auth import _bad_tokens, _operations, _with_token
 from tests.contract.test_examples import (
     _EMIT_DEFECTS,
     EMITS,
@@ -373,16 +373,7 @@ def test_bad_tokens_are_refused_on_every_operation(storefront: Storefront) -> No
     labels = list(tokens)
     operations = _operations(customer, storefront.brand_id, storefront.ids.uuid())
     asked = [
-        (
-            f"{method} {path} with a {label} token",
-            PlannedCall(
-                method,
-                path,
-                json_body=body,
-                headers={} if tokens[label] is None else {"Authorization": str(tokens[label])},
-                auth=tokens[label] is not None,
-            ),
-        )
+        _with_token(method, path, body, label, tokens[label])
         for n, (method, path, body) in enumerate(operations)
         for label in dict.fromkeys((labels[0], labels[1 + n % (len(labels) - 1)]))
     ]

@@ -16,7 +16,6 @@ a millisecond or two, and a double for load tests needs exact rules first.
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -27,7 +26,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from masivo_conformance.errors import SettingsError
-from masivo_conformance.server.store import SCHEMA, Db, Rows, shown_db
+from masivo_conformance.server.store import SCHEMA, Db, Rows, kept_secret, shown_db
 
 __all__ = ["PgStore"]
 
@@ -152,15 +151,10 @@ class PgStore:
         return True
 
     def secret(self) -> str:
-        """The JWT signing secret, made once and kept in the database: every worker and
-        machine sharing it signs and verifies with the same one."""
+        """The JWT signing secret (store.kept_secret), the same for every worker and
+        machine sharing the database."""
         with self.transaction() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'jwt_secret'").fetchone()
-            if row:
-                return str(row["value"])
-            value = secrets.token_urlsafe(32)
-            db.execute("INSERT INTO meta VALUES ('jwt_secret', ?)", (value,))
-            return value
+            return kept_secret(db)
 
     def close(self) -> None:
         self._pool.close()

@@ -32,6 +32,7 @@ __all__ = [
     "StoreLike",
     "dumps",
     "insert",
+    "kept_secret",
     "open_store",
     "shown_db",
     "update",
@@ -175,12 +176,18 @@ class Store:
     def secret(self) -> str:
         """The JWT signing secret, made once and kept in the database (survives restarts)."""
         with self.transaction() as db:
-            row = db.execute("SELECT value FROM meta WHERE key = 'jwt_secret'").fetchone()
-            if row:
-                return str(row["value"])
-            value = secrets.token_urlsafe(32)
-            db.execute("INSERT INTO meta VALUES ('jwt_secret', ?)", (value,))
-            return value
+            return kept_secret(db)
+
+
+def kept_secret(db: Db) -> str:
+    """The JWT signing secret kept in `db`'s meta table, made there the first time: every
+    process sharing the store signs and verifies with the same one."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'jwt_secret'").fetchone()
+    if row:
+        return str(row["value"])
+    value = secrets.token_urlsafe(32)
+    db.execute("INSERT INTO meta VALUES ('jwt_secret', ?)", (value,))
+    return value
 
 
 def _create_private(path: str) -> None:
