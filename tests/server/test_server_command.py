@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -166,3 +167,30 @@ def test_embedded_server_starts_fast_and_stops_without_leaks():
     assert threading.active_count() == before
     again = EmbeddedServer(ServerConfig(port=port)).start()  # the port is free again
     again.stop()
+
+
+def test_sigterm_lets_every_worker_finish_the_request_in_flight(tmp_path):
+    """A request half sent when `serve --workers 2` gets SIGTERM is still answered (and
+    the customer it makes is created) before the workers exit: graceful shutdown."""
+    process, printed = _serve(
+        "--port", "0", "--workers", "2", "--db", str(tmp_path / "s.sqlite"), lines=4
+    )
+    base = printed["base URL"]
+    token = httpx.get(f"{base}/auth/authorize", headers={"x-api-key": printed["API key"]})
+    body = b'{"id": "mc-test-in-flight", "name": "In flight", "email": "f@example.com"}'
+    origin = httpx.URL(base)
+    with socket.create_connection((origin.host, origin.port), timeout=10) as conn:
+        conn.sendall(
+            f"POST {origin.path}/customers HTTP/1.1\r\nHost: {origin.host}\r\n"
+            f"Authorization: Bearer {token.json()['data']}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body[:10]
+        )
+        time.sleep(0.3)  # the request reached a worker, its body not all there
+        process.send_signal(signal.SIGTERM)
+        time.sleep(0.5)  # the workers are stopping
+        conn.sendall(body[10:])
+        answer = conn.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:200]
+    assert process.wait(timeout=20) == 0
+    assert "stopped" in _rest(process)
