@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -120,33 +121,42 @@ def test_of_concurrent_reverses_on_two_workers_of_one_port_exactly_one_applies(
     shared_db: str,
 ) -> None:
     """REV-6 on `serve --workers 2`: each racer on a connection of its own, which the
-    kernel deals to either worker; both workers read requests (their /proc counters),
-    and each race applied once."""
+    kernel deals to either worker; each race applies once. That both workers take
+    connections is seen in /proc: 16 keep-alive connections held open show up as sockets
+    of both worker processes."""
     pool = _pool(shared_db, 2)
     try:
         api = _api(pool)
         token = api.http.headers["Authorization"]
         customer = api.customer()
         api.event(customer, 50)
-        before = {pid: _bytes_read(pid) for pid in pool.pids}
         for _ in range(3):
             event = api.event(customer, 40)
             path = f"/behavior/events/{event['id']}/reverse"
             codes = _race([pool.base_url], token, path, {"reason": "race"})
             assert sorted(codes) == [200] + [409] * (RACERS - 1)
             assert api.total(customer) == 50
-        served = {pid: _bytes_read(pid) - before[pid] for pid in pool.pids}
-        assert all(count > 0 for count in served.values()), served
+        time.sleep(0.3)  # the racers' connections, closed, are gone from the workers too
+        before = {pid: _sockets(pid) for pid in pool.pids}
+        held = [httpx.Client(base_url=pool.base_url, timeout=10) for _ in range(16)]
+        try:
+            for client in held:
+                assert client.get("/rewards", params={"from": 0, "to": 1}).status_code == 401
+            taken = {pid: _sockets(pid) - before[pid] for pid in pool.pids}
+        finally:
+            for client in held:
+                client.close()
+        assert sum(taken.values()) == len(held), taken
+        assert all(count > 0 for count in taken.values()), taken
         api.close()
     finally:
         pool.stop()
 
 
-def _bytes_read(pid: int) -> int:
-    """Bytes process `pid` has read so far (/proc/PID/io `rchar`, sockets included): an
-    idle worker reads nothing, one that answered a request has read it."""
-    with open(f"/proc/{pid}/io", encoding="ascii") as io:
-        return int(next(line.split()[1] for line in io if line.startswith("rchar:")))
+def _sockets(pid: int) -> int:
+    """How many sockets process `pid` has open now (its listener, its connections, ...)."""
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
 
 
 def test_a_reverse_that_is_not_atomic_is_caught_across_processes(shared_db: str) -> None:

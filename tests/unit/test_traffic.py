@@ -354,3 +354,21 @@ def test_a_replay_compares_no_issued_at_with_recorded_dates() -> None:
     stale = _sent_emit(201, _event("RESOLVED"), issued_at="2026-12-01T00:00:00Z")
     assert _judged([stale], "EMIT-3") == [(True, False)]
     assert [v for _, v in judge_sequence([stale], clock=False) if v.requirement == "EMIT-3"] == []
+
+
+def test_a_refusal_of_a_request_with_invented_headers_is_no_rules_answer() -> None:
+    """A fuzzer adds headers of its own (names such as "07`1gvm"); a server may refuse
+    such a request at the door (the reference server's h11: 400 "Invalid HTTP request"),
+    before any rule is asked. Refused, it is judged by no rule, as a 401 is not; the same
+    refusal of a plain request is FUL-1's violation."""
+    sent = {"customer_id": "c1", "brand_id": "b", "type": "PURCHASE", "fulfilled": False}
+    standby = _call("POST", "/behavior/events", 201, _event("PENDING", fulfilled=False), sent)
+    refusal = {"error": "Bad request", "details": "Invalid HTTP request received."}
+    plain = _call("PATCH", f"/behavior/events/{EVENT}/fulfill", 400, refusal)
+    fuzzed = dataclasses.replace(
+        plain, sent_headers=frozenset({"authorization", "07`1gvm", "x-schemathesis-testcaseid"})
+    )
+    assert _judged([standby, plain], "FUL-1") == [(True, False)]
+    assert _judged([standby, fuzzed], "FUL-1") == []
+    marked = dataclasses.replace(plain, sent_headers=frozenset({"x-schemathesis-testcaseid"}))
+    assert _judged([standby, marked], "FUL-1") == [(True, False)]  # schemathesis's own mark

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -94,6 +94,8 @@ class Call:
     resend: Callable[[], tuple[str | None, list[list[str]]]] = field(
         default=lambda: (None, []), repr=False, compare=False
     )
+    # The names of the headers the request carried, lower case ((): not known).
+    sent_headers: frozenset[str] = frozenset()
 
     @cached_property
     def reproducer(self) -> str:
@@ -141,6 +143,7 @@ class Call:
         reproducer: str | Callable[[], str],
         breach: str = "",
         resend: Callable[[], tuple[str | None, list[list[str]]]] | None = None,
+        sent_headers: Iterable[str] = (),
     ) -> Call | None:
         """The call, or None for a path outside the contract. `breach` is what the HTTP
         stack found while reading the answer (suite/bounded.py); too deep a body is
@@ -173,6 +176,7 @@ class Call:
             path_params=routed.params,
             breach=breach,
             resend=resend or (lambda: (None, [])),
+            sent_headers=frozenset(name.lower() for name in sent_headers),
         )
 
     @classmethod
@@ -188,6 +192,7 @@ class Call:
             lambda: curl_for(request),
             breach=response.extensions.get(limits.BREACH_EXTENSION, ""),
             resend=lambda: _resend(request),
+            sent_headers=request.headers.keys(),
         )
         if call is None:
             raise ValueError(f"{request.method} {request.url} is not a storefront operation")

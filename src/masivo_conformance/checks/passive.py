@@ -152,6 +152,22 @@ NOTHING_HELD = "the customer held nothing a preview could consume: no amount cou
 _FINAL = frozenset({"RESOLVED", "FAILED", "REVERSED", "CANCELLED"})
 # Refused at the door (AUTH-1's) or asked to come back later: no rule was asked anything.
 _NOT_ASKED = frozenset({401, 403, 429})
+# The headers a client of the storefront sends. A request with others (a fuzzer's
+# invented ones) may be refused for them, before any rule is asked: its refusal is judged
+# by no rule here (it wrote nothing either), as a 401's is not.
+_ORDINARY_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "authorization",
+        "connection",
+        "content-length",
+        "content-type",
+        "host",
+        "user-agent",
+        "x-api-key",
+    }
+)
 WINDOW = timedelta(hours=72)  # EMIT-3's
 # The time a request may take to reach the target after its issued_at was written: an
 # issued_at this close to a bound of the window is judged by neither EMIT-1 nor EMIT-3.
@@ -290,7 +306,7 @@ class _Judge:
 
     def follow(self) -> None:
         for index, call in enumerate(self.calls):
-            if call.status in _NOT_ASKED:
+            if call.status in _NOT_ASKED or (400 <= call.status < 500 and _own_headers(call)):
                 continue
             handler = getattr(self, f"_{call.operation}", None)
             if handler is not None:
@@ -730,6 +746,15 @@ class _Judge:
                 NOTHING_AT_STAKE,
                 self.calls[reverse.index].reproducer,
             )
+
+
+def _own_headers(call: Call) -> bool:
+    """Whether the request carried headers of its own (beyond `_ORDINARY_HEADERS` and
+    schemathesis's `X-Schemathesis-*` marks)."""
+    return any(
+        name not in _ORDINARY_HEADERS and not name.startswith("x-schemathesis-")
+        for name in call.sent_headers
+    )
 
 
 def judge_sequence(

@@ -162,6 +162,7 @@ def call_of(exchange: Exchange, breach: str = "") -> Call | None:
             exchange.method, exchange.url, exchange.request_headers, exchange.request_body
         ),
         breach=breach,
+        sent_headers=(name for name, _ in exchange.request_headers),
     )
 
 
