@@ -357,10 +357,11 @@ def test_a_replay_compares_no_issued_at_with_recorded_dates() -> None:
 
 
 def test_a_refusal_of_a_request_with_invented_headers_is_no_rules_answer() -> None:
-    """A fuzzer adds headers of its own (names such as "07`1gvm"); a server may refuse
-    such a request at the door (the reference server's h11: 400 "Invalid HTTP request"),
-    before any rule is asked. Refused, it is judged by no rule, as a 401 is not; the same
-    refusal of a plain request is FUL-1's violation."""
+    """schemathesis adds headers it invents (names such as "07`1gvm"); a server may
+    refuse such a request at the door (the reference server's h11: 400 "Invalid HTTP
+    request"), before any rule is asked. Refused, it is judged by no rule, as a 401 is
+    not; the same refusal of a plain request, or of a team's request with headers of its
+    own (tracing), is FUL-1's violation."""
     sent = {"customer_id": "c1", "brand_id": "b", "type": "PURCHASE", "fulfilled": False}
     standby = _call("POST", "/behavior/events", 201, _event("PENDING", fulfilled=False), sent)
     refusal = {"error": "Bad request", "details": "Invalid HTTP request received."}
@@ -372,3 +373,5 @@ def test_a_refusal_of_a_request_with_invented_headers_is_no_rules_answer() -> No
     assert _judged([standby, fuzzed], "FUL-1") == []
     marked = dataclasses.replace(plain, sent_headers=frozenset({"x-schemathesis-testcaseid"}))
     assert _judged([standby, marked], "FUL-1") == [(True, False)]  # schemathesis's own mark
+    team = dataclasses.replace(plain, sent_headers=frozenset({"authorization", "traceparent"}))
+    assert _judged([standby, team], "FUL-1") == [(True, False)]

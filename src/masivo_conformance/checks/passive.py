@@ -152,9 +152,11 @@ NOTHING_HELD = "the customer held nothing a preview could consume: no amount cou
 _FINAL = frozenset({"RESOLVED", "FAILED", "REVERSED", "CANCELLED"})
 # Refused at the door (AUTH-1's) or asked to come back later: no rule was asked anything.
 _NOT_ASKED = frozenset({401, 403, 429})
-# The headers a client of the storefront sends. A request with others (a fuzzer's
-# invented ones) may be refused for them, before any rule is asked: its refusal is judged
-# by no rule here (it wrote nothing either), as a 401's is not.
+# The headers a client of the storefront sends. A fuzzed request (schemathesis marks its
+# own) that carries others, invented ones, may be refused for them before any rule is
+# asked: its refusal is judged by no rule here (it wrote nothing either), as a 401's is
+# not. A team's own traffic carries headers of its own too (tracing, cookies): judged.
+FUZZ_MARK = "x-schemathesis-testcaseid"
 _ORDINARY_HEADERS = frozenset(
     {
         "accept",
@@ -749,9 +751,9 @@ class _Judge:
 
 
 def _own_headers(call: Call) -> bool:
-    """Whether the request carried headers of its own (beyond `_ORDINARY_HEADERS` and
-    schemathesis's `X-Schemathesis-*` marks)."""
-    return any(
+    """Whether schemathesis sent the request (its `X-Schemathesis-TestCaseId` mark) with
+    headers it invented (beyond `_ORDINARY_HEADERS` and its own marks)."""
+    return FUZZ_MARK in call.sent_headers and any(
         name not in _ORDINARY_HEADERS and not name.startswith("x-schemathesis-")
         for name in call.sent_headers
     )
