@@ -15,7 +15,6 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -27,7 +26,7 @@ from masivo_conformance.server.pg_store import PgStore
 from masivo_conformance.server.workers import WorkerPool
 from tests.cli.cli_runs import run_cli, target_args
 
-from .conftest import POINTS, SEED, Api
+from .conftest import POINTS, Api
 
 RACERS = 8
 
@@ -47,10 +46,7 @@ def _pool(db: str, count: int, **config: Any) -> WorkerPool:
 
 def _api(pool: WorkerPool) -> Api:
     """The test client for a pool, as for one embedded server."""
-    shown = SimpleNamespace(
-        base_url=pool.base_url, brand_id=SEED.brand_id, api_key=SEED.api_key, config=pool.config
-    )
-    return Api(shown)  # type: ignore[arg-type]  # what Api reads of a server
+    return Api(pool)  # type: ignore[arg-type]  # base_url, api_key, brand_id and config
 
 
 @pytest.fixture
@@ -251,12 +247,9 @@ def test_the_suite_finds_two_workers_on_each_shared_store_conformant(
     cannot store, before pg_store escaped it)."""
     pool = _pool(shared_db, 2)
     try:
-        served = SimpleNamespace(
-            base_url=pool.base_url, api_key=SEED.api_key, brand_id=SEED.brand_id
-        )
         run = run_cli(
             "run",
-            *target_args(served),
+            *target_args(pool),
             "--profile",
             "budget",
             "--settle-time",

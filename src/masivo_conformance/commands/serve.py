@@ -19,7 +19,6 @@ from masivo_conformance.errors import SettingsError
 from masivo_conformance.server.config import ServerConfig
 from masivo_conformance.server.embedded import EmbeddedServer
 from masivo_conformance.server.faults import FAULTS, check_fault_names
-from masivo_conformance.server.seed import load_seed
 from masivo_conformance.server.store import shown_db
 from masivo_conformance.server.workers import WorkerPool
 from masivo_conformance.suite.settings import EMBEDDED_SETTLE_TIME
@@ -104,8 +103,7 @@ def execute(args: argparse.Namespace) -> int:
         else:
             pool = WorkerPool(config, args.workers).start()
             try:
-                seed = load_seed(config.seed_path)
-                _banner(args, config, pool.base_url, config.api_key or seed.api_key, seed.brand_id)
+                _banner(args, config, pool.base_url, pool.api_key, pool.brand_id)
                 while not stop.wait(0.5):
                     pool.replace_dead()
             finally:

@@ -25,6 +25,7 @@ from typing import Any
 from masivo_conformance.errors import SettingsError, TargetError
 from masivo_conformance.server.app import PREFIX
 from masivo_conformance.server.config import ServerConfig
+from masivo_conformance.server.seed import load_seed
 
 __all__ = ["WorkerPool"]
 
@@ -57,7 +58,8 @@ def _serve(config: ServerConfig, ready: Any) -> None:
 
 
 class WorkerPool:
-    """`count` worker processes on one port; `base_url` once started."""
+    """`count` worker processes on one port; once started, `base_url`, `api_key` and
+    `brand_id`, as an EmbeddedServer gives them."""
 
     def __init__(self, config: ServerConfig, count: int) -> None:
         if config.db_path is None:
@@ -68,6 +70,8 @@ class WorkerPool:
             )
         self.count = count
         self.base_url = ""
+        seed = load_seed(config.seed_path)  # what every worker serves: a bad seed fails here
+        self.api_key, self.brand_id = config.api_key or seed.api_key, seed.brand_id
         self._context = multiprocessing.get_context("spawn")
         self._config = config
         self._workers: list[BaseProcess] = []
