@@ -108,11 +108,31 @@ def _progress_line(config: pytest.Config) -> Callable[[int], None] | None:
 
 
 @pytest.fixture(scope="session")
+def masivo_concurrency(
+    masivo_settings: Settings, masivo_budget: RequestBudget, pytestconfig: pytest.Config
+) -> Iterator[ConcurrencyLimit]:
+    """How many scenarios run at once (suite/concurrent_scenarios.py), the cleanup's
+    reverses too: one in an xdist worker (the workers are the run's concurrency), with
+    cassettes (vcrpy records one test at a time) and under a cap below the plan; lowered
+    to one for the rest of the run when the target pushes back."""
+    options = _session(pytestconfig).options
+    serial = hasattr(pytestconfig, "workerinput") or options.cassettes is not None
+    capped = _capped_below_the_plan(masivo_budget, options)
+    limit = ConcurrencyLimit(1 if serial or capped else masivo_settings.concurrency)
+    masivo_budget.pressure = limit.lower
+    yield limit
+    masivo_budget.pressure = None
+    if limit.note or capped:
+        pytestconfig.stash[CONCURRENCY_NOTE] = limit.note or capped
+
+
+@pytest.fixture(scope="session")
 def masivo_connection(
     masivo_target: Target,
     masivo_settings: Settings,
     masivo_budget: RequestBudget,
     masivo_events: EventLog,
+    masivo_concurrency: ConcurrencyLimit,
     pytestconfig: pytest.Config,
 ) -> Iterator[Connection]:
     """The run's one connection to its target: every storefront of the run shares its
@@ -122,7 +142,7 @@ def masivo_connection(
     )
     yield connection
     if not masivo_target.embedded and masivo_events.statuses and not _replaying(pytestconfig):
-        _clean_up(connection, pytestconfig)
+        _clean_up(connection, pytestconfig, masivo_concurrency)
     pytestconfig.stash[AMOUNTS_MOVED] = masivo_events.moved
     lowest = masivo_budget.lowest_remaining
     if lowest is not None and lowest < LOW_REMAINING:
@@ -134,30 +154,22 @@ def masivo_connection(
 
 @pytest.fixture(scope="session")
 def masivo_scenarios(
-    masivo_connection: Connection, run_salt: str, request: pytest.FixtureRequest
+    masivo_connection: Connection,
+    masivo_concurrency: ConcurrencyLimit,
+    run_salt: str,
+    request: pytest.FixtureRequest,
 ) -> Iterator[ScenarioPool]:
-    """The run's scenarios that overlap (suite/concurrent_scenarios.py). One at a time
-    in an xdist worker (the workers are the run's concurrency) and with cassettes (vcrpy
-    records one test at a time)."""
+    """The run's scenarios that overlap (suite/concurrent_scenarios.py)."""
     session = request.session
-    config = session.config
-    settings = masivo_connection.settings
-    serial = hasattr(config, "workerinput") or _session(config).options.cassettes is not None
-    capped = _capped_below_the_plan(masivo_connection.client.budget, _session(config).options)
-    limit = ConcurrencyLimit(1 if serial or capped else settings.concurrency)
-    masivo_connection.client.budget.pressure = limit.lower
     pool = ScenarioPool(
         masivo_connection,
         run_salt,
         session.items,
-        limit,
+        masivo_concurrency,
         stopped=lambda: bool(session.shouldstop or session.shouldfail),
     )
     yield pool
     pool.close()
-    masivo_connection.client.budget.pressure = None
-    if limit.note or capped:
-        config.stash[CONCURRENCY_NOTE] = limit.note or capped
 
 
 def _capped_below_the_plan(budget: RequestBudget, options: SuiteOptions) -> str:
@@ -199,12 +211,13 @@ def masivo_client(masivo_connection: Connection) -> ApiClient:
     return masivo_connection.client
 
 
-def _clean_up(connection: Connection, config: pytest.Config) -> None:
+def _clean_up(connection: Connection, config: pytest.Config, limit: ConcurrencyLimit) -> None:
     """On a real target, reverse the events the run left live and say what stays behind."""
     target, events = connection.target, connection.events
     storefront = connection.storefront(IdFactory("cleanup"), settle_time=0.0)
-    # The reverses need nothing of each other: at the run's concurrency.
-    storefront.sweep = sweeper = Sweeper(ConcurrencyLimit(connection.settings.concurrency))
+    # The reverses need nothing of each other: at the run's concurrency, one at a time
+    # once the target pushed back.
+    storefront.sweep = sweeper = Sweeper(limit)
     live = events.live()
     try:
         left = storefront.cleanup()
