@@ -193,6 +193,15 @@ def test_a_reverse_sent_while_another_was_in_flight_is_rev6s_and_untimed_ones_ar
         v for v in judge_sequence([_emit("RESOLVED"), first, again]) if v[1].requirement != "REV-1"
     ]
     assert (untimed.requirement, untimed.judged, untimed.unjudged) == ("REV-4", False, UNTIMED)
+    # Overlapping scenarios put other customers' calls between them: still untimed. A call
+    # of the same customer between them shows they were sent one after the other: REV-4.
+    others, own = _wallet("c2", 5), _wallet("c1", 0)
+
+    def rev4(calls: list[Call]) -> list[tuple[bool, bool]]:
+        return [(v.judged, v.held) for _, v in judge_sequence(calls) if v.requirement == "REV-4"]
+
+    assert rev4([_emit("RESOLVED"), first, others, refused, again]) == [(False, True)] * 2
+    assert rev4([_emit("RESOLVED"), first, own, again]) == [(True, False)]
 
 
 def test_a_request_missing_brand_id_obliges_a_refusal_and_is_the_clients() -> None:

@@ -507,12 +507,35 @@ class _Judge:
             what = f"{what}, sent while that reverse was in flight"
             self.races.append((index, is_4xx(call, "REV-6", what)))
             return
-        if first is None and second is None and event.ended_at == index - 1:
+        if first is None and second is None and self._next_for(event, event.ended_at, index):
             verdict = Verdict.moot("REV-4", UNTIMED)
         else:
             verdict = is_4xx(call, "REV-4", f"second {what}")
         self.judge(index, verdict)
         event.broken = 200 <= call.status < 300
+
+    def _next_for(self, event: _Event, ended_at: int, index: int) -> bool:
+        """Whether, of the event's customer, nothing but reverses of the event was sent
+        between the reverse that ended it and this one: other customers' calls between
+        them (scenarios that overlapped) say nothing of whether the two were sent at once."""
+        event_id = self.calls[index].path_params.get("eventId", "")
+        for call in self.calls[ended_at + 1 : index]:
+            if call.operation == "reverse_event" and call.path_params.get("eventId") == event_id:
+                continue
+            if event.customer is not None and self._customer_of(call) == event.customer:
+                return False
+        return True
+
+    def _customer_of(self, call: Call) -> str | None:
+        """The customer a call is about: named in its request, its path, or its event's."""
+        request = call.request_json if isinstance(call.request_json, dict) else {}
+        named = _text(request.get("customer_id")) or (
+            call.path_params.get("id") if call.operation == "get_customer" else None
+        )
+        if named:
+            return named
+        other = self.events.get(call.path_params.get("eventId", ""))
+        return other.customer if other is not None else None
 
     def judge_races(self) -> None:
         """REV-6 on the reverses sent while another was in flight, unless the target
