@@ -104,6 +104,36 @@ def test_a_sweep_overlaps_and_keeps_its_order() -> None:
     assert 1 < most[0] <= 4
 
 
+def test_a_lane_goes_one_after_another_in_order_while_lanes_overlap() -> None:
+    """The requests of one customer (`PlannedCall.lane`) never overlap and go in the
+    order given; a lane stops at its first failure, the other lanes go on."""
+    sweeper = Sweeper(ConcurrencyLimit(4))
+    lock = threading.Lock()
+    started: list[int] = []
+    in_flight: set[int] = set()
+    overlapped: list[tuple[int, int]] = []
+    lane_of = {0: 0, 1: 1, 2: 0, 3: 1, 4: 0, 5: 2}
+
+    def job(n: int) -> Answered | Exception:
+        with lock:
+            started.append(n)
+            overlapped.extend((n, m) for m in in_flight)
+            in_flight.add(n)
+        time.sleep(0.02)
+        with lock:
+            in_flight.discard(n)
+        return BudgetSpent("cut", "raise it") if n == 3 else _call(n)
+
+    try:
+        done = sweeper([partial(job, n) for n in range(6)], [[0, 2, 4], [1, 3], [5]])
+    finally:
+        sweeper.close()
+    assert [n for n in started if lane_of[n] == 0] == [0, 2, 4]
+    assert not [(a, b) for a, b in overlapped if lane_of[a] == lane_of[b]]
+    assert [(a, b) for a, b in overlapped if lane_of[a] != lane_of[b]]  # lanes did overlap
+    assert len(done) == 6 and isinstance(done[3], BudgetSpent)
+
+
 def test_a_sweep_goes_one_by_one_once_lowered_and_stops_at_a_failure() -> None:
     limit = ConcurrencyLimit(4)
     limit.lower("a 429")

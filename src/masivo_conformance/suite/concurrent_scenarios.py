@@ -42,6 +42,7 @@ from masivo_conformance.suite.storefront import (
     Answered,
     Attempt,
     IdFactory,
+    Lanes,
     Storefront,
     one_by_one,
 )
@@ -128,10 +129,23 @@ class Sweeper:
             else None
         )
 
-    def __call__(self, jobs: Sequence[Attempt]) -> list[Answered | Exception]:
-        if self._pool is None or self._limit.current == 1 or len(jobs) < 2:
+    def __call__(self, jobs: Sequence[Attempt], lanes: Lanes = ()) -> list[Answered | Exception]:
+        """The outcomes of `jobs` in their order, up to the first a lane did not reach
+        (after one of its requests failed, which comes before it)."""
+        lanes = lanes or [[n] for n in range(len(jobs))]
+        if self._pool is None or self._limit.current == 1 or len(lanes) < 2:
             return one_by_one(jobs)
-        return list(self._pool.map(lambda job: job(), jobs))
+        outcomes: list[Answered | Exception | None] = [None] * len(jobs)
+
+        def send(lane: Sequence[int]) -> None:
+            for n in lane:
+                outcomes[n] = jobs[n]()
+                if isinstance(outcomes[n], Exception):
+                    return
+
+        list(self._pool.map(send, lanes))
+        reached = outcomes.index(None) if None in outcomes else len(outcomes)
+        return [o for o in outcomes[:reached] if o is not None]
 
     def close(self) -> None:
         if self._pool is not None:

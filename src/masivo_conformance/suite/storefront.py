@@ -182,7 +182,13 @@ def _kept(call: Call) -> Call:
 
 
 class PlannedCall(NamedTuple):
-    """One request of `Storefront.calls_at_once`, as `Storefront.call` takes it."""
+    """One request of `Storefront.calls_at_once`, as `Storefront.call` takes it.
+
+    Requests of one sweep with the same non-empty `lane` are sent one after another, in
+    the order given, while lanes overlap: give one lane to the requests that write to, or
+    read, the same customer. A lenient target may accept several of them, and each answer
+    shows the wallet the ones before it left; raced, the answers would depend on the
+    scheduler, and a reproducer, which replays them in order, could not get them back."""
 
     method: str
     path: str
@@ -191,6 +197,7 @@ class PlannedCall(NamedTuple):
     params: dict[str, Any] | None = None
     headers: dict[str, str] | None = None
     auth: bool = True
+    lane: str = ""
 
 
 #: A call answered, with when it was sent and answered (time.monotonic()).
@@ -199,8 +206,14 @@ Answered = tuple[Call, float, float]
 Attempt = Callable[[], "Answered | Exception"]
 
 
-def one_by_one(jobs: Sequence[Attempt]) -> list[Answered | Exception]:
-    """A sweep's requests in turn, none after the first that failed."""
+#: A sweep's requests: the attempts in the order given, and its lanes (each the indexes
+#: of attempts to send one after another, in order; see `PlannedCall.lane`).
+Lanes = Sequence[Sequence[int]]
+
+
+def one_by_one(jobs: Sequence[Attempt], lanes: Lanes = ()) -> list[Answered | Exception]:
+    """A sweep's requests in turn, none after the first that failed (which keeps every
+    lane's order, so `lanes` is not needed)."""
     done: list[Answered | Exception] = []
     for job in jobs:
         done.append(job())
@@ -246,7 +259,7 @@ class Storefront:
         self._sent_lock = threading.Lock()
         # How `calls_at_once` sends: one by one, unless the run lets them overlap
         # (suite/concurrent_scenarios.py, `ScenarioPool.sweep`).
-        self.sweep: Callable[[Sequence[Attempt]], list[Answered | Exception]] = one_by_one
+        self.sweep: Callable[[Sequence[Attempt], Lanes], list[Answered | Exception]] = one_by_one
 
     # -- raw, judged calls ------------------------------------------------------------------
 
@@ -301,7 +314,8 @@ class Storefront:
         judge: Callable[[int, Call], object] | None = None,
     ) -> list[Call]:
         """Requests that need nothing of each other's answers (a sweep of refusals), sent
-        at the same time where the run allows it; the answers in the order given.
+        at the same time where the run allows it (those of one `PlannedCall.lane` one
+        after another); the answers in the order given.
 
         Once all have arrived, each answer in that order is judged by the single-call
         MUST checks (unless `check` is False), then by `judge(index, call)`: the evidence
@@ -317,8 +331,11 @@ class Storefront:
             except Exception as exc:  # raised below, in turn
                 return exc
 
+        lanes: dict[str | int, list[int]] = {}
+        for n, p in enumerate(planned):
+            lanes.setdefault(p.lane or n, []).append(n)
         answered: list[Call] = []
-        outcomes = self.sweep([partial(attempt, p) for p in planned])
+        outcomes = self.sweep([partial(attempt, p) for p in planned], list(lanes.values()))
         done = [o for o in outcomes if not isinstance(o, Exception)]
         start = min((o[1] for o in done), default=0.0)
         step = (max((o[2] for o in done), default=start) - start) / max(len(done), 1)
