@@ -131,7 +131,8 @@ def test_a_lane_goes_one_after_another_in_order_while_lanes_overlap() -> None:
     assert [n for n in started if lane_of[n] == 0] == [0, 2, 4]
     assert not [(a, b) for a, b in overlapped if lane_of[a] == lane_of[b]]
     assert [(a, b) for a, b in overlapped if lane_of[a] != lane_of[b]]  # lanes did overlap
-    assert len(done) == 6 and isinstance(done[3], BudgetSpent)
+    assert len(done) == 6
+    assert isinstance(done[3], BudgetSpent)
 
 
 def test_a_sweep_goes_one_by_one_once_lowered_and_stops_at_a_failure() -> None:
