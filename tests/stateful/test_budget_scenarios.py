@@ -355,7 +355,10 @@ def test_incomplete_emits_are_refused_and_create_nothing(storefront: Storefront)
     customer = sf.create_customer()
     before = sf.wallet(customer)
     defects = covering(_EMIT_DEFECTS)
-    emits = [PlannedCall("POST", EMITS, _defective_emit(sf, customer, d)) for d in defects]
+    # One after another (`PlannedCall.lane`): a target that accepts them credits each.
+    emits = [
+        PlannedCall("POST", EMITS, _defective_emit(sf, customer, d), lane=customer) for d in defects
+    ]
     answered = sf.calls_at_once(emits, judge=lambda n, call: _judge_refusal(sf, call, defects[n]))
     sent = list(zip(defects, answered, strict=True))
     time.sleep(sf.settle_time)  # a late effect would have landed by now
