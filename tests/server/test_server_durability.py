@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 import threading
+import time
 
 import httpx
 import pytest
@@ -122,3 +125,36 @@ def test_a_database_file_from_before_the_reason_column_gets_it(tmp_path):
         columns = {c["name"] for c in db.execute("PRAGMA table_info(events)").fetchall()}
     store.close()
     assert "reason" in columns
+
+
+def test_processes_sharing_a_file_queue_on_its_lock_file(tmp_path):
+    """Two stores on one file (two workers' connections): the second's transaction starts
+    only once the first has committed, by waiting on `<file>-lock` (owner-only, like the
+    database), and sees what the first wrote; no "database is locked" error."""
+    path = str(tmp_path / "shared.sqlite3")
+    first, second = Store(path), Store(path)
+    # SQLite's own wait off: only the queue can make the second wait instead of failing.
+    second._conn.execute("PRAGMA busy_timeout=0")
+    order: list[str] = []
+    inside = threading.Event()
+
+    def late_writer() -> None:
+        inside.wait(5)
+        with second.transaction() as db:
+            order.append("second")
+            order.append(str(db.execute("SELECT value FROM meta WHERE key = 'q'").fetchone()))
+
+    thread = threading.Thread(target=late_writer)
+    thread.start()
+    try:
+        with first.transaction() as db:
+            inside.set()
+            time.sleep(0.2)  # the second is waiting meanwhile
+            db.execute("INSERT INTO meta VALUES ('q', 'first')")
+            order.append("first")
+        thread.join(5)
+    finally:
+        first.close()
+        second.close()
+    assert order == ["first", "second", "{'value': 'first'}"]
+    assert stat.S_IMODE(os.stat(f"{path}-lock").st_mode) == 0o600

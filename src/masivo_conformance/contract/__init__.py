@@ -12,6 +12,7 @@ from masivo_conformance.contract.schemas import (
     registry,
     schema,
     schemas_dir,
+    surely_valid,
     validate,
     validator,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "registry",
     "schema",
     "schemas_dir",
+    "surely_valid",
     "validate",
     "validator",
 ]

@@ -28,6 +28,7 @@ __all__ = [
     "registry",
     "schema",
     "schemas_dir",
+    "surely_valid",
     "validate",
     "validator",
 ]
@@ -174,15 +175,20 @@ def _fast_validator(name: str) -> jsonschema_rs.Validator:
     )
 
 
+def surely_valid(name: str, instance: Any) -> bool:
+    """The compiled validator's yes: True when `instance` keeps schema `name`; False when
+    it may not (refused, or not JSON as jsonschema_rs reads it: NaN, say), which only
+    python-jsonschema decides."""
+    try:
+        return bool(_fast_validator(name).is_valid(instance))
+    except ValueError:
+        return False
+
+
 def is_valid(name: str, instance: Any) -> bool:
     """Whether `instance` keeps schema `name` (the compiled validator's fast yes; what it
     refuses or cannot read, python-jsonschema decides)."""
-    try:
-        if _fast_validator(name).is_valid(instance):
-            return True
-    except ValueError:
-        pass  # not JSON as jsonschema_rs reads it (NaN, say)
-    return validator(name).is_valid(instance)
+    return surely_valid(name, instance) or validator(name).is_valid(instance)
 
 
 def validate(name: str, instance: Any) -> list[SchemaViolation]:
@@ -194,10 +200,7 @@ def validate(name: str, instance: Any) -> list[SchemaViolation]:
     python-jsonschema, which stays the judge: only its errors are reported, so a verdict
     and its message are what they always were.
     """
-    try:
-        if _fast_validator(name).is_valid(instance):
-            return []
-    except ValueError:
-        pass  # not JSON as jsonschema_rs reads it: python-jsonschema judges it below
+    if surely_valid(name, instance):
+        return []
     errors = sorted(validator(name).iter_errors(instance), key=lambda e: -len(e.absolute_path))
     return [SchemaViolation(e.json_path, e.message) for e in errors]

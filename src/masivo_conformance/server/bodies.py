@@ -54,7 +54,7 @@ class TooLarge(Exception):
 def decode(
     raw: bytes, schema_file: str, empty_is: Any = None, ignore: frozenset[str] = frozenset()
 ) -> dict[str, Any]:
-    """A request body parsed and validated: CPU work, to be called off the event loop.
+    """A request body parsed and validated: CPU work (Handlers.decode says where it runs).
     An empty body is `empty_is` where the operation allows one."""
     if not raw.strip() and empty_is is not None:
         return dict(empty_is)
@@ -137,7 +137,13 @@ def problems(schema_file: str, body: Any, ignore: frozenset[str] = frozenset()) 
     """The first few schema violations of `body` as 'path: message', minus those
     `ignore` names (faults only): an exact message, or the JSON path of the member
     (an entry that starts with `$`; `[*]` stands for any index). Validation stops
-    there instead of collecting every error."""
+    there instead of collecting every error.
+
+    The compiled validator's yes comes first: it is about twenty times faster, and every
+    valid request pays it. What it refuses goes to python-jsonschema, whose messages
+    (and the faults' `ignore`) the answer is made of."""
+    if contract.surely_valid(schema_file, body):
+        return []
     errors = contract.validator(schema_file).iter_errors(body)
     kept = (e for e in errors if not _ignored(e.message, e.json_path, ignore))
     return [f"{e.json_path}: {e.message}" for e in itertools.islice(kept, _MAX_PROBLEMS)]

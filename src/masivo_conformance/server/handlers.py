@@ -1,9 +1,11 @@
 """The route handlers of one reference server: CONTRACT.md section 2, one method each.
 
-Parsing, validation and the SQLite work run in the server's own worker threads
-(`off_loop`): a big body or a long wallet then never holds up other clients' answers,
-and stopping the server joins them. Atomicity does not depend on the event loop:
-every state change is one locked BEGIN IMMEDIATE transaction (store.py).
+The parsing and validation of any but a small body run in the server's own worker
+threads (`off_loop`), so a big body never holds up other clients' answers; so does the
+store's work when it waits on the network (PostgreSQL: `stored`). SQLite's work, and a
+small body's, take less time than handing them to a thread and back costs every client
+(docs/benchmarks.md, "Workers and stores"). Atomicity does not depend on the event loop:
+every state change is one locked transaction (store.py).
 """
 
 from __future__ import annotations
@@ -54,6 +56,10 @@ _UNCHECKED_PRODUCT = frozenset(  # emit_accepts_unvalidated_products: all but th
 )
 _LONG_ID = 200  # crash_on_long_customer_id: the length its regression chokes on
 _LATE_CREDIT = 0.2  # refused_emit_credits_later: seconds until the queue credits anyway
+# Bodies up to this size are decoded on the event loop: a valid one takes about 0.05 ms,
+# a refused one at most a few ms, less than handing it to a thread and back costs
+# everyone else (docs/benchmarks.md, "Workers and stores").
+_SMALL_BODY = 4 * 1024
 # Bodies above this size are decoded one at a time (see `decode`). Real requests are
 # a few KiB; a 16 KiB body takes at most about 20 ms to check.
 _BIG_BODY = 16 * 1024
@@ -138,6 +144,13 @@ class Handlers:
         call = functools.partial(function, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self.workers, call)
 
+    async def stored(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """`function(*args)`, one of the service's transactions: in a worker thread when
+        the store waits on the network, else here."""
+        if self.service.store.remote:
+            return await self.off_loop(function, *args, **kwargs)
+        return function(*args, **kwargs)
+
     def endpoint(self, handler: Handler, *, public: bool = False) -> Handler:
         """Authentication, then the handler; domain errors become {error, details}."""
 
@@ -191,7 +204,8 @@ class Handlers:
         empty_is: Any = None,
         ignore: frozenset[str] = frozenset(),
     ) -> dict[str, Any]:
-        """`bodies.decode` in a worker thread; big bodies wait for each other first.
+        """`bodies.decode`: on the event loop for a small body, else in a worker thread,
+        where big bodies wait for each other first.
 
         Checking a body under the size limit can still take 0.3 s of pure-Python CPU.
         The event loop needs the GIL back after every system call, and each time it
@@ -201,6 +215,8 @@ class Handlers:
         whatever the number of clients sending them; only those clients wait longer.
         """
         self._crash_on_raw(raw, empty_is)
+        if len(raw) <= _SMALL_BODY:
+            return bodies.decode(raw, schema_file, empty_is, ignore)
         if len(raw) <= _BIG_BODY:
             return await self.off_loop(bodies.decode, raw, schema_file, empty_is, ignore)
         async with self._big_bodies:
@@ -261,11 +277,11 @@ class Handlers:
 
     async def create_customer(self, request: Request) -> Response:
         body = await self.body(request, "create-customer.request.schema.json")
-        created = await self.off_loop(self.service.create_customer, body, _now())
+        created = await self.stored(self.service.create_customer, body, _now())
         return self.render.json(self.config.create_status, {"data": created})
 
     async def get_customer(self, request: Request) -> Response:
-        found = await self.off_loop(self.service.get_customer, request.path_params["id"], _now())
+        found = await self.stored(self.service.get_customer, request.path_params["id"], _now())
         found["wallet"] = self.render.wallet(found["wallet"])
         return self.render.json(200, {"data": found})
 
@@ -294,7 +310,7 @@ class Handlers:
             uuid.UUID(event_id)  # the regression: a ValueError, answered 500
         if not ("non_uuid_event_id" in self.faults and (event_id or "").startswith("evt_")):
             bodies.uuid_param(event_id, "event_id")
-        found = await self.off_loop(self.service.list_transactions, filters, _now())
+        found = await self.stored(self.service.list_transactions, filters, _now())
         return self.render.json(200, {"data": [self.render.transaction(t) for t in found]})
 
     async def emit(self, request: Request) -> Response:
@@ -319,7 +335,7 @@ class Handlers:
         self._check_issued_at(body.get("issued_at"))
         self.check_brand(body)
         self.check_redeems(body)
-        event = self.render.event(await self.off_loop(self.service.emit, body, _now()))
+        event = self.render.event(await self.stored(self.service.emit, body, _now()))
         if "emit_bare_event" in self.faults:
             return self.render.json(self.config.emit_status, event)
         return self.render.json(self.config.emit_status, {"data": event})
@@ -369,14 +385,14 @@ class Handlers:
             await asyncio.sleep(_LATE_CREDIT)
             # A queue drops what it cannot process: no answer is waiting for this one.
             with contextlib.suppress(Exception):
-                await self.off_loop(self.service.emit, body, _now())
+                await self.stored(self.service.emit, body, _now())
 
         task = asyncio.create_task(credit())
         self._background.add(task)  # held, so the task is not collected mid-flight
         task.add_done_callback(self._background.discard)
 
     async def fulfil(self, request: Request) -> Response:
-        found = await self.off_loop(self.service.fulfil, request.path_params["event_id"], _now())
+        found = await self.stored(self.service.fulfil, request.path_params["event_id"], _now())
         event = self.render.event(found)
         if "fulfil_answers_unfulfilled" in self.faults:
             event["fulfilled"] = False
@@ -390,9 +406,9 @@ class Handlers:
         ref, reason = request.path_params["event_id"], body.get("reason")
         decided = None
         if "reverse_not_atomic" in self.faults:
-            decided = await self.off_loop(self.service.reverse_decision, ref, _now())
+            decided = await self.stored(self.service.reverse_decision, ref, _now())
             await asyncio.sleep(0.05)  # "some work" between the check and the write
-        event = await self.off_loop(self.service.reverse, ref, reason, _now(), decided)
+        event = await self.stored(self.service.reverse, ref, reason, _now(), decided)
         return self.render.json(200, {"data": self.render.event(event)})
 
     async def preview(self, request: Request) -> Response:
@@ -409,7 +425,7 @@ class Handlers:
             raise bodies.Invalid(f"unknown reward id {unknown[0]}")
         if "crash_on_free_level_redeem" in self.faults and _redeems_on_free_product(body):
             raise ZeroDivisionError("float division by zero")
-        order = await self.off_loop(self.service.preview, body, _now())
+        order = await self.stored(self.service.preview, body, _now())
         _preview_shape_faults(order, self.faults)
         brand_id = "" if "preview_drops_brand_id" in self.faults else body["brand_id"]
         data = {"customer_id": body["customer_id"], "brand_id": brand_id, "order": order}

@@ -110,6 +110,8 @@ def _unusable(url: str, exc: Exception) -> SettingsError:
 
 
 class PgStore:
+    remote = True  # a round trip per statement: the server runs transactions in threads
+
     def __init__(self, url: str) -> None:
         try:  # one connection first: a wrong URL is one line now, not a pool retrying
             psycopg.connect(url, connect_timeout=int(_CONNECT_TIMEOUT_S)).close()

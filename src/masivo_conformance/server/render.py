@@ -3,10 +3,10 @@ only change how a correct result is shown (never what is stored)."""
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
+import orjson
 from starlette.responses import Response
 
 from masivo_conformance.server.config import JSON, ServerConfig
@@ -37,7 +37,8 @@ class Renderer:
     def json(self, status: int, body: Any, media_type: str | None = None) -> Response:
         if self.extra_members:
             body = _with_extra(body)
-        content = json.dumps(body, separators=(",", ":"), allow_nan=False)
+        # orjson: a tenth of json.dumps's time, on every answer (docs/benchmarks.md).
+        content = orjson.dumps(body)
         if media_type is None:
             media_type = self.success_media_type if 200 <= status < 300 else JSON
         # Set as a header, not `media_type`: Starlette would append a second charset.

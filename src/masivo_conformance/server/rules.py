@@ -53,9 +53,7 @@ class EventState:
 
 def iso(moment: datetime) -> str:
     """RFC 3339 in UTC with milliseconds, the form of the docs' examples."""
-    return (
-        moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-    )
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 def _read_time(text: str) -> datetime | None:

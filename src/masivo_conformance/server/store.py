@@ -5,12 +5,16 @@ One connection, guarded by a lock; every state change runs inside `transaction()
 and a crash mid-change leaves nothing half written. A file database survives restarts,
 and serves several processes (`serve --workers`): BEGIN IMMEDIATE takes SQLite's write
 lock before the change reads anything, so changes of two processes never interleave
-either. `open_store` gives this store or the PostgreSQL one (pg_store.py), whose
-transactions hand out the same `Db`: the service and the books are written once.
+either. The processes first queue on an flock of `<file>-lock`: SQLite's own wait for
+its lock polls, sleeping 1 ms and more at each try, where the kernel hands an flock over
+the moment it is let go (docs/decisions.md). `open_store` gives this store or the
+PostgreSQL one (pg_store.py), whose transactions hand out the same `Db`: the service and
+the books are written once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
@@ -85,7 +89,13 @@ class Db(Protocol):
 
 
 class StoreLike(Protocol):
-    """A store of the reference server (this one, or pg_store.PgStore)."""
+    """A store of the reference server (this one, or pg_store.PgStore).
+
+    `remote`: its transactions wait on a network round trip (PostgreSQL), so the server
+    runs them in worker threads. SQLite's are CPU and local file work, cheaper run where
+    they are asked for than handed to a thread and back (docs/benchmarks.md)."""
+
+    remote: bool
 
     def transaction(self) -> AbstractContextManager[Db]: ...
     def answers(self) -> bool: ...
@@ -119,9 +129,13 @@ def _row(cursor: sqlite3.Cursor, values: tuple[Any, ...]) -> Row:
 
 
 class Store:
+    remote = False
+
     def __init__(self, db_path: str | None = None) -> None:
+        self._queue: int | None = None  # the fd of `<file>-lock`, for a file database
         if db_path:
             _create_private(db_path)
+            self._queue = _open_queue(db_path)
         self._lock = threading.RLock()
         try:
             self._conn = sqlite3.connect(
@@ -143,6 +157,7 @@ class Store:
                 raise
             if hasattr(self, "_conn"):
                 self._conn.close()
+            self._close_queue()
             raise SettingsError(
                 f"cannot open the database file {db_path} ({exc})",
                 "is it a SQLite file, in a folder that exists and is writable?",
@@ -151,7 +166,7 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[Db]:
         """One atomic state change; rolled back if the body raises."""
-        with self._lock:
+        with self._lock, self._queued():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
@@ -159,6 +174,18 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _queued(self) -> Iterator[None]:
+        """This process's turn among those sharing the file (none in memory)."""
+        if self._queue is None:
+            yield
+            return
+        fcntl.flock(self._queue, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(self._queue, fcntl.LOCK_UN)
 
     def answers(self) -> bool:
         """Whether the database answers a query (the server's health, GET /healthz)."""
@@ -172,6 +199,12 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+            self._close_queue()
+
+    def _close_queue(self) -> None:
+        if self._queue is not None:
+            os.close(self._queue)
+            self._queue = None
 
     def secret(self) -> str:
         """The JWT signing secret, made once and kept in the database (survives restarts)."""
@@ -201,6 +234,19 @@ def _create_private(path: str) -> None:
         raise SettingsError(
             f"cannot create the database file {path} ({exc.strerror})",
             "does the folder exist and is it writable?",
+        ) from exc
+
+
+def _open_queue(db_path: str) -> int:
+    """The lock file the processes sharing `db_path` queue on, readable by its owner only
+    like the database (it holds nothing)."""
+    path = f"{db_path}-lock"
+    try:
+        return os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError as exc:
+        raise SettingsError(
+            f"cannot create the lock file {path} ({exc.strerror})",
+            "is the database's folder writable?",
         ) from exc
 
 

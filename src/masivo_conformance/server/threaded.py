@@ -135,6 +135,8 @@ class ServerThread:
             access_log=False,
             lifespan="off",
             timeout_graceful_shutdown=2,
+            # No proxy in front to trust: a client's X-Forwarded-For changes nothing here.
+            proxy_headers=False,
             **self.options,
         )
         self._server = _Server(config, self.name)
