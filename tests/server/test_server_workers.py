@@ -278,3 +278,40 @@ def test_text_with_nul_and_backslashes_comes_back_as_sent(postgres_db: str) -> N
                 assert row == {"key": f"k{n}", "value": value}
     finally:
         store.close()
+
+
+def test_postgres_serialises_a_customer_not_the_ledger(postgres_db: str) -> None:
+    """Two stores on one database (two workers): while one holds a transaction of customer
+    A, a transaction of B commits beside it; another of A, and a brand-wide one, wait
+    until A's has committed, and then see what it wrote."""
+    first, second = PgStore(postgres_db), PgStore(postgres_db)
+    done: dict[str, str | None] = {}
+
+    def change(customer: str | None, key: str) -> None:
+        with second.transaction(customer) as db:
+            row = db.execute("SELECT value FROM meta WHERE key = 'held'").fetchone()
+            done[key] = None if row is None else row["value"]
+
+    try:
+        with first.transaction("mc-test-a") as db:
+            db.execute("INSERT INTO meta VALUES ('held', 'by a')")
+            beside = threading.Thread(target=change, args=("mc-test-b", "b"))
+            beside.start()
+            beside.join(5)
+            # Then the ones that must wait (after B: PostgreSQL queues a shared lock
+            # behind a waiting exclusive one).
+            waiting = [
+                threading.Thread(target=change, args=(customer, key))
+                for customer, key in (("mc-test-a", "a"), (None, "ledger"))
+            ]
+            for thread in waiting:
+                thread.start()
+            time.sleep(0.3)  # long enough for a waiting one to have gone through
+            during = dict(done)
+        for thread in waiting:
+            thread.join(10)
+    finally:
+        first.close()
+        second.close()
+    assert during == {"b": None}, during  # B went beside A, before A committed
+    assert done == {"b": None, "a": "by a", "ledger": "by a"}, done

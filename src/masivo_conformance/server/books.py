@@ -44,13 +44,17 @@ class Books:
             if fault in faults
         )
 
-    def settle_due(self, db: Db, now: datetime) -> None:
+    def settle_due(self, db: Db, now: datetime, customer: str | None = None) -> None:
         """Lazily run what time has made due, in due order, stamped with the due time (so
         the outcome does not depend on when somebody looks): delayed processing, standby
-        expiry, and the late ledger effects of fulfil, reverse and cancel."""
+        expiry, and the late ledger effects of fulfil, reverse and cancel. Only
+        `customer`'s events when given: a transaction scoped to one customer changes
+        nothing of another's (Service, `_scope`)."""
+        mine = "" if customer is None else " AND customer_id = ?"
         due = db.execute(
-            "SELECT * FROM events WHERE due_at IS NOT NULL AND due_at <= ? ORDER BY due_at, seq",
-            (now.timestamp(),),
+            f"SELECT * FROM events WHERE due_at IS NOT NULL AND due_at <= ?{mine} "  # noqa: S608
+            "ORDER BY due_at, seq",
+            (now.timestamp(),) if customer is None else (now.timestamp(), customer),
         ).fetchall()
         for row in due:
             self.settle(db, row, datetime.fromtimestamp(row["due_at"], now.tzinfo))

@@ -3,14 +3,14 @@ sharing one database (`serve --db postgresql://...`).
 
 The tables are store.py's, in PostgreSQL's types, and the service's SQL is written once,
 with SQLite's `?` placeholders, which `_Db` turns into psycopg's. Every transaction
-first takes one transaction-scoped advisory lock: the changes of every process sharing
-the database are serialised as SQLite's BEGIN IMMEDIATE serialises them, by the database
-itself, never by a lock of one process. So the ledger's rules hold whichever worker or
-machine answers: of concurrent reverses one applies (REV-6), a second fulfil or reverse
-finds the first one's state (FUL-5, REV-4), balances and reservations stay exact. A
-worker killed mid-change loses its connection, and PostgreSQL rolls the change back and
-releases the lock. One lock for the whole ledger is the simple choice: a transaction is
-a millisecond or two, and a double for load tests needs exact rules first.
+first takes transaction-scoped advisory locks: the ledger's, shared, and its customer's
+(or the ledger's alone, exclusive, for a brand-wide one). The changes of one customer,
+from every process sharing the database, are serialised by the database itself, never
+by a lock of one process, while different customers' run side by side. So the ledger's
+rules hold whichever worker or machine answers: of concurrent reverses one applies
+(REV-6), a second fulfil or reverse finds the first one's state (FUL-5, REV-4), balances
+and reservations stay exact. A worker killed mid-change loses its connection, and
+PostgreSQL rolls the change back and releases the locks (docs/decisions.md).
 """
 
 from __future__ import annotations
@@ -30,8 +30,11 @@ from masivo_conformance.server.store import SCHEMA, Db, Rows, kept_secret, shown
 
 __all__ = ["PgStore"]
 
-# Any number: the one advisory lock every transaction of the reference server takes.
+# Any numbers. The ledger's advisory lock: a brand-wide transaction takes it alone, a
+# customer's shares it and takes its customer's lock, keyed (_CUSTOMER_LOCKS, hashtext of
+# the id): a key space of its own, apart from single-number keys.
 _LEDGER_LOCK = 0x6D617376
+_CUSTOMER_LOCKS = 0x6D637573
 # SQLite's schema in PostgreSQL's words: an INTEGER PRIMARY KEY is SQLite's row counter,
 # REAL its 8-byte float; `balances` is read in insertion order (SQLite's hidden rowid).
 _SCHEMA = (
@@ -136,11 +139,23 @@ class PgStore:
             raise _unusable(url, exc) from None
 
     @contextmanager
-    def transaction(self) -> Iterator[Db]:
-        """One atomic state change, serialised with every other process's; rolled back if
-        the body raises."""
+    def transaction(self, customer: str | None = None) -> Iterator[Db]:
+        """One atomic state change, serialised with every other process's change of the
+        same customer and with every brand-wide one; rolled back if the body raises."""
         with self._pool.connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LEDGER_LOCK,))
+            if customer is None:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_LEDGER_LOCK,))
+            else:
+                conn.execute(
+                    "SELECT pg_advisory_xact_lock_shared(%s), "
+                    "pg_advisory_xact_lock(%s, hashtext(%s))",
+                    (_LEDGER_LOCK, _CUSTOMER_LOCKS, _stored(customer)),
+                )
+            yield _Db(conn)
+
+    @contextmanager
+    def peek(self) -> Iterator[Db]:
+        with self._pool.connection() as conn, conn.transaction():
             yield _Db(conn)
 
     def answers(self) -> bool:

@@ -1,21 +1,24 @@
 """The reference server's state changes: customers, emit, fulfil, reverse, expiry.
 
-Every public method is one SQLite transaction (see store.py) and takes `now` so tests
-can drive time. Rules live in rules.py, the ledger writes in books.py (row helpers in
-rows.py) and the JSON shapes in views.py. Faults that change what is stored or computed
-are consulted here and in books.py.
+Every public method is one transaction of the store (store.py), scoped to the customer
+it changes (`_settled`), and takes `now` so tests can drive time. Rules live in
+rules.py, the ledger writes in books.py (row helpers in rows.py) and the JSON shapes in
+views.py. Faults that change what is stored or computed are consulted here and in
+books.py.
 
 With a processing delay, a fulfilled emit answers PENDING and is processed once due;
 with `async_effects` too, fulfil, reverse and cancel write their new state at once and
-leave their ledger effects due (`_later`); Books.settle_due runs whatever is due at
-the start of every transaction, so each effect lands exactly once.
+leave their ledger effects due (`_later`); Books.settle_due runs whatever is due for the
+transaction's customer (for every customer in a brand-wide one) at its start, so each
+effect lands exactly once.
 """
 
 from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -52,7 +55,7 @@ class Service:
     # -- customers -------------------------------------------------------------------
 
     def create_customer(self, body: Mapping[str, Any], now: datetime) -> Row:
-        with self.store.transaction() as db:
+        with self.store.transaction(body["id"]) as db:
             if customer_row(db, body["id"]) is not None:
                 raise Exists(f"customer {body['id']!r} already exists")
             row = {
@@ -66,8 +69,7 @@ class Service:
             return views.customer_json(row)
 
     def get_customer(self, customer_id: str, now: datetime) -> dict[str, Any]:
-        with self.store.transaction() as db:
-            self.books.settle_due(db, now)
+        with self._settled(customer_id, now) as db:
             row = customer_row(db, customer_id)
             if row is None:
                 raise NotFound(f"customer {customer_id!r} does not exist")
@@ -77,8 +79,7 @@ class Service:
             }
 
     def balances(self, customer_id: str, now: datetime) -> dict[str, float]:
-        with self.store.transaction() as db:
-            self.books.settle_due(db, now)
+        with self._settled(customer_id, now) as db:
             return rows.balances(db, customer_id)
 
     # -- events ----------------------------------------------------------------------
@@ -87,8 +88,7 @@ class Service:
         fulfilled = body.get("fulfilled", True) or "emit_ignores_fulfilled_flag" in self.faults
         reserve = float(body.get("reserve", 1))
         issued = rules.parse_issued_at(body.get("issued_at"), now)
-        with self.store.transaction() as db:
-            self.books.settle_due(db, now)
+        with self._settled(body["customer_id"], now) as db:
             if customer_row(db, body["customer_id"]) is None:
                 raise NotFound(f"customer {body['customer_id']!r} does not exist: create it first")
             row: Row = {
@@ -117,8 +117,7 @@ class Service:
             return self._event(db, row["id"])
 
     def fulfil(self, ref: str, now: datetime) -> dict[str, Any]:
-        with self.store.transaction() as db:
-            self.books.settle_due(db, now)
+        with self._settled(self._owner(ref), now) as db:
             row = self._find(db, ref)
             if row is None:
                 if "fulfil_unknown_event_ok" in self.faults:
@@ -140,8 +139,7 @@ class Service:
 
     def reverse_decision(self, ref: str, now: datetime) -> tuple[str, str] | None:
         """(event id, "REVERSE" or "CANCEL") for a known event, None for an unknown one."""
-        with self.store.transaction() as db:
-            self.books.settle_due(db, now)
+        with self._settled(self._owner(ref), now) as db:
             return self._decide_reverse(db, ref)
 
     def reverse(
@@ -149,9 +147,10 @@ class Service:
     ) -> dict[str, Any]:
         """Reverse or cancel; `decided` (from reverse_decision in an earlier transaction)
         skips the check, which is exactly the race of the reverse_not_atomic fault."""
-        with self.store.transaction() as db:
+        owner = self._owner(ref)
+        with self.store.transaction(owner) as db:
             if decided is None:
-                self.books.settle_due(db, now)
+                self.books.settle_due(db, now, owner)
                 decided = self._decide_reverse(db, ref)
             if decided is None:
                 return views.made_up_event(ref, now, "REVERSED")
@@ -181,8 +180,7 @@ class Service:
                 clauses.append(f"{column} = ?")
                 values.append(filters[column])
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        with self.store.transaction() as db:
-            self.books.settle_due(db, now)
+        with self._settled(None, now) as db:  # the brand's listing: every customer's
             if "event_id" in filters and (row := self._find(db, filters["event_id"])):
                 values[0] = row["id"]  # an evt_N alias (non_uuid_event_id fault)
             newest = db.execute(
@@ -194,8 +192,7 @@ class Service:
             return [views.transaction_json(r) for r in shown]
 
     def preview(self, body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-        with self.store.transaction() as db:
-            self.books.settle_due(db, now)
+        with self._settled(body["customer_id"], now) as db:
             if customer_row(db, body["customer_id"]) is None:
                 raise NotFound(f"customer {body['customer_id']!r} does not exist: create it first")
             balances = rows.balances(db, body["customer_id"])
@@ -207,6 +204,22 @@ class Service:
             return order
 
     # -- internals -------------------------------------------------------------------
+
+    @contextmanager
+    def _settled(self, customer: str | None, now: datetime) -> Iterator[Db]:
+        """A transaction of `customer` (None: of the whole ledger), with what time has made
+        due for it settled first. Everything an operation changes is its customer's, so
+        a store may run different customers' transactions side by side (pg_store.py)."""
+        with self.store.transaction(customer) as db:
+            self.books.settle_due(db, now, customer)
+            yield db
+
+    def _owner(self, ref: str) -> str | None:
+        """The customer of event `ref`, read before the transaction that changes it (an
+        event never changes customer); None for an unknown event."""
+        with self.store.peek() as db:
+            row = self._find(db, ref)
+        return None if row is None else str(row["customer_id"])
 
     def _event(self, db: Db, event_id: str) -> dict[str, Any]:
         return views.event_json(

@@ -97,7 +97,16 @@ class StoreLike(Protocol):
 
     remote: bool
 
-    def transaction(self) -> AbstractContextManager[Db]: ...
+    def transaction(self, customer: str | None = None) -> AbstractContextManager[Db]:
+        """One atomic change of `customer`'s, or of the whole ledger (None): serialised
+        with every change of the same customer, and with every brand-wide one."""
+        ...
+
+    def peek(self) -> AbstractContextManager[Db]:
+        """A read that waits for no change: what it reads may change before the next
+        transaction, so only what never changes may be read here (an event's customer)."""
+        ...
+
     def answers(self) -> bool: ...
     def secret(self) -> str: ...
     def close(self) -> None: ...
@@ -164,8 +173,9 @@ class Store:
             ) from None
 
     @contextmanager
-    def transaction(self) -> Iterator[Db]:
-        """One atomic state change; rolled back if the body raises."""
+    def transaction(self, customer: str | None = None) -> Iterator[Db]:
+        """One atomic state change; rolled back if the body raises. SQLite has one writer
+        at a time: every change is serialised, whoever's customer it changes."""
         with self._lock, self._queued():
             self._conn.execute("BEGIN IMMEDIATE")
             try:
@@ -174,6 +184,11 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+
+    @contextmanager
+    def peek(self) -> Iterator[Db]:
+        with self._lock:
+            yield self._conn  # outside BEGIN: SQLite reads in a transaction of its own
 
     @contextmanager
     def _queued(self) -> Iterator[None]:
