@@ -4,7 +4,7 @@ The parsing and validation of any but a small body run in the server's own worke
 threads (`off_loop`), so a big body never holds up other clients' answers; so does the
 store's work when it waits on the network (PostgreSQL: `stored`). SQLite's work, and a
 small body's, take less time than handing them to a thread and back costs every client
-(docs/benchmarks.md, "Workers and stores"). Atomicity does not depend on the event loop:
+(docs/benchmarks.md, "after the hot path"). Atomicity does not depend on the event loop:
 every state change is one locked transaction (store.py).
 """
 
@@ -57,8 +57,9 @@ _UNCHECKED_PRODUCT = frozenset(  # emit_accepts_unvalidated_products: all but th
 _LONG_ID = 200  # crash_on_long_customer_id: the length its regression chokes on
 _LATE_CREDIT = 0.2  # refused_emit_credits_later: seconds until the queue credits anyway
 # Bodies up to this size are decoded on the event loop: a valid one takes about 0.05 ms,
-# a refused one at most a few ms, less than handing it to a thread and back costs
-# everyone else (docs/benchmarks.md, "Workers and stores").
+# a refused one up to about 5 ms (4 KiB of products with redeems, which python-jsonschema
+# walks for its messages), where handing every body to a thread and back costs all the
+# clients 0.15-0.45 ms a request (docs/benchmarks.md, "after the hot path").
 _SMALL_BODY = 4 * 1024
 # Bodies above this size are decoded one at a time (see `decode`). Real requests are
 # a few KiB; a 16 KiB body takes at most about 20 ms to check.
