@@ -178,11 +178,13 @@ def first_changed_line(original: str, mutated: str) -> int:
 def survivor_id(
     module: str, definition: str, operator: str, minus: list[str], plus: list[str]
 ) -> str:
-    """A name for a mutant that outlives line moves: where (file, function), which
-    operator, and the text it changed. Reviewers' verdicts are keyed by it."""
+    """A name for a mutant that outlives line moves and renames: where (file, under the
+    name it was classified under, and function), which operator, and the text it
+    changed. Reviewers' verdicts are keyed by it."""
+    name = Path(module).name
     text = "\n".join(
         [
-            Path(module).name,
+            FORMER_NAMES.get(name, name),
             definition,
             operator,
             *(s.strip() for s in minus),

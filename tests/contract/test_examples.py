@@ -25,6 +25,7 @@ from masivo_conformance.checks.invariants import (
     status_among,
     status_in,
 )
+from masivo_conformance.checks.preview import redeemed_without_error, unredeemable_reported
 from masivo_conformance.suite.defects import Defect, emit_defects
 from masivo_conformance.suite.payloads import (
     issued_at_formats,
@@ -445,19 +446,50 @@ def test_preview_reports_unredeemable_rewards_as_errors(
     ev.insist(
         status_in(call, 200, 200, "PRV-5", f"a preview redeeming a reward it cannot ({case})")
     )
-    order = call.data.get("order") if isinstance(call.data, dict) else None
-    result = (order.get("redemptions_result") if isinstance(order, dict) else None) or {}
-    entries = [
-        e for e in result.get("redeemed") or [] if isinstance(e, dict) and e.get("id") == reward
-    ]
-    ev.expect(
-        Verdict.of(
-            "PRV-5",
-            bool(entries) and all(isinstance(e.get("error"), str) and e["error"] for e in entries),
-            f"{case}: expected a redeemed entry for {reward} with a non-empty error, got {entries}",
-            call.reproducer,
+    ev.expect(unredeemable_reported(call, reward, case))
+
+
+@pytest.mark.requirement("PRV-5")
+def test_preview_redeems_the_whole_balance_without_error(
+    storefront: Storefront, points_reward: dict[str, Any]
+) -> None:
+    """Exactly the balance held is enough: no "balance too low" for it."""
+    sf = storefront
+    customer = sf.create_customer()
+    empty = sf.wallet(customer)
+    earned = sf.emit_purchase(customer, value=500.0)
+    wallet = sf.wallet_after(customer, empty) if sf.settle(earned).transactions else empty
+    judge_whole_balance(sf, customer, points_reward["id"], wallet)
+
+
+def judge_whole_balance(
+    sf: Storefront, customer: str, reward: str, wallet: dict[str, float]
+) -> None:
+    """PRV-5 at its boundary: a preview redeeming exactly the whole points the customer
+    holds of `reward` (per `wallet`) redeems them without an error. Judged only when a
+    redeem of one point, well within the balance, asked next, comes back without an
+    error (a reward with conditions may refuse both, for reasons that are not the
+    balance; asked second, so that a target whose previews consume points, PRV-2's,
+    cannot make the whole balance look too much), and when the customer holds whole
+    points of it, two at least (a fraction may be rounded where the target keeps it)."""
+    held = wallet.get(reward, 0.0)
+    if held < 2 or held != int(held):
+        sf.evidence.unjudged("PRV-5", f"no whole points of {reward} held to redeem ({held:g})")
+        return
+    answers = {}
+    for amount in (int(held), 1):
+        call = sf.preview(
+            preview_request(customer, sf.brand_id, order_redeem=[{"id": reward, "amount": amount}])
         )
-    )
+        what = f"a preview redeeming {amount} of the {held:g} points held"
+        if not sf.evidence.expect(status_in(call, 200, 200, "PRV-5", what)):
+            return
+        answers[amount] = call
+    if not redeemed_without_error(answers[1], reward, 1, held).held:
+        why = f"a redeem of 1 of the {held:g} points held came back with an error"
+        sf.evidence.unjudged("PRV-5", f"{why}: the reward refuses for another reason")
+        return
+    sf.evidence.expect(redeemed_without_error(answers[int(held)], reward, held, held))
 
 
 @pytest.mark.requirement("PRV-6")

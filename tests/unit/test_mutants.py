@@ -151,6 +151,19 @@ def test_a_survivor_s_id_outlives_a_line_move(mutants: ModuleType) -> None:
     assert one == moved != other
 
 
+def test_a_survivor_s_id_outlives_a_rename_of_its_module(mutants: ModuleType) -> None:
+    """A renamed module's mutants keep the ids they were classified under (the 2026-12-05
+    campaign found 110 verdicts orphaned by the rename of ledger.py to rules.py)."""
+
+    def of(module: str) -> str:
+        return mutants.survivor_id(module, "f", "AddNot", ["if x:"], ["if not x:"])
+
+    server = "src/masivo_conformance/server/"
+    assert of(server + "rules.py") == of(server + "ledger.py")
+    assert of(server + "preview_maths.py") == of(server + "preview.py")
+    assert of(server + "rules.py") != of(server + "books.py")
+
+
 # -- the session, its shares and the join ---------------------------------------------------
 
 

@@ -1,4 +1,5 @@
-"""Single-call checks of preview answers (PRV-1, PRV-3, PRV-4, PRV-7)."""
+"""Single-call checks of preview answers (PRV-1, PRV-3, PRV-4, PRV-7), and the verdicts of
+PRV-5's probes, which know what they asked to redeem."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 from masivo_conformance.checks import check, fail
 from masivo_conformance.checks.calls import Call
+from masivo_conformance.checks.evidence import Verdict
 from masivo_conformance.checks.values import short
 
 ACTIONS = frozenset({"UPDATE", "READ", "CREATE", "REMOVE"})
@@ -211,3 +213,38 @@ def preview_percent(call: Call) -> bool:
                 f"value = {discount / original:.4f}",
             )
     return judged
+
+
+def _order_entries(call: Call, reward: str) -> list[dict[str, Any]]:
+    """The order level's redeemed entries for `reward` in a preview's answer."""
+    order = call.data.get("order") if isinstance(call.data, dict) else None
+    result = (order.get("redemptions_result") if isinstance(order, dict) else None) or {}
+    redeemed = result.get("redeemed") if isinstance(result, dict) else None
+    return [e for e in redeemed or [] if isinstance(e, dict) and e.get("id") == reward]
+
+
+def unredeemable_reported(call: Call, reward: str, case: str) -> Verdict:
+    """PRV-5: a reward that cannot be redeemed (`case` says why) comes back as a redeemed
+    entry with a non-empty error."""
+    entries = _order_entries(call, reward)
+    return Verdict.of(
+        "PRV-5",
+        bool(entries) and all(isinstance(e.get("error"), str) and e["error"] for e in entries),
+        f"{case}: expected a redeemed entry for {reward} with a non-empty error, "
+        f"got {short(entries)}",
+        call.reproducer,
+    )
+
+
+def redeemed_without_error(call: Call, reward: str, amount: float, held: float) -> Verdict:
+    """PRV-5 at its boundary: a redeem of `amount` of the `held` points is no "balance
+    too low" when `amount` <= `held`; its entry carries no error (mutation testing found
+    a server that refused exactly the balance, docs/decisions.md)."""
+    entries = _order_entries(call, reward)
+    return Verdict.of(
+        "PRV-5",
+        bool(entries) and not any(e.get("error") for e in entries),
+        f"a redeem of {amount:g} of the {held:g} points held of {reward}: expected a redeemed "
+        f"entry without an error, got {short(entries)}",
+        call.reproducer,
+    )

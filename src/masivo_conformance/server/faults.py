@@ -257,6 +257,11 @@ _ALL = (
         "a preview redeeming one point more than a balance held gets no error",
     ),
     Fault(
+        "preview_refuses_whole_balance",
+        "PRV-5",
+        "a preview redeeming exactly the balance held gets a 'balance too low' error",
+    ),
+    Fault(
         "preview_missing_balance_is_one",
         "PRV-5",
         "a preview redeeming 1 point of a reward the wallet holds none of gets no error",

@@ -86,6 +86,14 @@ def _slack(off_by_one: bool, held: float) -> float:
     return 1.0 if off_by_one and held > 0 else 0.0
 
 
+def _too_much(asked: float, balance: float, slack: float, whole_refused: bool) -> bool:
+    """Whether `asked` is more than `balance` (+ the fault's slack), within float noise;
+    preview_refuses_whole_balance also refuses exactly the balance."""
+    if whole_refused and balance > 0 and asked >= balance - 1e-9:
+        return True
+    return asked > balance + slack + 1e-9
+
+
 def preview_order(
     seed: Seed,
     order: Mapping[str, Any],
@@ -100,10 +108,16 @@ def preview_order(
     # over the balance" probe alone catches it, not its "one point, none held" one.
     missing = 1.0 if "preview_missing_balance_is_one" in faults else 0.0
     off_by_one = "preview_balance_one_point_short" in faults
+    whole_refused = "preview_refuses_whole_balance" in faults
     refused = {
         rid: f"balance of reward {rid} is {balances.get(rid, missing):g}, {asked:g} asked"
         for rid, asked in _asked_points(seed, order).items()
-        if asked > balances.get(rid, missing) + _slack(off_by_one, balances.get(rid, 0.0)) + 1e-9
+        if _too_much(
+            asked,
+            balances.get(rid, missing),
+            _slack(off_by_one, balances.get(rid, 0.0)),
+            whole_refused,
+        )
     }
     order_value = float(order.get("value") or 0)
     for level in _levels(result):

@@ -103,7 +103,7 @@ _BUDGET = (
     Scenario(
         _BS + "test_one_customer_previews_every_way_and_nothing_changes",
         ("PRV-1", "PRV-2", "PRV-3", "PRV-4", "PRV-5", "PRV-6", "PRV-7", "GEN-5", *_GENERAL),
-        19,
+        21,
     ),
     Scenario(
         _BS + "test_one_reversed_purchase_refuses_what_follows",
@@ -170,6 +170,7 @@ _STANDARD = (
         )
         for p in ("unknown reward", "balance too low", "one point, none held")
     ),
+    Scenario(_EX + "test_preview_redeems_the_whole_balance_without_error", ("PRV-5",), 7, 1),
     *(
         Scenario(_EX + f"test_preview_without_a_required_member_is_refused[{p}]", ("PRV-6",), 2)
         for p in ("customer_id", "brand_id", "order")
