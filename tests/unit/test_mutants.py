@@ -156,7 +156,7 @@ def test_a_survivor_s_id_outlives_a_rename_of_its_module(mutants: ModuleType) ->
     campaign found 110 verdicts orphaned by the rename of ledger.py to rules.py)."""
 
     def of(module: str) -> str:
-        return mutants.survivor_id(module, "f", "AddNot", ["if x:"], ["if not x:"])
+        return str(mutants.survivor_id(module, "f", "AddNot", ["if x:"], ["if not x:"]))
 
     server = "src/masivo_conformance/server/"
     assert of(server + "rules.py") == of(server + "ledger.py")
