@@ -605,6 +605,15 @@ def _(api: Api) -> bool:
     return not any(entry.get("error") for entry in result["redeemed"])
 
 
+@probe("preview_refuses_whole_balance")
+def _(api: Api) -> bool:
+    customer_id = funded(api, 100)
+    balance = api.total(customer_id)
+    order = {"value": 10**6, "redeem": [{"id": POINTS, "amount": balance}]}
+    result = api.preview(customer_id, order).json()["data"]["order"]["redemptions_result"]
+    return any(entry.get("error") for entry in result["redeemed"])
+
+
 @probe("preview_missing_balance_is_one")
 def _(api: Api) -> bool:
     order = {"value": 100, "redeem": [{"id": POINTS, "amount": 1}]}
