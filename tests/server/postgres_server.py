@@ -28,6 +28,7 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
@@ -121,18 +122,19 @@ def _start(folder: Path, settings: Mapping[str, str], timeout: float) -> subproc
     postgres += [part for item in settings.items() for part in ("-c", "=".join(item))]
     env = _environment()
     with log.open("ab") as out:
+        # Both run as the data folder's owner, output into the log.
+        owner: dict[str, Any] = {
+            "stdin": subprocess.DEVNULL,
+            "stdout": out,
+            "stderr": subprocess.STDOUT,
+            "env": env,
+            "user": uid,
+            "group": gid,
+            "extra_groups": groups,
+        }
         try:
             subprocess.run(
-                initdb,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                user=uid,
-                group=gid,
-                extra_groups=groups,
-                timeout=max(deadline - time.monotonic(), 0.0),
-                check=True,
+                initdb, **owner, timeout=max(deadline - time.monotonic(), 0.0), check=True
             )
         except subprocess.TimeoutExpired:
             raise PostgresStartError(f"initdb did not finish within {timeout:g} s") from None
@@ -142,16 +144,7 @@ def _start(folder: Path, settings: Mapping[str, str], timeout: float) -> subproc
             ) from None
         except OSError as exc:  # not run at all: a folder above closed to `nobody`, say
             raise PostgresStartError(f"initdb could not be run: {exc}") from None
-        process = subprocess.Popen(
-            postgres,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            user=uid,
-            group=gid,
-            extra_groups=groups,
-        )
+        process = subprocess.Popen(postgres, **owner)
     try:
         _wait_until_ready(process, _url(folder), log, deadline, timeout)
     except BaseException:

@@ -62,8 +62,8 @@ def create_app(config: ServerConfig | None = None) -> Starlette:
     api_key = config.api_key or seed.api_key
     auth = Authenticator(store.secret(), api_key, seed.brand_id, faults)
     render = Renderer(config)
-    # Parsing, validation and SQLite work; few threads, as the store lock serialises
-    # writes and the GIL the parsing anyway. Whoever runs the app shuts it down.
+    # Bodies over 4 KiB and PostgreSQL's transactions (Handlers.off_loop, .stored): one
+    # thread per pooled connection (pg_store._POOL_SIZE). Whoever runs the app shuts it down.
     workers = ThreadPoolExecutor(max_workers=_WORKERS, thread_name_prefix="masivo-reference")
     api = Handlers(config, Service(store, seed, config), auth, render, workers)
 
