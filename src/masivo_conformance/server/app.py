@@ -39,15 +39,16 @@ def _routes(api: Handlers) -> list[Route]:
     return [
         Route(PREFIX + path, endpoint, methods=[method])
         for method, path, endpoint in (
-            ("GET", "/auth/authorize", e(api.authorize, public=True)),
-            ("POST", "/customers", e(api.create_customer)),
-            ("GET", "/customers/{id:path}", e(api.get_customer)),
-            ("GET", "/rewards", e(api.list_rewards)),
-            ("GET", "/transactions", e(api.list_transactions)),
+            # A checkout's calls first: the router tries the routes in this order.
+            ("PUT", "/events/redeem/preview", e(api.preview)),
             ("POST", "/behavior/events", e(api.emit)),
             ("PATCH", "/behavior/events/{event_id}/fulfill", e(api.fulfil)),
             ("POST", "/behavior/events/{event_id}/reverse", e(api.reverse)),
-            ("PUT", "/events/redeem/preview", e(api.preview)),
+            ("GET", "/customers/{id:path}", e(api.get_customer)),
+            ("POST", "/customers", e(api.create_customer)),
+            ("GET", "/auth/authorize", e(api.authorize, public=True)),
+            ("GET", "/rewards", e(api.list_rewards)),
+            ("GET", "/transactions", e(api.list_transactions)),
         )
     ]
 

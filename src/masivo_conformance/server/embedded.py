@@ -11,7 +11,7 @@ from types import TracebackType
 from masivo_conformance.errors import TargetError
 from masivo_conformance.server.app import PREFIX, create_app
 from masivo_conformance.server.config import ServerConfig
-from masivo_conformance.server.protocol import GuardedH11Protocol
+from masivo_conformance.server.protocol import GuardedHttpProtocol
 from masivo_conformance.server.store import StoreLike
 from masivo_conformance.server.threaded import ServerThread
 
@@ -53,15 +53,14 @@ class EmbeddedServer:
             self.config.port,
             "masivo-reference-server",
             reuse_port=self.config.reuse_port,
-            http=GuardedH11Protocol.configured(
-                self.config.header_timeout, self.config.body_timeout, cap
+            http=GuardedHttpProtocol.configured(
+                self.config.header_timeout, self.config.body_timeout, cap, _MAX_HEADER_BYTES
             ),
             timeout_keep_alive=self.config.keep_alive_timeout,
             # The protocol keeps at most `cap` connections open by closing idle ones;
             # one more means all of them are busy, and uvicorn then answers 503
             # instead of queueing without bound.
             limit_concurrency=cap + 1,
-            h11_max_incomplete_event_size=_MAX_HEADER_BYTES,
         )
         self._serving = serving
         try:

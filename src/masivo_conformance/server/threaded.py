@@ -137,6 +137,9 @@ class ServerThread:
             timeout_graceful_shutdown=2,
             # No proxy in front to trust: a client's X-Forwarded-For changes nothing here.
             proxy_headers=False,
+            # asyncio's loop, even where uvloop is installed: the accept-error handling
+            # above (_LoopErrors, _ListeningSocket) is written for asyncio's.
+            loop="asyncio",
             **self.options,
         )
         self._server = _Server(config, self.name)
