@@ -18,6 +18,7 @@ from masivo_conformance.server.rows import (
     add_to_balance,
     balances,
     line_json,
+    parsed_body,
     release_lines,
     reserved,
 )
@@ -76,7 +77,7 @@ class Books:
 
     def process(self, db: Db, row: Row, now: datetime) -> None:
         """Process a fulfilled event: redemptions, then accumulations, or FAILED."""
-        body = json.loads(row["body"])
+        body = parsed_body(row["body"])
         wanted = rules.collect_redeems(body, skip=self.unread_levels)  # every level asked
         problem = rules.redeem_problem(self.seed, wanted, balances(db, row["customer_id"]))
         if problem is None:
@@ -101,7 +102,7 @@ class Books:
         )
 
     def reserve(self, db: Db, row: Row, expires: datetime, now: datetime) -> None:
-        body = json.loads(row["body"])
+        body = parsed_body(row["body"])
         wanted = rules.collect_redeems(body)
         problem = rules.redeem_problem(self.seed, wanted, balances(db, row["customer_id"]))
         if problem is not None:
@@ -186,7 +187,7 @@ class Books:
             release_lines(db, row["id"])
 
     def credit(self, db: Db, row: Row, now: datetime) -> None:
-        order = json.loads(row["body"]).get("order")
+        order = parsed_body(row["body"]).get("order")
         for campaign, points in rules.accumulations(self.seed, row["type"], order):
             line = self.line(
                 db, row, "ACCUMULATION", campaign.reward_id, points, now, campaign_id=campaign.id
@@ -313,7 +314,7 @@ class Books:
         details: str | None = None,
     ) -> None:
         reward = self.seed.reward(reward_id)
-        order = json.loads(row["body"]).get("order") or {}
+        order = parsed_body(row["body"]).get("order") or {}
         insert(
             db,
             "transactions",

@@ -3,6 +3,8 @@ rule needs, wallet balances, and releasing an event's wallet lines."""
 
 from __future__ import annotations
 
+import functools
+import json
 from typing import Any
 
 from masivo_conformance.server.rules import EventState
@@ -14,6 +16,7 @@ __all__ = [
     "customer_row",
     "event_row",
     "line_json",
+    "parsed_body",
     "release_lines",
     "reserved",
     "state",
@@ -28,6 +31,15 @@ def customer_row(db: Db, customer_id: str) -> Row | None:
 def event_row(db: Db, event_id: str) -> Row | None:
     row: Row | None = db.execute("SELECT * FROM events WHERE id = ?", (event_id,)).fetchone()
     return row
+
+
+@functools.lru_cache(maxsize=16)
+def parsed_body(text: str) -> Any:
+    """An event's stored body, parsed once however many ledger rows read it (an emit
+    reads it for its redemptions, its accumulations and each transaction it files).
+    Shared between its readers: read it, never change it. Sixteen bodies of at most
+    256 KiB bound what the cache holds."""
+    return json.loads(text)
 
 
 def reserved(db: Db, event_id: str) -> bool:

@@ -29,7 +29,7 @@ from masivo_conformance.server.preview_maths import preview_order
 from masivo_conformance.server.rows import customer_row, event_row
 from masivo_conformance.server.rules import Conflict, iso
 from masivo_conformance.server.seed import Seed
-from masivo_conformance.server.store import Db, Row, StoreLike, dumps, insert, update
+from masivo_conformance.server.store import Db, Row, StoreLike, dumps, insert, inserted, update
 
 __all__ = ["Conflict", "Exists", "NotFound", "Service"]
 
@@ -89,7 +89,8 @@ class Service:
         reserve = float(body.get("reserve", 1))
         issued = rules.parse_issued_at(body.get("issued_at"), now)
         with self._settled(body["customer_id"], now) as db:
-            if customer_row(db, body["customer_id"]) is None:
+            customer = customer_row(db, body["customer_id"])
+            if customer is None:
                 raise NotFound(f"customer {body['customer_id']!r} does not exist: create it first")
             row: Row = {
                 "id": str(uuid.uuid4()),
@@ -104,8 +105,7 @@ class Service:
                 "issued_at": iso(issued),
                 "due_at": None,
             }
-            insert(db, "events", row)
-            row = event_row(db, row["id"]) or row
+            row = inserted(db, "events", row)
             if not fulfilled:
                 self.books.reserve(db, row, rules.expiry_time(issued, reserve), now)
             elif self._never_settles(row):
@@ -114,7 +114,7 @@ class Service:
                 self._later(db, row["id"], now, {})
             else:
                 self.books.process(db, row, now)
-            return self._event(db, row["id"])
+            return self._event(db, row["id"], customer)
 
     def fulfil(self, ref: str, now: datetime) -> dict[str, Any]:
         with self._settled(self._owner(ref), now) as db:
@@ -140,7 +140,8 @@ class Service:
     def reverse_decision(self, ref: str, now: datetime) -> tuple[str, str] | None:
         """(event id, "REVERSE" or "CANCEL") for a known event, None for an unknown one."""
         with self._settled(self._owner(ref), now) as db:
-            return self._decide_reverse(db, ref)
+            found = self._decide_reverse(db, ref)
+            return None if found is None else (found[0]["id"], found[1])
 
     def reverse(
         self, ref: str, reason: str | None, now: datetime, decided: tuple[str, str] | None = None
@@ -151,12 +152,15 @@ class Service:
         with self.store.transaction(owner) as db:
             if decided is None:
                 self.books.settle_due(db, now, owner)
-                decided = self._decide_reverse(db, ref)
-            if decided is None:
-                return views.made_up_event(ref, now, "REVERSED")
-            event_id, kind = decided
-            row = event_row(db, event_id)
-            assert row is not None  # events are never deleted
+                found = self._decide_reverse(db, ref)
+                if found is None:
+                    return views.made_up_event(ref, now, "REVERSED")
+                row, kind = found
+            else:
+                found_again = event_row(db, decided[0])
+                assert found_again is not None  # events are never deleted
+                row, kind = found_again, decided[1]
+            event_id = row["id"]
             if kind == "CANCEL":
                 changes: Row = {"status": "CANCELLED", "cancelled_at": iso(now), "due_at": None}
             else:
@@ -221,9 +225,9 @@ class Service:
             row = self._find(db, ref)
         return None if row is None else str(row["customer_id"])
 
-    def _event(self, db: Db, event_id: str) -> dict[str, Any]:
+    def _event(self, db: Db, event_id: str, customer: Row | None = None) -> dict[str, Any]:
         return views.event_json(
-            db, self.seed, self.faults, event_id, split=self.config.split_totals
+            db, self.seed, self.faults, event_id, split=self.config.split_totals, customer=customer
         )
 
     def _effects_later(self) -> bool:
@@ -257,12 +261,14 @@ class Service:
         except ValueError:
             return None
 
-    def _decide_reverse(self, db: Db, ref: str) -> tuple[str, str] | None:
+    def _decide_reverse(self, db: Db, ref: str) -> tuple[Row, str] | None:
+        """The event `ref` names and "REVERSE" or "CANCEL"; None for an unknown event
+        when the reverse_unknown_event_ok regression answers it anyway."""
         row = self._find(db, ref)
         if row is None:
             if "reverse_unknown_event_ok" in self.faults:
                 return None
             raise NotFound(f"event {ref!r} does not exist")
         if row["status"] == "REVERSED" and "double_reverse_accepted" in self.faults:
-            return row["id"], "REVERSE"
-        return row["id"], rules.check_reverse(rows.state(row))
+            return row, "REVERSE"
+        return row, rules.check_reverse(rows.state(row))

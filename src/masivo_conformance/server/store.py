@@ -36,6 +36,7 @@ __all__ = [
     "StoreLike",
     "dumps",
     "insert",
+    "inserted",
     "kept_secret",
     "open_store",
     "shown_db",
@@ -283,6 +284,17 @@ def insert(db: Db, table: str, row: Row) -> None:
         f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608 (own names)
         tuple(row.values()),
     )
+
+
+def inserted(db: Db, table: str, row: Row) -> Row:
+    """Insert `row`; the row as stored, with the columns it left to their defaults."""
+    columns = ", ".join(row)
+    marks = ", ".join("?" for _ in row)
+    stored: Row = db.execute(
+        f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING *",  # noqa: S608
+        tuple(row.values()),
+    ).fetchall()[0]
+    return stored
 
 
 def update(db: Db, table: str, key: str, key_value: Any, changes: Row) -> None:

@@ -65,7 +65,9 @@ def event_json(
     event_id: str,
     *,
     split: bool = False,
+    customer: Row | None = None,
 ) -> dict[str, Any]:
+    """`customer`: the event's customer's row when the caller has it (one query less)."""
     row = event_row(db, event_id)
     assert row is not None
     txs = db.execute(
@@ -75,7 +77,8 @@ def event_json(
         "SELECT * FROM lines WHERE event_id = ? ORDER BY seq", (event_id,)
     ).fetchall()
     unprocessed = row["status"] == "PENDING" and row["fulfilled"]
-    customer = customer_row(db, row["customer_id"])
+    if customer is None:
+        customer = customer_row(db, row["customer_id"])
     result: dict[str, Any] = (
         {}
         if unprocessed or customer is None
