@@ -13,7 +13,7 @@ machine affects far less than the raw figures. Each server runs --repeat times, 
 two alternating; the table gives the median run and the best.
 
     .venv/bin/python scripts/benchmark_server.py [--requests 2000] [--db PATH]
-        [--repeat 3] [--no-bare]
+        [--repeat 3] [--no-bare] [--bare-http httptools|h11]
 """
 
 from __future__ import annotations
@@ -323,6 +323,12 @@ def main() -> int:
     parser.add_argument(
         "--no-bare", action="store_true", help="skip the bare uvicorn + Starlette yardstick"
     )
+    parser.add_argument(
+        "--bare-http",
+        choices=("httptools", "h11"),
+        default="httptools",
+        help="the yardstick's HTTP parser (default: the reference server's, httptools)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = parser.parse_args()
     ours_runs: list[list[dict[str, Any]]] = []
@@ -338,7 +344,7 @@ def main() -> int:
             ours_runs.append(rows)
             memory.append(peak)
             if not args.no_bare:
-                bare_runs.append(bench(BARE, args.requests)[0])
+                bare_runs.append(bench([*BARE, args.bare_http], args.requests)[0])
     ours_rows = summary(ours_runs)
     bare_rows = summary(bare_runs) if bare_runs else []
     for row, bare in zip(ours_rows, bare_rows, strict=False):
@@ -351,7 +357,7 @@ def main() -> int:
         f"reference server, {_store_name(args.db)}, {args.workers} worker(s), "
         f"{os.cpu_count()} CPUs, {args.requests} requests per row, median of "
         f"{args.repeat} runs (all runs in brackets)"
-        + ("" if args.no_bare else "; bare = uvicorn + Starlette JSON endpoint")
+        + ("" if args.no_bare else f"; bare = uvicorn ({args.bare_http}) + Starlette JSON endpoint")
         + "\n"
     )
     bare_head = "" if args.no_bare else " bare requests/s | ours / bare | bare CPU ms |"

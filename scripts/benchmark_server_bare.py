@@ -3,12 +3,14 @@
 Every request, whatever its method and path, has its body parsed as JSON and is
 answered 200 with a small JSON object holding a new id (`data` is a string for
 /auth/authorize, as the reference server answers), so the benchmark's client runs
-unchanged against it. uvicorn is set up as the reference server sets it up (h11, one
-worker, no access log, a loopback socket created with IPPROTO_TCP so TCP_NODELAY is on),
-so the difference between the two is the reference server's own work: routing,
-authentication, rate limiting, schema validation, SQLite and rendering.
+unchanged against it. uvicorn is set up as the reference server sets it up (httptools,
+asyncio's loop, one worker, no access log, a loopback socket created with IPPROTO_TCP so
+TCP_NODELAY is on), so the difference between the two is the reference server's own
+work: routing, authentication, rate limiting, schema validation, SQLite and rendering.
+`h11` as the argument parses with uvicorn's pure-Python default instead (the yardstick
+issue 21 was measured with).
 
-    .venv/bin/python scripts/benchmark_server_bare.py   # prints "base URL: ..."
+    .venv/bin/python scripts/benchmark_server_bare.py [h11]   # prints "base URL: ..."
 """
 
 from __future__ import annotations
@@ -43,7 +45,10 @@ def main() -> int:
     sock.bind(("127.0.0.1", 0))
     sock.listen(2048)  # before the URL is out: uvicorn only listens once it has started
     print(f"base URL: http://127.0.0.1:{sock.getsockname()[1]}{PREFIX}", flush=True)
-    config = uvicorn.Config(app, http="h11", log_level="warning", access_log=False, lifespan="off")
+    http = sys.argv[1] if len(sys.argv) > 1 else "httptools"
+    config = uvicorn.Config(
+        app, http=http, loop="asyncio", log_level="warning", access_log=False, lifespan="off"
+    )
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 

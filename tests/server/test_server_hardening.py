@@ -194,6 +194,29 @@ def test_bytes_that_are_not_http_get_a_json_400(api: Api, request_bytes):
     assert "Invalid HTTP request" in refusal["details"]
 
 
+def test_a_header_that_never_ends_is_refused_at_16_kib(api: Api):
+    """A head still coming is measured by the bytes received, not only once parsed: the
+    parser would otherwise hold an endless header line until the header timeout."""
+    with connect(api) as sock:
+        sock.sendall(b"GET /api/storefront/v1/rewards HTTP/1.1\r\nHost: x\r\nX-Big: ")
+        started = time.monotonic()
+        answer = b""
+        with contextlib.suppress(OSError):  # closed by the server once it has answered
+            for _ in range(8):  # 32 KiB in reads of their own, with no end of line
+                sock.sendall(b"a" * 4096)
+                time.sleep(0.02)
+        sock.settimeout(2)
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                answer += chunk
+        assert time.monotonic() - started < 2  # the header timeout is 10 s
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer
+    refusal = json.loads(body)
+    assert contract.validate("error.schema.json", refusal) == []
+    assert "over 16384 bytes" in refusal["details"]
+
+
 @pytest.fixture
 def strict_api(make_api) -> Api:
     api: Api = make_api(

@@ -367,7 +367,7 @@ def test_a_replay_compares_no_issued_at_with_recorded_dates() -> None:
 
 def test_a_refusal_of_a_request_with_invented_headers_is_no_rules_answer() -> None:
     """schemathesis adds headers it invents (names such as "07`1gvm"); a server may
-    refuse such a request at the door (the reference server's h11: 400 "Invalid HTTP
+    refuse such a request at the door (the reference server's parser: 400 "Invalid HTTP
     request"), before any rule is asked. Refused, it is judged by no rule, as a 401 is
     not; the same refusal of a plain request, or of a team's request with headers of its
     own (tracing), is FUL-1's violation."""
