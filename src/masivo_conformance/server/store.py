@@ -277,23 +277,19 @@ def _add_missing_columns(db: Db) -> None:
             db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
 
-def insert(db: Db, table: str, row: Row) -> None:
-    columns = ", ".join(row)
+def _insert_sql(table: str, row: Row) -> str:
     marks = ", ".join("?" for _ in row)
-    db.execute(
-        f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608 (own names)
-        tuple(row.values()),
-    )
+    return f"INSERT INTO {table} ({', '.join(row)}) VALUES ({marks})"  # noqa: S608 (own names)
+
+
+def insert(db: Db, table: str, row: Row) -> None:
+    db.execute(_insert_sql(table, row), tuple(row.values()))
 
 
 def inserted(db: Db, table: str, row: Row) -> Row:
     """Insert `row`; the row as stored, with the columns it left to their defaults."""
-    columns = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    stored: Row = db.execute(
-        f"INSERT INTO {table} ({columns}) VALUES ({marks}) RETURNING *",  # noqa: S608
-        tuple(row.values()),
-    ).fetchall()[0]
+    sql = _insert_sql(table, row) + " RETURNING *"
+    stored: Row = db.execute(sql, tuple(row.values())).fetchall()[0]
     return stored
 
 
