@@ -921,6 +921,7 @@ def run_campaign(args: argparse.Namespace) -> int:
         for old_share in [*share_paths(state), state / "session.sqlite"]:
             old_share.unlink(missing_ok=True)
         snap, shares = snapshot(state), []
+    source = snapshot_source(state, args.resume)  # now: the checkout may move meanwhile
     settings = Settings(
         modules=_module_paths(config),
         snapshot=str(snap),
@@ -949,7 +950,12 @@ def run_campaign(args: argparse.Namespace) -> int:
     exec_started = time.monotonic()
     execute(cr_config, shares, copies)
     _write_campaign(
-        state, workers, time.monotonic() - started, time.monotonic() - exec_started, args.resume
+        state,
+        source,
+        workers,
+        time.monotonic() - started,
+        time.monotonic() - exec_started,
+        args.resume,
     )
     return report(args)
 
@@ -970,16 +976,26 @@ def _git(*argv: str) -> str:
     return done.stdout.strip()
 
 
+def snapshot_source(state: Path, resumed: bool) -> str:
+    """The commit the snapshot was taken from, read when it is taken (a commit made
+    during the campaign is not what it mutated) and kept beside it for --resume."""
+    path = state / "snapshot-source"
+    if resumed and path.is_file():
+        return path.read_text()
+    dirty = bool(_git("status", "--porcelain", "--", *SNAPSHOT_PARTS))
+    source = _git("rev-parse", "--short", "HEAD") + (" with uncommitted changes" if dirty else "")
+    path.write_text(source)
+    return source
+
+
 def _write_campaign(
-    state: Path, workers: int, seconds: float, exec_seconds: float, resumed: bool
+    state: Path, source: str, workers: int, seconds: float, exec_seconds: float, resumed: bool
 ) -> None:
     path = state / "campaign.json"
     previous = json.loads(path.read_text()) if resumed and path.is_file() else {}
-    dirty = bool(_git("status", "--porcelain", "--", *SNAPSHOT_PARTS))
     campaign = {
         "date": datetime.now(UTC).strftime("%Y-%m-%d"),
-        "commit": _git("rev-parse", "--short", "HEAD")
-        + (" with uncommitted changes" if dirty else ""),
+        "commit": source,
         "workers": workers,
         "cores": os.cpu_count(),
         "seconds": round(seconds + previous.get("seconds", 0)),

@@ -387,3 +387,18 @@ def test_the_operator_filter_keeps_exactly_the_chosen_operators(mutants: ModuleT
     kept = {name for name in names if not excluded.match(f"core/{name}")}
     assert kept == KEPT
     assert len(names - kept) > 150  # the bit, power and cross-family swaps
+
+
+def test_the_campaign_names_the_commit_its_snapshot_was_taken_from(
+    mutants: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read when the snapshot is taken, not when the campaign ends: the 2026-12-05
+    campaign named a commit made while it ran, which it had not mutated."""
+    heads = iter(["aaaaaaa", "bbbbbbb"])
+    monkeypatch.setattr(
+        mutants, "_git", lambda *argv: next(heads) if argv[0] == "rev-parse" else ""
+    )
+    assert mutants.snapshot_source(tmp_path, resumed=False) == "aaaaaaa"
+    # HEAD moves during the campaign: a resumed one still names its snapshot's commit
+    assert mutants.snapshot_source(tmp_path, resumed=True) == "aaaaaaa"
+    assert mutants.snapshot_source(tmp_path, resumed=False) == "bbbbbbb"  # a new campaign
