@@ -140,6 +140,9 @@ class ServerThread:
             # asyncio's loop, even where uvloop is installed: the accept-error handling
             # above (_LoopErrors, _ListeningSocket) is written for asyncio's.
             loop="asyncio",
+            # No WebSocket, even where a WebSocket library is installed: an upgraded
+            # connection would leave the guarded HTTP protocol (server/protocol.py).
+            ws="none",
             **self.options,
         )
         self._server = _Server(config, self.name)
