@@ -50,7 +50,7 @@ class Books:
         the outcome does not depend on when somebody looks): delayed processing, standby
         expiry, and the late ledger effects of fulfil, reverse and cancel. Only
         `customer`'s events when given: a transaction scoped to one customer changes
-        nothing of another's (Service, `_scope`)."""
+        nothing of another's (Service._settled)."""
         mine = "" if customer is None else " AND customer_id = ?"
         due = db.execute(
             f"SELECT * FROM events WHERE due_at IS NOT NULL AND due_at <= ?{mine} "  # noqa: S608

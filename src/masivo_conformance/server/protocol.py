@@ -65,9 +65,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._header_deadline: asyncio.TimerHandle | None = None
         self._body_deadline: asyncio.TimerHandle | None = None
         self._idle_since: float = time.monotonic()
-        # Where the parser is: in a request's head (or waiting for one), or in its body.
+        # Where the parser is: in a request's head (or waiting for one), else in its body.
         self._in_head = True
-        self._in_body = False
         self._head_bytes = 0  # bytes received while in a head; at most one read over
         self._parsed_head = 0  # the request line's and headers' bytes parsed so far
         self._await_headers()
@@ -86,7 +85,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
                 f"Invalid HTTP request received: the request line and headers are over "
                 f"{self.max_head_bytes} bytes."
             )
-        elif self._in_body and self._body_deadline is None:
+        elif not self._in_head and self._body_deadline is None:
             self._body_deadline = self.loop.call_later(self.body_timeout, self._body_too_slow)
 
     # A head that came in one read is measured as it is parsed; one that is still
@@ -110,14 +109,14 @@ class GuardedHttpProtocol(HttpToolsProtocol):
             raise _HeadTooLarge  # httptools makes it a parse error: uvicorn answers 400
 
     def on_headers_complete(self) -> None:
-        self._in_head, self._in_body, self._head_bytes = False, True, 0
+        self._in_head, self._head_bytes = False, 0
         if self._header_deadline is not None:
             self._header_deadline.cancel()  # the request line and headers are in
             self._header_deadline = None
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
-        self._in_head, self._in_body = True, False
+        self._in_head = True
         if self._body_deadline is not None:
             self._body_deadline.cancel()  # the body is in
             self._body_deadline = None
@@ -143,7 +142,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _body_too_slow(self) -> None:
         self._body_deadline = None
-        if not self._in_body or self.transport.is_closing():
+        if self._in_head or self.transport.is_closing():
             return
         cycle = self.cycle
         if cycle is not None and not cycle.response_started:
